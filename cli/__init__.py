@@ -1,0 +1,1 @@
+"""The kmq command line, imported as kmq.cli."""

@@ -1,0 +1,298 @@
+"""The ``kmq`` command: encode, decode, info and demo.
+
+This layer parses arguments, calls the library and prints; all the work is in
+``kmq``. Every failure is one line on stderr: exit 1 for errors, 2 for usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import kmq
+from kmq import container, files, images, metrics
+from kmq.errors import KmqError, ParameterError
+
+__all__ = ["main", "build_parser"]
+
+PROG = "kmq"
+SAMPLE = "china.jpg"
+
+
+class CommandError(Exception):
+    """A failure the command reports in one line (exit 1)."""
+
+
+def _k(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"K must be an integer, got {text!r}") from None
+    if not 1 <= value <= container.MAX_K:
+        raise argparse.ArgumentTypeError(f"K must be in 1..{container.MAX_K}, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be an integer, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"seed must be in 0..4294967295, got {value}")
+    return value
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def _check_output(source: Path, out: Path, force: bool) -> None:
+    if _same_file(source, out):
+        raise CommandError(f"{out}: output would overwrite the input file; choose another -o")
+    if out.exists() and not force:
+        raise CommandError(f"{out}: output exists (use --force to overwrite)")
+
+
+def _bpp(nbytes: int, pixels: int) -> float:
+    return 8 * nbytes / pixels
+
+
+def _mode(channels: int) -> str:
+    return "RGBA" if channels == 4 else "RGB"
+
+
+def cmd_encode(args: argparse.Namespace) -> None:
+    source = Path(args.input)
+    out = Path(args.output) if args.output else source.with_suffix(".kmq")
+    _check_output(source, out, args.force)
+    start = time.perf_counter()
+    pixels = images.load_image(source)
+    indexed = kmq.quantize(pixels, args.k, seed=args.seed)
+    data = indexed.to_bytes()
+    elapsed = time.perf_counter() - start
+    files.atomic_write(out, data, overwrite=args.force)
+    n = indexed.width * indexed.height
+    header = container.Header.for_image(indexed.width, indexed.height, indexed.channels, indexed.k)
+    print(
+        f"{source} ({source.stat().st_size:,} B) -> {out} ({len(data):,} B): "
+        f"{indexed.width}x{indexed.height} {_mode(indexed.channels)}, K={indexed.k}, "
+        f"payload {_bpp(header.payload_size, n):.3f} bit/px, file {_bpp(len(data), n):.3f} bit/px, "
+        f"PSNR {metrics.psnr(pixels, indexed.to_array()):.2f} dB, {elapsed:.2f} s"
+    )
+
+
+def cmd_decode(args: argparse.Namespace) -> None:
+    source = Path(args.input)
+    out = Path(args.output) if args.output else source.with_suffix(".png")
+    fmt = images.output_format(out)
+    _check_output(source, out, args.force)
+    start = time.perf_counter()
+    indexed = files.read_indexed(source)
+    pixels = indexed.to_array()
+    files.atomic_write(out, lambda f: images.save_image(f, pixels, fmt), overwrite=args.force)
+    print(
+        f"{source} -> {out} ({out.stat().st_size:,} B): {indexed.width}x{indexed.height} "
+        f"{_mode(indexed.channels)}, K={indexed.k}, {time.perf_counter() - start:.2f} s"
+    )
+
+
+def describe(path: Path) -> dict[str, Any]:
+    """Everything ``kmq info`` reports about a kmq file, as plain JSON-able values."""
+    data = files.read_bytes(path)
+    header, palette, _ = container.loads(data)
+    n = header.pixels
+    raw = n * header.channels
+    (crc,) = container.CHECKSUM.unpack(data[-container.CHECKSUM.size :])
+    return {
+        "file": str(path),
+        "version": header.version,
+        "coding": header.coding,
+        "coding_name": "raw",
+        "width": header.width,
+        "height": header.height,
+        "pixels": n,
+        "channels": header.channels,
+        "mode": _mode(header.channels),
+        "k": header.k,
+        "bits_per_label": header.bits,
+        "palette": ["#" + entry.tobytes().hex() for entry in palette],
+        "header_bytes": container.HEADER.size,
+        "palette_bytes": header.palette_size,
+        "payload_bytes": header.payload_size,
+        "payload_bits_per_pixel": _bpp(header.payload_size, n),
+        "file_bytes": len(data),
+        "file_bits_per_pixel": _bpp(len(data), n),
+        "raw_bytes": raw,
+        "ratio": raw / len(data),
+        "crc32": f"{crc:#010x}",
+    }
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    info = describe(Path(args.file))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return
+    swatches = "\n".join(f"  {i:3d}  {c}" for i, c in enumerate(info["palette"]))
+    print(
+        f"file      {info['file']}\n"
+        f"format    kmq version {info['version']}, payload coding {info['coding']} ({info['coding_name']})\n"
+        f"image     {info['width']} x {info['height']} = {info['pixels']:,} pixels, {info['mode']}\n"
+        f"palette   K={info['k']}, {info['bits_per_label']} bits per label\n{swatches}\n"
+        f"payload   {info['payload_bytes']:,} bytes = {info['payload_bits_per_pixel']:.3f} bits per pixel\n"
+        f"file      {info['file_bytes']:,} bytes = {info['file_bits_per_pixel']:.3f} bits per pixel "
+        f"(header {info['header_bytes']}, palette {info['palette_bytes']}, checksum 4)\n"
+        f"ratio     {info['ratio']:.2f} : 1 against raw {info['mode']} ({info['raw_bytes']:,} bytes)\n"
+        f"checksum  CRC-32 {info['crc32']} ok"
+    )
+
+
+def _demo_folder(requested: str | None) -> Path:
+    if requested:
+        return Path(requested)
+    folder, n = Path("kmq-demo"), 1
+    while folder.exists():
+        n += 1
+        folder = Path(f"kmq-demo-{n}")
+    return folder
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from sklearn.datasets import load_sample_image
+
+    folder = _demo_folder(args.outdir)
+    stem = Path(SAMPLE).stem
+    original, encoded, decoded = (folder / f"{stem}{suffix}" for suffix in (".png", ".kmq", "-decoded.png"))
+    for out in (original, encoded, decoded):
+        if out.exists() and not args.force:
+            raise CommandError(f"{out}: output exists (use --force, or give another folder)")
+    pixels = load_sample_image(SAMPLE)
+    height, width = pixels.shape[:2]
+    n = width * height
+    start = time.perf_counter()
+    data = kmq.encode(pixels, args.k, seed=args.seed)
+    encode_s = time.perf_counter() - start
+    start = time.perf_counter()
+    restored = kmq.decode(data)
+    decode_s = time.perf_counter() - start
+    folder.mkdir(parents=True, exist_ok=True)
+    files.atomic_write(original, lambda f: images.save_image(f, pixels, "PNG"), overwrite=args.force)
+    files.atomic_write(encoded, data, overwrite=args.force)
+    files.atomic_write(decoded, lambda f: images.save_image(f, restored, "PNG"), overwrite=args.force)
+    header = container.loads(data)[0]
+    print(f"kmq demo: scikit-learn's sample photo {SAMPLE}, {width}x{height} RGB, K={args.k}")
+    print(f"wrote into {folder}{os.sep}")
+    rows = [
+        ("raw RGB (not written)", n * 3),
+        (f"{original.name} (original, PNG)", original.stat().st_size),
+        (f"{encoded.name} (kmq)", len(data)),
+        (f"{decoded.name} (decoded, PNG)", decoded.stat().st_size),
+    ]
+    for name, size in rows:
+        print(f"  {name:<34} {size:>10,} bytes {_bpp(size, n):7.3f} bits/px")
+    print(
+        f"palette K={header.k}, payload {_bpp(header.payload_size, n):.3f} bits/px, "
+        f"PSNR {metrics.psnr(pixels, restored):.2f} dB, encode {encode_s:.2f} s, decode {decode_s:.3f} s"
+    )
+
+
+EPILOG = """examples:
+  kmq demo                       encode the built-in sample photo, write ./kmq-demo/
+  kmq encode photo.jpg -k 8      write photo.kmq at 3 bits per pixel
+  kmq info photo.kmq --json      show the header, palette and bits per pixel
+  kmq decode photo.kmq -o out.png
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``kmq`` command."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="K-means colour quantization into a bit-packed image file.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {kmq.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, example: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=help, description=help, epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )  # fmt: skip
+
+    force_help = "replace an existing output file (it is only replaced once the new one is complete)"
+    p = command("encode", "quantize an image to K colours and write a .kmq file", "kmq encode photo.jpg -k 16 -o small.kmq")
+    p.add_argument("input", help="image file in any format Pillow reads (PNG, JPEG, WebP, TIFF, ...)")
+    p.add_argument("-o", "--output", help="output path (default: INPUT with the suffix .kmq)")
+    p.add_argument("-k", type=_k, default=8, metavar="K", help="palette size, 1..256 (default: 8, i.e. 3 bits per pixel)")
+    p.add_argument("--seed", type=_seed, default=0, help="k-means++ seed; same seed, same file (default: 0)")
+    p.add_argument("--force", action="store_true", help=force_help)
+    p.set_defaults(run=cmd_encode)
+
+    p = command("decode", "decode a .kmq file to an image", "kmq decode photo.kmq -o photo.webp")
+    p.add_argument("input", help="a .kmq file")
+    p.add_argument("-o", "--output", help="output image; format from its extension (default: INPUT with .png)")
+    p.add_argument("--force", action="store_true", help=force_help)
+    p.set_defaults(run=cmd_decode)
+
+    p = command("info", "show a .kmq file's header, palette and true bits per pixel", "kmq info photo.kmq --json")
+    p.add_argument("file", help="a .kmq file (checked completely, checksum included)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(run=cmd_info)
+
+    p = command("demo", "encode and decode a built-in sample photo, report sizes and quality", "kmq demo /tmp/kmq-demo")
+    p.add_argument("outdir", nargs="?", help="folder for the outputs (default: ./kmq-demo, or -2, -3... if taken)")
+    p.add_argument("-k", type=_k, default=8, metavar="K", help="palette size, 1..256 (default: 8)")
+    p.add_argument("--seed", type=_seed, default=0, help="k-means++ seed (default: 0)")
+    p.add_argument("--force", action="store_true", help="replace earlier demo outputs in OUTDIR")
+    p.set_defaults(run=cmd_demo)
+    return parser
+
+
+def _describe_os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``kmq`` command; returns the exit status (0, 1 error, 2 usage, 130 interrupted)."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (KmqError, CommandError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) has gone: stay quiet, as a Unix filter does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as exc:
+        print(f"{PROG}: error: {_describe_os_error(exc)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"{PROG}: error: out of memory", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; no output written", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: still one line, with a way to see more
+        if os.environ.get("KMQ_DEBUG"):
+            raise
+        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (set KMQ_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

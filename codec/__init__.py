@@ -1,0 +1,89 @@
+"""kmq: K-means colour quantization with a true bits-per-pixel container.
+
+>>> import numpy as np, kmq
+>>> image = np.zeros((2, 3, 3), dtype=np.uint8)
+>>> kmq.decode(kmq.encode(image, k=8)).shape
+(2, 3, 3)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .container import DEFAULT_MAX_PIXELS
+from .errors import (
+    ChecksumError,
+    FormatError,
+    ImageError,
+    KmqError,
+    ParameterError,
+    PixelLimitError,
+    TruncatedError,
+)
+from .files import read, write
+from .images import ImageLike
+from .indexed import Indexed
+from .quantize import quantize
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "DEFAULT_MAX_PIXELS",
+    "Indexed",
+    "quantize",
+    "encode",
+    "decode",
+    "read",
+    "write",
+    "KmqError",
+    "FormatError",
+    "TruncatedError",
+    "ChecksumError",
+    "PixelLimitError",
+    "ImageError",
+    "ParameterError",
+]
+
+
+def encode(image: ImageLike, k: int = 8, *, seed: int = 0) -> bytes:
+    """Quantize an image to at most ``k`` colours and return a kmq file.
+
+    Parameters
+    ----------
+    image : (H, W, 3|4) uint8 ndarray or PIL.Image.Image
+    k : int
+        Palette size, 1 to 256.
+    seed : int
+        k-means++ seed; equal inputs and options give equal bytes.
+
+    Returns
+    -------
+    bytes
+        A complete kmq file.
+    """
+    return quantize(image, k, seed=seed).to_bytes()
+
+
+def decode(data: bytes | bytearray | memoryview, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> NDArray[np.uint8]:
+    """Decode a kmq file to pixels.
+
+    Parameters
+    ----------
+    data : bytes-like
+        A complete kmq file.
+    max_pixels : int or None
+        Refuse images with more pixels than this; ``None`` for no limit.
+
+    Returns
+    -------
+    (H, W, C) uint8 ndarray
+        C = 3 (RGB) or 4 (RGBA).
+
+    Raises
+    ------
+    KmqError
+        If the data is not a valid kmq file or exceeds ``max_pixels``.
+    """
+    return Indexed.from_bytes(data, max_pixels=max_pixels).to_array()

@@ -1,0 +1,276 @@
+"""The kmq container: header, palette, payload and CRC-32 (``spec/FORMAT.md``).
+
+The header layout is defined once, in :data:`HEADER_FIELDS`; the
+:class:`struct.Struct`, the :class:`Header` dataclass and the table in the spec
+all follow it, and ``tests/test_spec.py`` checks that they agree.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import bitpack
+from .errors import ChecksumError, FormatError, ParameterError, PixelLimitError, TruncatedError
+
+__all__ = [
+    "MAGIC",
+    "VERSION",
+    "CODING_RAW",
+    "CODINGS",
+    "CHANNELS",
+    "MAX_K",
+    "MAX_DIMENSION",
+    "DEFAULT_MAX_PIXELS",
+    "HEADER_FIELDS",
+    "HEADER",
+    "CHECKSUM",
+    "Header",
+    "dumps",
+    "loads",
+]
+
+#: First four bytes of every kmq file. The high-bit first byte catches 7-bit
+#: transports and text-mode mangling, as PNG's ``\x89`` does.
+MAGIC = b"\x89KMQ"
+#: The only version this library reads and writes.
+VERSION = 1
+#: Payload coding 0: fixed-width big-endian bit packing.
+CODING_RAW = 0
+#: Payload codings this version defines; every other value is reserved.
+CODINGS = frozenset({CODING_RAW})
+#: Allowed channel counts: RGB and RGBA.
+CHANNELS = frozenset({3, 4})
+#: Largest palette; labels then take 8 bits.
+MAX_K = 256
+#: Largest width or height the u32 fields can hold.
+MAX_DIMENSION = 2**32 - 1
+#: Default pixel cap for decoding: Pillow's decompression-bomb error threshold
+#: (twice ``PIL.Image.MAX_IMAGE_PIXELS``), so kmq refuses what Pillow refuses.
+DEFAULT_MAX_PIXELS = 2 * 89_478_485
+
+#: (name, struct code) of every header field, in file order, all big-endian.
+HEADER_FIELDS: tuple[tuple[str, str], ...] = (
+    ("magic", "4s"),
+    ("version", "B"),
+    ("coding", "B"),
+    ("channels", "B"),
+    ("bits", "B"),
+    ("k", "H"),
+    ("reserved", "H"),
+    ("width", "I"),
+    ("height", "I"),
+)
+HEADER = struct.Struct(">" + "".join(code for _, code in HEADER_FIELDS))
+CHECKSUM = struct.Struct(">I")
+
+
+@dataclass(frozen=True)
+class Header:
+    """The fixed-size header at the start of a kmq file.
+
+    Construct with :meth:`for_image` to derive ``bits`` from ``k``; both
+    :meth:`pack` and :meth:`unpack` enforce every rule of the spec.
+    """
+
+    width: int
+    """Image width in pixels, 1 to 2**32 - 1."""
+    height: int
+    """Image height in pixels, 1 to 2**32 - 1."""
+    channels: int
+    """3 (RGB) or 4 (RGBA): bytes per palette entry."""
+    k: int
+    """Palette entries, 1 to 256."""
+    bits: int
+    """Bits per label; must equal ``ceil(log2(k))`` (0 when ``k == 1``)."""
+    coding: int = CODING_RAW
+    """Payload coding; only 0 (raw bit packing) is defined in version 1."""
+    version: int = VERSION
+    """Format version."""
+    reserved: int = 0
+    """Reserved for future flags; must be 0."""
+
+    @classmethod
+    def for_image(cls, width: int, height: int, channels: int, k: int, coding: int = CODING_RAW) -> Header:
+        """Build a header, deriving ``bits`` from ``k``."""
+        return cls(width, height, channels, k, bitpack.bits_for(k) if k >= 1 else 0, coding)
+
+    @property
+    def pixels(self) -> int:
+        """Width times height, as a Python int (never wraps)."""
+        return self.width * self.height
+
+    @property
+    def palette_size(self) -> int:
+        """Bytes of palette that follow the header."""
+        return self.k * self.channels
+
+    @property
+    def payload_size(self) -> int:
+        """Bytes of payload that follow the palette."""
+        return bitpack.packed_size(self.pixels, self.bits)
+
+    @property
+    def file_size(self) -> int:
+        """Exact length of the whole file this header describes."""
+        return HEADER.size + self.palette_size + self.payload_size + CHECKSUM.size
+
+    def validate(self, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
+        """Check every field against the spec.
+
+        Parameters
+        ----------
+        max_pixels : int or None
+            Largest ``width * height`` accepted; ``None`` for no limit.
+
+        Raises
+        ------
+        FormatError
+            If a field is out of its range.
+        PixelLimitError
+            If the image has more than ``max_pixels`` pixels.
+        """
+        if self.version != VERSION:
+            raise FormatError(f"unsupported version {self.version} (this reader knows {VERSION})")
+        if self.coding not in CODINGS:
+            raise FormatError(f"unknown payload coding {self.coding}")
+        if self.reserved != 0:
+            raise FormatError(f"reserved field is {self.reserved:#06x}, must be 0")
+        if self.channels not in CHANNELS:
+            raise FormatError(f"channels {self.channels} not in {{3, 4}}")
+        if not 1 <= self.k <= MAX_K:
+            raise FormatError(f"k {self.k} not in 1..{MAX_K}")
+        if self.bits != bitpack.bits_for(self.k):
+            raise FormatError(f"bits {self.bits} != {bitpack.bits_for(self.k)} required by k={self.k}")
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if not 1 <= value <= MAX_DIMENSION:
+                raise FormatError(f"{name} {value} not in 1..{MAX_DIMENSION}")
+        if max_pixels is not None and self.pixels > max_pixels:
+            msg = f"{self.width}x{self.height} = {self.pixels} pixels exceeds the limit of {max_pixels}"
+            raise PixelLimitError(msg)
+
+    def pack(self) -> bytes:
+        """The header's bytes. Raises :class:`FormatError` if a field is invalid."""
+        self.validate(max_pixels=None)
+        return HEADER.pack(
+            MAGIC, self.version, self.coding, self.channels, self.bits,
+            self.k, self.reserved, self.width, self.height,
+        )  # fmt: skip
+
+    @classmethod
+    def unpack(cls, data: bytes | bytearray | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
+        """Parse and validate the header at the start of ``data``.
+
+        Only the first ``HEADER.size`` bytes are read; nothing is allocated
+        from the values in them.
+
+        Raises
+        ------
+        FormatError
+            On a wrong magic or any out-of-range field.
+        TruncatedError
+            If ``data`` is shorter than a header.
+        PixelLimitError
+            If the image has more than ``max_pixels`` pixels.
+        """
+        head = bytes(data[: HEADER.size])
+        if head[: len(MAGIC)] != MAGIC[: len(head)]:
+            raise FormatError(f"not a kmq file: magic={head[: len(MAGIC)]!r}, expected {MAGIC!r}")
+        if len(head) < HEADER.size:
+            raise TruncatedError(f"file is {len(head)} bytes, shorter than the {HEADER.size}-byte header")
+        _, version, coding, channels, bits, k, reserved, width, height = HEADER.unpack(head)
+        header = cls(width, height, channels, k, bits, coding, version, reserved)
+        header.validate(max_pixels)
+        return header
+
+
+def dumps(palette: NDArray[np.uint8], labels: NDArray[np.uint8], coding: int = CODING_RAW) -> bytes:
+    """Serialise a palette and a label plane into a complete kmq file.
+
+    Parameters
+    ----------
+    palette : (K, C) uint8 ndarray
+        Palette entries, C = 3 or 4, 1 <= K <= 256.
+    labels : (H, W) uint8 ndarray
+        Index of each pixel's palette entry; every value < K.
+    coding : int
+        Payload coding; only :data:`CODING_RAW` exists in version 1.
+
+    Returns
+    -------
+    bytes
+        Header, palette, payload and CRC-32.
+
+    Raises
+    ------
+    ParameterError
+        If the arrays do not describe a valid image.
+    """
+    if palette.ndim != 2 or labels.ndim != 2:
+        raise ParameterError(f"palette must be 2-D and labels 2-D, got {palette.ndim}-D and {labels.ndim}-D")
+    (k, channels), (height, width) = palette.shape, labels.shape
+    header = Header.for_image(width, height, channels, k, coding)
+    try:
+        head = header.pack()
+    except FormatError as exc:
+        raise ParameterError(str(exc)) from None
+    if labels.size and int(labels.max()) >= k:
+        raise ParameterError(f"label {int(labels.max())} >= k={k}")
+    body = head + np.ascontiguousarray(palette, dtype=np.uint8).tobytes() + bitpack.pack(labels, header.bits)
+    return body + CHECKSUM.pack(zlib.crc32(body))
+
+
+def loads(
+    data: bytes | bytearray | memoryview,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    verify_checksum: bool = True,
+) -> tuple[Header, NDArray[np.uint8], NDArray[np.uint8]]:
+    """Parse and validate a complete kmq file.
+
+    The header, the pixel limit and the exact file length are checked before
+    anything is allocated; then the checksum; then every label.
+
+    Parameters
+    ----------
+    data : bytes-like
+        The whole file.
+    max_pixels : int or None
+        Largest ``width * height`` accepted; ``None`` for no limit.
+    verify_checksum : bool
+        Skip the CRC-32 check when False (for fuzzing the deeper checks).
+
+    Returns
+    -------
+    header : Header
+    palette : (K, C) uint8 ndarray
+    labels : (H, W) uint8 ndarray
+
+    Raises
+    ------
+    TruncatedError, FormatError, ChecksumError, PixelLimitError
+        As their names say; each message names the field and its value.
+    """
+    view = memoryview(data).cast("B")
+    header = Header.unpack(view, max_pixels)
+    if len(view) < header.file_size:
+        raise TruncatedError(f"file is {len(view)} bytes, header implies {header.file_size}")
+    if len(view) > header.file_size:
+        raise FormatError(f"file is {len(view)} bytes, header implies {header.file_size}: trailing bytes")
+    body_end = header.file_size - CHECKSUM.size
+    if verify_checksum:
+        (stored,) = CHECKSUM.unpack(view[body_end:])
+        actual = zlib.crc32(view[:body_end])
+        if stored != actual:
+            raise ChecksumError(f"checksum {stored:#010x} != computed {actual:#010x}")
+    palette_end = HEADER.size + header.palette_size
+    palette = np.frombuffer(view[HEADER.size : palette_end], dtype=np.uint8).reshape(header.k, header.channels)
+    labels = bitpack.unpack(view[palette_end:body_end], header.pixels, header.bits)
+    if labels.size and int(labels.max()) >= header.k:
+        raise FormatError(f"label {int(labels.max())} >= k={header.k} in payload")
+    return header, palette.copy(), labels.reshape(header.height, header.width)

@@ -1,0 +1,134 @@
+"""Pixels in and out: numpy arrays and Pillow images, normalised to RGB or RGBA uint8.
+
+The rules, applied to every input the encoder sees:
+
+- an (H, W, 3) or (H, W, 4) uint8 array is taken as RGB or RGBA;
+- a Pillow image is rotated by its EXIF orientation, then converted: modes with
+  alpha or transparency (LA, La, PA, RGBa, RGBA, P with a transparency entry)
+  to RGBA; 16-bit greys (I;16 and its variants) scaled to 8 bits
+  (``round(v / 257)``); every other mode (1, L, P, CMYK, YCbCr, LAB, HSV, I,
+  F, ...) to RGB the way Pillow's ``convert("RGB")`` does (I and F clip to 0-255);
+- RGBA whose alpha is 255 everywhere becomes RGB, so that opaque images do not
+  pay for a fourth channel.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError, ParameterError
+
+__all__ = ["ImageLike", "as_array", "load_image", "save_image", "output_format"]
+
+#: What the encoder accepts: an (H, W, 3|4) uint8 array or any Pillow image.
+ImageLike = Any
+
+_ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
+
+
+def _from_pillow(image: Image.Image) -> NDArray[np.uint8]:
+    image = ImageOps.exif_transpose(image) or image
+    if image.mode.startswith("I;16"):
+        grey = np.asarray(image, dtype=np.uint32)
+        grey8 = ((grey * 2 + 257) // 514).astype(np.uint8)  # round(v / 257) in integers
+        return np.repeat(grey8[:, :, None], 3, axis=2)
+    has_alpha = image.mode in _ALPHA_MODES or (image.mode == "P" and "transparency" in image.info)
+    return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
+
+
+def as_array(image: ImageLike) -> NDArray[np.uint8]:
+    """Normalise an image to an (H, W, 3) or (H, W, 4) uint8 array.
+
+    Parameters
+    ----------
+    image : (H, W, 3|4) uint8 ndarray or PIL.Image.Image
+        See the module docstring for how each Pillow mode is converted.
+
+    Returns
+    -------
+    (H, W, C) uint8 ndarray
+        C is 4 only if some pixel has alpha below 255.
+
+    Raises
+    ------
+    ParameterError
+        If an array has the wrong dtype, shape or a zero dimension.
+    ImageError
+        If a Pillow image's pixels cannot be read.
+    """
+    if isinstance(image, Image.Image):
+        try:
+            pixels = _from_pillow(image)
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise ImageError(f"cannot read image pixels: {exc}") from None
+    else:
+        pixels = np.asarray(image)
+        if pixels.dtype != np.uint8:
+            raise ParameterError(f"image array dtype is {pixels.dtype}, expected uint8")
+        if pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
+            raise ParameterError(f"image array shape {pixels.shape} is not (H, W, 3) or (H, W, 4)")
+    if pixels.shape[0] == 0 or pixels.shape[1] == 0:
+        raise ParameterError(f"image is empty: shape {pixels.shape}")
+    if pixels.shape[2] == 4 and bool((pixels[:, :, 3] == 255).all()):
+        pixels = pixels[:, :, :3]
+    return np.ascontiguousarray(pixels)
+
+
+def load_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
+    """Read an image file with Pillow and normalise it with :func:`as_array`.
+
+    Raises
+    ------
+    ImageError
+        If the file is missing, not an image, truncated, or over Pillow's
+        decompression-bomb limit.
+    """
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between its limit and twice it; we refuse at
+            # the same point it errors, and say so in one line.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                return as_array(image)
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path}: {exc}") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image Pillow can read") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a directory") from None
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except (OSError, SyntaxError) as exc:
+        raise ImageError(f"{path}: cannot read image: {exc}") from None
+
+
+def output_format(path: str | os.PathLike[str]) -> str:
+    """The Pillow format name for an output path's extension.
+
+    Raises
+    ------
+    ParameterError
+        If Pillow has no writer for the extension.
+    """
+    ext = Path(path).suffix.lower()
+    fmt = Image.registered_extensions().get(ext)
+    if fmt is None or fmt not in Image.SAVE:
+        raise ParameterError(f"cannot write images with extension {ext or '(none)'!r}; use e.g. .png")
+    return fmt
+
+
+def save_image(file: Any, pixels: NDArray[np.uint8], fmt: str) -> None:
+    """Write (H, W, 3|4) pixels to a path or binary file object in Pillow format ``fmt``."""
+    try:
+        Image.fromarray(pixels).save(file, format=fmt)
+    except (KeyError, ValueError, OSError) as exc:
+        raise ImageError(f"cannot write {fmt}: {exc}") from None

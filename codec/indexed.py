@@ -1,0 +1,129 @@
+"""An indexed-colour image: a palette and one label per pixel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import bitpack, container
+from .errors import ParameterError
+
+__all__ = ["Indexed"]
+
+
+@dataclass(frozen=True, eq=False)
+class Indexed:
+    """A palette of K colours and an (H, W) plane of labels into it.
+
+    This is what :func:`kmq.quantize` returns and what a kmq file holds, bit for
+    bit: ``Indexed.from_bytes(x.to_bytes())`` equals ``x``.
+
+    Parameters
+    ----------
+    palette : (K, C) uint8 ndarray
+        Palette entries, 1 <= K <= 256, C = 3 (RGB) or 4 (RGBA).
+    labels : (H, W) uint8 ndarray
+        Index of each pixel's palette entry; every value < K.
+
+    Raises
+    ------
+    ParameterError
+        If the shapes, dtypes or label values are invalid.
+    """
+
+    palette: NDArray[np.uint8]
+    labels: NDArray[np.uint8]
+
+    def __post_init__(self) -> None:
+        palette, labels = np.asarray(self.palette), np.asarray(self.labels)
+        if palette.dtype != np.uint8 or labels.dtype != np.uint8:
+            raise ParameterError(f"palette and labels must be uint8, got {palette.dtype} and {labels.dtype}")
+        if palette.ndim != 2 or palette.shape[1] not in container.CHANNELS:
+            raise ParameterError(f"palette shape {palette.shape} is not (K, 3) or (K, 4)")
+        if not 1 <= palette.shape[0] <= container.MAX_K:
+            raise ParameterError(f"palette has {palette.shape[0]} entries, not 1..{container.MAX_K}")
+        if labels.ndim != 2 or labels.size == 0:
+            raise ParameterError(f"labels shape {labels.shape} is not (H, W) with H, W >= 1")
+        if int(labels.max()) >= palette.shape[0]:
+            raise ParameterError(f"label {int(labels.max())} >= k={palette.shape[0]}")
+        object.__setattr__(self, "palette", palette)
+        object.__setattr__(self, "labels", labels)
+
+    @property
+    def k(self) -> int:
+        """Number of palette entries."""
+        return int(self.palette.shape[0])
+
+    @property
+    def channels(self) -> int:
+        """3 for RGB, 4 for RGBA."""
+        return int(self.palette.shape[1])
+
+    @property
+    def height(self) -> int:
+        """Image height in pixels."""
+        return int(self.labels.shape[0])
+
+    @property
+    def width(self) -> int:
+        """Image width in pixels."""
+        return int(self.labels.shape[1])
+
+    @property
+    def bits(self) -> int:
+        """Bits per label in the raw payload: ``ceil(log2(k))``."""
+        return bitpack.bits_for(self.k)
+
+    def to_array(self) -> NDArray[np.uint8]:
+        """Rebuild the pixels.
+
+        Returns
+        -------
+        (H, W, C) uint8 ndarray
+        """
+        return self.palette[self.labels]
+
+    def to_bytes(self) -> bytes:
+        """Serialise as a kmq file (``spec/FORMAT.md``)."""
+        return container.dumps(self.palette, self.labels)
+
+    @classmethod
+    def from_bytes(
+        cls,
+        data: bytes | bytearray | memoryview,
+        *,
+        max_pixels: int | None = container.DEFAULT_MAX_PIXELS,
+        verify_checksum: bool = True,
+    ) -> Indexed:
+        """Parse a kmq file.
+
+        Parameters
+        ----------
+        data : bytes-like
+            The whole file.
+        max_pixels : int or None
+            Largest ``width * height`` accepted; ``None`` for no limit.
+        verify_checksum : bool
+            Skip the CRC-32 check when False.
+
+        Raises
+        ------
+        KmqError
+            A :class:`~kmq.FormatError` (or its subclasses
+            :class:`~kmq.TruncatedError`, :class:`~kmq.ChecksumError`) or a
+            :class:`~kmq.PixelLimitError`.
+        """
+        _, palette, labels = container.loads(data, max_pixels=max_pixels, verify_checksum=verify_checksum)
+        return cls(palette, labels)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Indexed):
+            return NotImplemented
+        return np.array_equal(self.palette, other.palette) and np.array_equal(self.labels, other.labels)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays inside
+
+    def __repr__(self) -> str:
+        return f"Indexed(k={self.k}, channels={self.channels}, width={self.width}, height={self.height})"
