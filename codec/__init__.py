@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from . import bitpack, container, images, metrics
 from .container import DEFAULT_MAX_PIXELS
 from .errors import (
     ChecksumError,

@@ -23,7 +23,7 @@ from .images import ImageLike
 from .indexed import Indexed
 from .quantize import quantize
 
-__all__ = ["read", "read_bytes", "read_indexed", "write", "atomic_write"]
+__all__ = ["read", "read_bytes", "read_container", "read_indexed", "write", "atomic_write"]
 
 
 def _umask() -> int:
@@ -102,11 +102,26 @@ def read_bytes(path: str | os.PathLike[str], *, max_pixels: int | None = contain
         return file.read(header.file_size + 1)
 
 
-def read_indexed(path: str | os.PathLike[str], *, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) -> Indexed:
-    """Read a kmq file into an :class:`Indexed` image (see :func:`read_bytes`)."""
+def read_container(
+    path: str | os.PathLike[str], *, max_pixels: int | None = container.DEFAULT_MAX_PIXELS
+) -> tuple[container.Header, NDArray[np.uint8], NDArray[np.uint8]]:
+    """Read and fully validate a kmq file (see :func:`read_bytes` and :func:`kmq.container.loads`).
+
+    Returns
+    -------
+    header : Header
+    palette : (K, C) uint8 ndarray
+    labels : (H, W) uint8 ndarray
+    """
     data = read_bytes(path, max_pixels=max_pixels)
     with _naming(path):
-        return Indexed.from_bytes(data, max_pixels=max_pixels)
+        return container.loads(data, max_pixels=max_pixels)
+
+
+def read_indexed(path: str | os.PathLike[str], *, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) -> Indexed:
+    """Read a kmq file into an :class:`Indexed` image."""
+    _, palette, labels = read_container(path, max_pixels=max_pixels)
+    return Indexed(palette, labels)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,182 @@
+"""The container: header, palette, payload, checksum, and every rejection rule."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+import kmq
+from kmq import bitpack, container
+from kmq.container import HEADER, Header
+
+from strategies import indexed_images
+
+PALETTE = np.array([[0, 0, 0], [0, 0, 255], [0, 255, 0], [255, 0, 0], [255, 255, 255]], dtype=np.uint8)
+LABELS = np.array([[4, 0, 3], [1, 2, 3]], dtype=np.uint8)
+EXAMPLE = container.dumps(PALETTE, LABELS)
+
+
+def patched(data: bytes, field: str, value: int) -> bytes:
+    """``data`` with one header field replaced and the checksum made valid again."""
+    names = [name for name, _ in container.HEADER_FIELDS]
+    values = list(HEADER.unpack(data[: HEADER.size]))
+    values[names.index(field)] = value
+    body = HEADER.pack(*values) + data[HEADER.size : -4]
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+@given(indexed_images())
+@example((np.zeros((1, 3), np.uint8), np.zeros((1, 1), np.uint8)))
+@example((np.arange(256 * 4, dtype=np.uint32).astype(np.uint8).reshape(256, 4), np.full((1, 1), 255, np.uint8)))
+@example((PALETTE, LABELS))
+def test_round_trip_is_exact_and_size_is_the_formula(case):
+    palette, labels = case
+    data = kmq.Indexed(palette, labels).to_bytes()
+    k, c = palette.shape
+    assert len(data) == 24 + k * c + bitpack.packed_size(labels.size, bitpack.bits_for(k))
+    back = kmq.Indexed.from_bytes(data)
+    assert np.array_equal(back.palette, palette) and np.array_equal(back.labels, labels)
+
+
+def test_k1_has_empty_payload():
+    data = container.dumps(np.array([[1, 2, 3]], np.uint8), np.zeros((7, 9), np.uint8))
+    assert len(data) == HEADER.size + 3 + 4
+    assert kmq.decode(data).tolist() == [[[1, 2, 3]] * 9] * 7
+
+
+def test_header_pack_unpack_round_trip():
+    header = Header.for_image(70000, 3, 4, 200)
+    assert Header.unpack(header.pack(), max_pixels=None) == header
+    assert header.bits == 8
+
+
+@pytest.mark.parametrize("cut", range(0, len(EXAMPLE)))
+def test_every_truncation_is_rejected(cut):
+    with pytest.raises(kmq.FormatError):
+        kmq.decode(EXAMPLE[:cut])
+
+
+@pytest.mark.parametrize("cut", [0, 1, 3, 4, 19, 20, 30, len(EXAMPLE) - 1])
+def test_truncation_raises_truncated_error(cut):
+    with pytest.raises(kmq.TruncatedError):
+        kmq.decode(EXAMPLE[:cut])
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("version", 2, "unsupported version 2"),
+        ("coding", 1, "unknown payload coding 1"),
+        ("channels", 5, "channels 5"),
+        ("bits", 2, "bits 2 != 3"),
+        ("k", 0, "k 0 not in"),
+        ("k", 257, "k 257 not in"),
+        ("reserved", 1, "reserved field"),
+        ("width", 0, "width 0"),
+        ("height", 0, "height 0"),
+    ],
+)
+def test_out_of_range_field_is_named(field, value, match):
+    with pytest.raises(kmq.FormatError, match=match):
+        kmq.decode(patched(EXAMPLE, field, value))
+
+
+def test_wrong_magic_is_not_a_kmq_file():
+    with pytest.raises(kmq.FormatError, match="not a kmq file"):
+        kmq.decode(b"\x89PNG\r\n\x1a\n" + EXAMPLE[8:])
+
+
+@pytest.mark.parametrize(("width", "height"), [(2**16, 2**16), (2**32 - 1, 2**32 - 1), (2**31, 2)])
+def test_pixel_limit_is_checked_with_python_ints_before_any_allocation(width, height):
+    header = patched(patched(EXAMPLE, "width", width), "height", height)[: HEADER.size]
+    with pytest.raises(kmq.PixelLimitError, match="exceeds the limit"):
+        kmq.decode(header)
+
+
+def test_pixel_limit_can_be_lowered_and_lifted():
+    with pytest.raises(kmq.PixelLimitError):
+        kmq.decode(EXAMPLE, max_pixels=5)
+    assert kmq.decode(EXAMPLE, max_pixels=None).shape == (2, 3, 3)
+
+
+def test_over_limit_header_without_payload_is_truncated_when_limit_lifted():
+    header = patched(patched(EXAMPLE, "width", 2**32 - 1), "height", 2**32 - 1)[: HEADER.size]
+    with pytest.raises(kmq.TruncatedError, match="header implies"):
+        kmq.decode(header, max_pixels=None)
+
+
+def test_trailing_bytes_are_rejected():
+    with pytest.raises(kmq.FormatError, match="trailing bytes"):
+        kmq.decode(EXAMPLE + b"\x00")
+
+
+def test_checksum_mismatch_is_rejected():
+    with pytest.raises(kmq.ChecksumError, match="checksum"):
+        kmq.decode(EXAMPLE[:-1] + bytes([EXAMPLE[-1] ^ 1]))
+
+
+def test_label_at_or_above_k_is_rejected():
+    bad = bytearray(EXAMPLE[:-4])
+    bad[35] = 0b111_000_01  # first label 7 with k = 5
+    bad += struct.pack(">I", zlib.crc32(bad))
+    with pytest.raises(kmq.FormatError, match="label 7 >= k=5"):
+        kmq.decode(bytes(bad))
+
+
+def test_nonzero_padding_is_rejected():
+    bad = bytearray(EXAMPLE[:-4])
+    bad[-1] |= 1
+    bad += struct.pack(">I", zlib.crc32(bad))
+    with pytest.raises(kmq.FormatError, match="padding bits"):
+        kmq.decode(bytes(bad))
+
+
+def test_checksum_can_be_skipped_for_fuzzing_deep_paths():
+    corrupt = EXAMPLE[:-4] + b"\x00\x00\x00\x00"
+    assert kmq.Indexed.from_bytes(corrupt, verify_checksum=False) == kmq.Indexed(PALETTE, LABELS)
+
+
+@given(st.binary(max_size=64))
+def test_any_bytes_decode_or_raise_kmq_error(data):
+    try:
+        kmq.decode(data)
+    except kmq.KmqError:
+        pass
+
+
+@given(indexed_images(max_side=6), st.data())
+def test_one_flipped_bit_is_always_caught(case, data):
+    palette, labels = case
+    good = kmq.Indexed(palette, labels).to_bytes()
+    bit = data.draw(st.integers(0, len(good) * 8 - 1))
+    bad = bytearray(good)
+    bad[bit // 8] ^= 1 << (bit % 8)
+    with pytest.raises(kmq.KmqError):
+        kmq.decode(bytes(bad), max_pixels=None)
+
+
+@given(indexed_images(max_side=6), st.data())
+def test_mutated_files_decode_or_raise_kmq_error(case, data):
+    palette, labels = case
+    good = bytearray(kmq.Indexed(palette, labels).to_bytes())
+    for _ in range(data.draw(st.integers(1, 4))):
+        good[data.draw(st.integers(0, len(good) - 1))] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(good)))
+    try:
+        kmq.Indexed.from_bytes(bytes(good[:cut]), verify_checksum=False)
+    except kmq.KmqError:
+        pass
+
+
+def test_dumps_refuses_invalid_indexed_data():
+    with pytest.raises(kmq.ParameterError, match="label 5 >= k=5"):
+        container.dumps(PALETTE, np.array([[5]], np.uint8))
+    with pytest.raises(kmq.ParameterError, match="k 257"):
+        container.dumps(np.zeros((257, 3), np.uint8), np.zeros((1, 1), np.uint8))
+    with pytest.raises(kmq.ParameterError, match="channels 2"):
+        container.dumps(np.zeros((2, 2), np.uint8), np.zeros((1, 1), np.uint8))

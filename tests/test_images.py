@@ -1,0 +1,119 @@
+"""Input normalisation: every Pillow mode, EXIF orientation, arrays, and unreadable files."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import kmq
+from kmq.images import as_array, load_image, output_format
+
+RGB = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3) * 3
+
+
+@pytest.mark.parametrize(
+    ("mode", "channels"),
+    [("1", 3), ("L", 3), ("P", 3), ("RGB", 3), ("CMYK", 3), ("YCbCr", 3), ("I", 3), ("F", 3), ("LA", 4), ("RGBA", 4)],
+)
+def test_every_mode_converts_to_rgb_or_rgba(mode, channels):
+    image = Image.fromarray(RGB).convert(mode)
+    if channels == 4:
+        image.putalpha(128)
+    pixels = as_array(image)
+    assert pixels.dtype == np.uint8 and pixels.shape == (4, 6, channels)
+    assert kmq.decode(kmq.encode(image, 256)).shape == pixels.shape
+
+
+def test_palette_image_with_transparency_keeps_alpha():
+    image = Image.fromarray(np.array([[0, 1], [1, 2]], np.uint8), "P")
+    image.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255])
+    image.info["transparency"] = 1
+    pixels = as_array(image)
+    assert pixels.shape == (2, 2, 4)
+    assert pixels[0, 1].tolist() == [0, 255, 0, 0] and pixels[0, 0].tolist() == [255, 0, 0, 255]
+
+
+def test_sixteen_bit_grey_is_scaled_not_clipped():
+    grey = Image.fromarray(np.array([[0, 257, 32896, 65535]], np.uint16))
+    assert grey.mode.startswith("I;16")
+    assert as_array(grey)[0, :, 0].tolist() == [0, 1, 128, 255]
+
+
+def test_opaque_rgba_becomes_rgb():
+    assert as_array(Image.fromarray(RGB).convert("RGBA")).shape == (4, 6, 3)
+
+
+ORIENTED = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(ORIENTED))
+def test_exif_orientation_is_applied(orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.fromarray(RGB).save(buffer, format="PNG", exif=exif)
+    with Image.open(buffer) as image:
+        assert np.array_equal(as_array(image), ORIENTED[orientation](RGB))
+
+
+@pytest.mark.parametrize(
+    ("array", "match"),
+    [
+        (np.zeros((4, 4, 3), np.float32), "dtype is float32"),
+        (np.zeros((4, 4), np.uint8), "shape"),
+        (np.zeros((4, 4, 2), np.uint8), "shape"),
+        (np.zeros((0, 4, 3), np.uint8), "empty"),
+    ],
+)
+def test_bad_arrays_are_parameter_errors(array, match):
+    with pytest.raises(kmq.ParameterError, match=match):
+        as_array(array)
+
+
+def test_not_an_image_is_an_image_error(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    with pytest.raises(kmq.ImageError, match="not an image"):
+        load_image(path)
+
+
+def test_truncated_png_is_an_image_error(tmp_path):
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buffer, "PNG")
+    path = tmp_path / "cut.png"
+    path.write_bytes(buffer.getvalue()[:-400])
+    with pytest.raises(kmq.ImageError, match="cut.png"):
+        load_image(path)
+
+
+def test_missing_file_and_directory_are_image_errors(tmp_path):
+    with pytest.raises(kmq.ImageError, match="no such file"):
+        load_image(tmp_path / "absent.png")
+    with pytest.raises(kmq.ImageError, match="is a directory"):
+        load_image(tmp_path)
+
+
+def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    Image.new("RGB", (100, 100)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(kmq.ImageError, match="decompression bomb"):
+        load_image(path)
+
+
+def test_output_format_comes_from_the_extension():
+    assert output_format("x.PNG") == "PNG" and output_format("a/b.webp") == "WEBP"
+    with pytest.raises(kmq.ParameterError, match="'.foo'"):
+        output_format("x.foo")

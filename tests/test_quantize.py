@@ -1,0 +1,114 @@
+"""K-means quantization: exactness where it holds, canonical palettes, determinism, options."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import example, given
+
+import kmq
+from kmq.images import as_array
+from kmq.quantize import distinct_colours, nearest
+
+from strategies import few_colour_images
+
+
+def gradient(height: int = 24, width: int = 32) -> np.ndarray:
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack([x * 255 // (width - 1), y * 255 // (height - 1), (x + y) % 256], axis=2).astype(np.uint8)
+
+
+@given(few_colour_images())
+@example((np.array([[[7, 8, 9]]], np.uint8), 1))
+@example((np.array([[[7, 8, 9, 10]]], np.uint8), 256))
+@example((np.zeros((3, 5, 3), np.uint8), 1))
+def test_image_with_at_most_k_colours_survives_unchanged(case):
+    image, k = case
+    assert np.array_equal(kmq.decode(kmq.encode(image, k)), as_array(image))
+
+
+def test_palette_is_canonical_distinct_and_fully_used():
+    indexed = kmq.quantize(gradient(), 16)
+    keys = [tuple(entry) for entry in indexed.palette.tolist()]
+    assert keys == sorted(set(keys))
+    assert np.array_equal(np.unique(indexed.labels), np.arange(indexed.k))
+
+
+def test_labels_are_nearest_rounded_palette_entry():
+    image = gradient()
+    indexed = kmq.quantize(image, 8)
+    dist = ((image[:, :, None, :].astype(int) - indexed.palette.astype(int)) ** 2).sum(axis=3)
+    chosen = np.take_along_axis(dist, indexed.labels[:, :, None].astype(int), axis=2)[:, :, 0]
+    assert np.array_equal(chosen, dist.min(axis=2))
+
+
+def test_k8_payload_is_exactly_three_bits_per_pixel():
+    indexed = kmq.quantize(gradient(), 8)
+    assert indexed.k == 8 and indexed.bits == 3
+
+
+def test_centroids_are_rounded_not_truncated():
+    # Mean of 0, 1, 1 is 0.67: rounding gives 1, the teaching example's truncation 0.
+    image = np.array([[[0, 0, 0], [1, 1, 1], [1, 1, 1]]], np.uint8)
+    assert kmq.quantize(image, 1).palette.tolist() == [[1, 1, 1]]
+
+
+def test_k1_gives_zero_bits_and_an_empty_payload():
+    data = kmq.encode(gradient(), 1)
+    assert len(data) == 20 + 3 + 4
+
+
+def test_same_input_and_seed_give_identical_bytes():
+    image = gradient(48, 64)
+    assert kmq.encode(image, 12, seed=3) == kmq.encode(image, 12, seed=3)
+
+
+def test_rgba_with_transparency_keeps_alpha():
+    image = np.zeros((4, 4, 4), np.uint8)
+    image[..., 3] = np.arange(16).reshape(4, 4) * 17
+    out = kmq.decode(kmq.encode(image, 4))
+    assert out.shape == (4, 4, 4)
+    assert len(np.unique(out[..., 3])) == 4
+
+
+def test_opaque_rgba_becomes_rgb():
+    image = np.full((2, 2, 4), 255, np.uint8)
+    assert kmq.decode(kmq.encode(image)).shape == (2, 2, 3)
+
+
+@pytest.mark.parametrize("k", [0, 257, -1, 2.5, True, "8", None])
+def test_k_out_of_range_is_a_parameter_error(k):
+    with pytest.raises(kmq.ParameterError, match="k must be an integer in 1..256"):
+        kmq.quantize(gradient(), k)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, False])
+def test_bad_seed_is_a_parameter_error(seed):
+    with pytest.raises(kmq.ParameterError, match="seed must be"):
+        kmq.quantize(gradient(), 8, seed=seed)
+
+
+def test_distinct_colours_are_sorted_with_inverse_and_counts():
+    pixels = np.array([[9, 9, 9], [0, 0, 1], [9, 9, 9], [0, 1, 0]], np.uint8)
+    colours, inverse, counts = distinct_colours(pixels)
+    assert colours.tolist() == [[0, 0, 1], [0, 1, 0], [9, 9, 9]]
+    assert np.array_equal(colours[inverse], pixels)
+    assert counts.tolist() == [1, 1, 2]
+
+
+def test_nearest_breaks_ties_to_the_lowest_index():
+    palette = np.array([[0, 0, 0], [2, 2, 2]], np.uint8)
+    assert nearest(np.array([[1, 1, 1]], np.uint8), palette).tolist() == [0]
+
+
+@pytest.mark.corpus
+def test_kodak_photo_at_k8_quality(corpus):
+    from sklearn.cluster import KMeans
+
+    image = kmq.images.load_image(corpus / "kodak" / "kodim23.png")
+    out = kmq.decode(kmq.encode(image, 8))
+    # The teaching example: K-means on every pixel, centroids truncated to uint8.
+    teaching = KMeans(n_clusters=8, random_state=0).fit(image.reshape(-1, 3))
+    baseline = teaching.cluster_centers_[teaching.labels_].astype(np.uint8).reshape(image.shape)
+    # Different seeds land in different local optima; allow that much, no more.
+    assert kmq.metrics.psnr(image, out) >= kmq.metrics.psnr(image, baseline) - 0.25
