@@ -17,7 +17,7 @@ from typing import Any
 
 import kmq
 from kmq import container, files, images, metrics
-from kmq.errors import KmqError, ParameterError
+from kmq.errors import KmqError
 
 __all__ = ["main", "build_parser"]
 
@@ -230,10 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
         )  # fmt: skip
 
     force_help = "replace an existing output file (it is only replaced once the new one is complete)"
-    p = command("encode", "quantize an image to K colours and write a .kmq file", "kmq encode photo.jpg -k 16 -o small.kmq")
+    p = command(
+        "encode", "quantize an image to K colours and write a .kmq file", "kmq encode photo.jpg -k 16 -o small.kmq"
+    )
     p.add_argument("input", help="image file in any format Pillow reads (PNG, JPEG, WebP, TIFF, ...)")
     p.add_argument("-o", "--output", help="output path (default: INPUT with the suffix .kmq)")
-    p.add_argument("-k", type=_k, default=8, metavar="K", help="palette size, 1..256 (default: 8, i.e. 3 bits per pixel)")
+    p.add_argument(
+        "-k", type=_k, default=8, metavar="K", help="palette size, 1..256 (default: 8, i.e. 3 bits per pixel)"
+    )
     p.add_argument("--seed", type=_seed, default=0, help="k-means++ seed; same seed, same file (default: 0)")
     p.add_argument("--force", action="store_true", help=force_help)
     p.set_defaults(run=cmd_encode)

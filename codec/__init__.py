@@ -11,7 +11,11 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from . import bitpack, container, images, metrics
+# Submodules as attributes, so that kmq.metrics.psnr works after `import kmq`.
+from . import bitpack as bitpack
+from . import container as container
+from . import images as images
+from . import metrics as metrics
 from .container import DEFAULT_MAX_PIXELS
 from .errors import (
     ChecksumError,

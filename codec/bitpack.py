@@ -86,9 +86,9 @@ def pack(labels: NDArray[np.uint8], bits: int) -> bytes:
         return flat.tobytes()
     group, nbytes, word = _layout(bits)
     ngroups = -(-flat.size // group)
-    cols = np.zeros(ngroups * group, dtype=np.uint8)
-    cols[: flat.size] = flat
-    cols = cols.reshape(ngroups, group)
+    padded = np.zeros(ngroups * group, dtype=np.uint8)
+    padded[: flat.size] = flat
+    cols = padded.reshape(ngroups, group)
     acc = np.zeros(ngroups, dtype=word)
     # The loop runs over the <= 8 positions inside a group, never over pixels.
     for i in range(group):

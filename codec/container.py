@@ -211,6 +211,8 @@ def dumps(palette: NDArray[np.uint8], labels: NDArray[np.uint8], coding: int = C
     ParameterError
         If the arrays do not describe a valid image.
     """
+    if palette.dtype != np.uint8 or labels.dtype != np.uint8:
+        raise ParameterError(f"palette and labels must be uint8, got {palette.dtype} and {labels.dtype}")
     if palette.ndim != 2 or labels.ndim != 2:
         raise ParameterError(f"palette must be 2-D and labels 2-D, got {palette.ndim}-D and {labels.ndim}-D")
     (k, channels), (height, width) = palette.shape, labels.shape

@@ -32,7 +32,9 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: str | os.PathLike[str], content: bytes | Callable[[BinaryIO], None], *, overwrite: bool = False) -> None:
+def atomic_write(
+    path: str | os.PathLike[str], content: bytes | Callable[[BinaryIO], None], *, overwrite: bool = False
+) -> None:
     """Write a file all at once or not at all.
 
     Parameters

@@ -13,9 +13,7 @@ CORPUS = REPO.parent / "shared" / "corpus"
 
 # "default" keeps the everyday run to seconds; KMQ_THOROUGH=1 selects the long profile.
 settings.register_profile("default", max_examples=100, deadline=None)
-settings.register_profile(
-    "thorough", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("thorough", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("thorough" if os.environ.get("KMQ_THOROUGH") else "default")
 
 

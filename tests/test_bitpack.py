@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-
 from kmq import bitpack
 from kmq.errors import FormatError
 
@@ -18,7 +17,9 @@ def reference_pack(labels: list[int], bits: int) -> bytes:
     return bytes(int(stream[i : i + 8], 2) for i in range(0, len(stream), 8))
 
 
-@pytest.mark.parametrize(("k", "bits"), [(1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (8, 3), (9, 4), (128, 7), (129, 8), (256, 8)])
+@pytest.mark.parametrize(
+    ("k", "bits"), [(1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (8, 3), (9, 4), (128, 7), (129, 8), (256, 8)]
+)
 def test_bits_for_is_ceil_log2(k, bits):
     assert bitpack.bits_for(k) == bits
 

@@ -7,12 +7,11 @@ import re
 import struct
 from pathlib import Path
 
+import kmq
 import numpy as np
 import pytest
-from PIL import Image
-
-import kmq
 from kmq import bitpack, container
+from PIL import Image
 
 SPEC = Path(__file__).resolve().parents[1] / "spec"
 FORMAT = (SPEC / "FORMAT.md").read_text()
@@ -42,7 +41,7 @@ def test_header_table_matches_header_fields():
     rows = _table(_section("1. Header"))
     assert [row[2] for row in rows] == [name for name, _ in container.HEADER_FIELDS]
     offset = 0
-    for (off, size, name, typ, *_), (field, code) in zip(rows, container.HEADER_FIELDS):
+    for (off, size, name, typ, *_), (_, code) in zip(rows, container.HEADER_FIELDS, strict=True):
         assert int(off) == offset, name
         assert int(size) == struct.calcsize(">" + code), name
         assert typ == ("bytes" if code == "4s" else next(t for t, c in TYPES.items() if c == code)), name

@@ -16,9 +16,8 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from kmq import container
+from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 
