@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import kmq
 import numpy as np
 import pytest
@@ -59,6 +62,17 @@ def test_k1_gives_zero_bits_and_an_empty_payload():
 def test_same_input_and_seed_give_identical_bytes():
     image = gradient(48, 64)
     assert kmq.encode(image, 12, seed=3) == kmq.encode(image, 12, seed=3)
+
+
+def test_another_process_writes_the_same_bytes():
+    image = gradient(48, 64)
+    script = (
+        "import sys, numpy as np, kmq; "
+        "image = np.frombuffer(sys.stdin.buffer.read(), np.uint8).reshape(48, 64, 3); "
+        "sys.stdout.buffer.write(kmq.encode(image, 12, seed=3))"
+    )
+    child = subprocess.run([sys.executable, "-c", script], input=image.tobytes(), capture_output=True, check=True)
+    assert child.stdout == kmq.encode(image, 12, seed=3)
 
 
 def test_rgba_with_transparency_keeps_alpha():
