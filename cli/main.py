@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -18,6 +19,7 @@ from typing import Any
 import kmq
 from kmq import container, files, images, metrics
 from kmq.errors import KmqError
+from PIL import Image
 
 __all__ = ["main", "build_parser"]
 
@@ -57,6 +59,8 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _check_output(source: Path, out: Path, force: bool) -> None:
+    if not source.exists():
+        raise CommandError(f"{source}: no such file")
     if _same_file(source, out):
         raise CommandError(f"{out}: output would overwrite the input file; choose another -o")
     if out.exists() and not force:
@@ -71,10 +75,16 @@ def _mode(channels: int) -> str:
     return "RGBA" if channels == 4 else "RGB"
 
 
+def _db(value: float) -> str:
+    return "lossless" if math.isinf(value) else f"{value:.2f} dB"
+
+
 def cmd_encode(args: argparse.Namespace) -> None:
     source = Path(args.input)
     out = Path(args.output) if args.output else source.with_suffix(".kmq")
     _check_output(source, out, args.force)
+    if out.suffix.lower() in Image.registered_extensions():
+        raise CommandError(f"{out}: {out.suffix} is an image format; kmq files end in .kmq (to decode, use kmq decode)")
     start = time.perf_counter()
     pixels = images.load_image(source)
     indexed = kmq.quantize(pixels, args.k, seed=args.seed)
@@ -87,7 +97,7 @@ def cmd_encode(args: argparse.Namespace) -> None:
         f"{source} ({source.stat().st_size:,} B) -> {out} ({len(data):,} B): "
         f"{indexed.width}x{indexed.height} {_mode(indexed.channels)}, K={indexed.k}, "
         f"payload {_bpp(header.payload_size, n):.3f} bit/px, file {_bpp(len(data), n):.3f} bit/px, "
-        f"PSNR {metrics.psnr(pixels, indexed.to_array()):.2f} dB, {elapsed:.2f} s"
+        f"PSNR {_db(metrics.psnr(pixels, indexed.to_array()))}, {elapsed:.2f} s"
     )
 
 
@@ -98,6 +108,8 @@ def cmd_decode(args: argparse.Namespace) -> None:
     _check_output(source, out, args.force)
     start = time.perf_counter()
     indexed = files.read_indexed(source)
+    if indexed.channels == 4:
+        images.output_format(out, channels=4)
     pixels = indexed.to_array()
     files.atomic_write(out, lambda f: images.save_image(f, pixels, fmt), overwrite=args.force)
     print(
@@ -169,6 +181,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from sklearn.datasets import load_sample_image
 
     folder = _demo_folder(args.outdir)
+    if folder.exists() and not folder.is_dir():
+        raise CommandError(f"{folder}: not a folder")
     stem = Path(SAMPLE).stem
     original, encoded, decoded = (folder / f"{stem}{suffix}" for suffix in (".png", ".kmq", "-decoded.png"))
     for out in (original, encoded, decoded):
@@ -200,7 +214,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print(f"  {name:<34} {size:>10,} bytes {_bpp(size, n):7.3f} bits/px")
     print(
         f"palette K={header.k}, payload {_bpp(header.payload_size, n):.3f} bits/px, "
-        f"PSNR {metrics.psnr(pixels, restored):.2f} dB, encode {encode_s:.2f} s, decode {decode_s:.3f} s"
+        f"PSNR {_db(metrics.psnr(pixels, restored))}, encode {encode_s:.2f} s, decode {decode_s:.3f} s"
     )
 
 

@@ -182,7 +182,7 @@ class Header:
         if head[: len(MAGIC)] != MAGIC[: len(head)]:
             raise FormatError(f"not a kmq file: magic={head[: len(MAGIC)]!r}, expected {MAGIC!r}")
         if len(head) < HEADER.size:
-            raise TruncatedError(f"file is {len(head)} bytes, shorter than the {HEADER.size}-byte header")
+            raise TruncatedError(f"truncated: file is {len(head)} bytes, shorter than the {HEADER.size}-byte header")
         _, version, coding, channels, bits, k, reserved, width, height = HEADER.unpack(head)
         header = cls(width, height, channels, k, bits, coding, version, reserved)
         header.validate(max_pixels)
@@ -261,7 +261,7 @@ def loads(
     view = memoryview(data).cast("B")
     header = Header.unpack(view, max_pixels)
     if len(view) < header.file_size:
-        raise TruncatedError(f"file is {len(view)} bytes, header implies {header.file_size}")
+        raise TruncatedError(f"truncated: file is {len(view)} bytes, header implies {header.file_size}")
     if len(view) > header.file_size:
         raise FormatError(f"file is {len(view)} bytes, header implies {header.file_size}: trailing bytes")
     body_end = header.file_size - CHECKSUM.size

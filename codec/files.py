@@ -8,6 +8,7 @@ half-written file or clobbers an existing one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -55,10 +56,15 @@ def atomic_write(
         temporary file is removed and ``path`` is untouched in every case.
     """
     path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, f"output folder {str(path.parent)!r} does not exist", str(path))
     if not overwrite and os.path.lexists(path):
-        raise FileExistsError(17, "output exists (use --force to overwrite)", str(path))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        raise FileExistsError(errno.EEXIST, "output exists (use --force to overwrite)", str(path))
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "output is a directory", str(path))
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
         with os.fdopen(fd, "wb") as file:
             if callable(content):
                 content(file)
@@ -73,9 +79,13 @@ def atomic_write(
             # link() fails if path appeared meanwhile: no window to clobber it.
             os.link(tmp, path)
             os.unlink(tmp)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, FileExistsError):
+            # Name the file the caller asked for, never our temporary one.
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
         raise
 
 
@@ -99,7 +109,7 @@ def read_bytes(path: str | os.PathLike[str], *, max_pixels: int | None = contain
         header = container.Header.unpack(file.read(container.HEADER.size), max_pixels)
         size = os.fstat(file.fileno()).st_size
         if size < header.file_size:
-            raise TruncatedError(f"file is {size} bytes, header implies {header.file_size}")
+            raise TruncatedError(f"truncated: file is {size} bytes, header implies {header.file_size}")
         file.seek(0)
         return file.read(header.file_size + 1)
 

@@ -14,6 +14,7 @@ The rules, applied to every input the encoder sees:
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -111,24 +112,72 @@ def load_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
         raise ImageError(f"{path}: cannot read image: {exc}") from None
 
 
-def output_format(path: str | os.PathLike[str]) -> str:
-    """The Pillow format name for an output path's extension.
+#: Save options per Pillow format: WebP is written lossless and exact, so that
+#: decoding to .webp keeps every pixel, as it does for .png.
+SAVE_OPTIONS: dict[str, dict[str, Any]] = {"WEBP": {"lossless": True, "exact": True}}
+
+# 2 x 2 pixels with four different alpha values: enough to tell whether a
+# format keeps partial alpha.
+_PROBE = np.array([[[0, 64, 128, 0], [255, 1, 2, 90]], [[3, 4, 5, 180], [6, 7, 8, 255]]], dtype=np.uint8)
+
+
+def output_format(path: str | os.PathLike[str], channels: int = 3) -> str:
+    """The Pillow format for an output path's extension, checked to work before any real work is done.
+
+    A tiny image of the right mode is saved (and, for RGBA, read back) in
+    memory, so that formats Pillow knows but cannot write here, or that would
+    silently drop the alpha channel, are refused up front.
+
+    Parameters
+    ----------
+    path : path-like
+        Output path; only its extension is used.
+    channels : int
+        3 for RGB, 4 for RGBA.
+
+    Returns
+    -------
+    str
+        The Pillow format name, e.g. ``"PNG"``.
 
     Raises
     ------
     ParameterError
-        If Pillow has no writer for the extension.
+        If Pillow has no writer for the extension, cannot write the mode, or
+        would lose the alpha channel.
     """
     ext = Path(path).suffix.lower()
     fmt = Image.registered_extensions().get(ext)
     if fmt is None or fmt not in Image.SAVE:
         raise ParameterError(f"cannot write images with extension {ext or '(none)'!r}; use e.g. .png")
+    probe = _PROBE if channels == 4 else _PROBE[:, :, :3]
+    buffer = io.BytesIO()
+    try:
+        Image.fromarray(probe).save(buffer, format=fmt, **SAVE_OPTIONS.get(fmt, {}))
+    except Exception as exc:  # Pillow's writers raise many types; all mean "cannot"
+        raise ParameterError(f"cannot write {'RGBA' if channels == 4 else 'RGB'} images as {fmt}: {exc}") from None
+    if channels == 4:
+        try:
+            with Image.open(buffer) as back:
+                alpha = np.asarray(back.convert("RGBA"))[:, :, 3]
+        except Exception:
+            alpha = None
+        if alpha is None or not np.array_equal(alpha, _PROBE[:, :, 3]):
+            raise ParameterError(f"{fmt} ({ext}) cannot keep the alpha channel of this RGBA image; use .png or .webp")
     return fmt
 
 
 def save_image(file: Any, pixels: NDArray[np.uint8], fmt: str) -> None:
-    """Write (H, W, 3|4) pixels to a path or binary file object in Pillow format ``fmt``."""
+    """Write (H, W, 3|4) pixels to a path or binary file object in Pillow format ``fmt``.
+
+    Raises
+    ------
+    ImageError
+        If Pillow cannot write the image.
+    """
     try:
-        Image.fromarray(pixels).save(file, format=fmt)
+        Image.fromarray(pixels).save(file, format=fmt, **SAVE_OPTIONS.get(fmt, {}))
     except (KeyError, ValueError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise  # a disk error, not an image error: the caller names the file
         raise ImageError(f"cannot write {fmt}: {exc}") from None
