@@ -116,3 +116,23 @@ def test_output_format_comes_from_the_extension():
     assert output_format("x.PNG") == "PNG" and output_format("a/b.webp") == "WEBP"
     with pytest.raises(kmq.ParameterError, match=r"'\.foo'"):
         output_format("x.foo")
+
+
+@pytest.mark.parametrize("name", ["x.png", "x.webp", "x.tiff"])
+def test_rgba_outputs_that_keep_alpha_are_accepted(name):
+    assert output_format(name, channels=4)
+
+
+@pytest.mark.parametrize("name", ["x.ppm", "x.gif", "x.bmp", "x.jpg"])
+def test_rgba_outputs_that_would_drop_alpha_are_refused_up_front(name):
+    with pytest.raises(kmq.ParameterError, match="alpha|RGBA"):
+        output_format(name, channels=4)
+
+
+def test_webp_output_is_lossless_and_exact(tmp_path):
+    pixels = np.random.default_rng(1).integers(0, 256, (9, 11, 4), dtype=np.uint8)
+    pixels[0, 0, 3] = 0  # an invisible pixel keeps its colour too
+    path = tmp_path / "x.webp"
+    kmq.images.save_image(path, pixels, output_format(path, channels=4))
+    with Image.open(path) as image:
+        assert np.array_equal(np.asarray(image.convert("RGBA")), pixels)
