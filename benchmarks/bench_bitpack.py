@@ -10,11 +10,11 @@ Each route's output is checked against kmq's before it is timed. Prints medians 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 
 import numpy as np
-
 from kmq import bitpack
 
 
@@ -71,10 +71,8 @@ def main() -> None:
         labels = rng.integers(0, 1 << bits, args.pixels, dtype=np.uint8)
         ref = bitpack.pack(labels, bits)
         routes = {"kmq-words": (bitpack.pack, bitpack.unpack), "bit-planes": (planes_pack, planes_unpack)}
-        try:
+        with contextlib.suppress(ImportError):
             routes["bitarray"] = bitarray_routes(bits)
-        except ImportError:
-            pass
         for name, (pack, unpack) in routes.items():
             assert pack(labels, bits) == ref, name
             assert np.array_equal(unpack(ref, labels.size, bits), labels), name

@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/bench_core.py [--corpus DIR] [--set kodak|photo|both] [-k K [K ...]]
-                                    [--repeat R] [--no-baseline] [--no-memory]
+                                    [--repeat R] [--no-baseline] [--no-memory] [--quiet S [--attempts N]]
 
 The teaching example is what the course notebooks do::
 
@@ -22,11 +22,16 @@ Per image and K this script reports:
 Kodak (``corpus/kodak/*.png``, 24 images 768x512) gets per-image rows and a summary:
 mean PSNR of both, mean file bpp, mean and median encode time, and the median over
 images of the per-image time ratio. The photo set is the ~12 MP camera JPEG in
-``corpus/photos``; for it the script also measures the peak memory (``ru_maxrss``)
-of a whole fresh process that (a) only loads the image, (b) runs ``kmq.encode``,
-(c) runs the teaching ``fit`` and (d) the teaching ``fit`` plus its reconstruction.
+``corpus/photos``; for it the script also measures the peak memory (``ru_maxrss``, and
+``VmHWM`` from /proc/self/status as a cross-check) of a whole fresh process that
+(a) only loads the image, (b) runs ``kmq.encode``, (c) runs the teaching ``fit`` and
+(d) the teaching ``fit`` plus its reconstruction.
 
 ``--no-baseline`` skips the teaching example on images over 1 MP (Kodak keeps it).
+Every row shows ``other``: the CPU-seconds per second that other processes used while it
+was measured; timings are only fair when it is near 0. On a shared machine ``--quiet S``
+waits (up to S seconds) for other processes to go idle before each row and measures a
+row again (``--attempts`` times in all) when they were busy, keeping the quietest try.
 The corpus lives outside the repository (``../shared/corpus`` from the repo root);
 when it is missing the script says so and exits with status 0.
 """
@@ -37,7 +42,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shlex
 import statistics
 import subprocess
@@ -160,6 +164,8 @@ CHILD_MODES = ("load", "kmq", "teach-fit", "teach-full")
 
 def child(mode: str, image: str, k: int) -> None:
     """Run one job in this fresh process and print its peak RSS as JSON on the last line."""
+    import resource  # Unix only
+
     import kmq
     import sklearn.cluster  # noqa: F401  (every mode pays for the same imports)
     from kmq.images import load_image
@@ -174,11 +180,28 @@ def child(mode: str, image: str, k: int) -> None:
         teaching_reconstruct(teaching_fit(pixels, k), pixels.shape)
     elapsed = time.perf_counter() - start
     maxrss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"mode": mode, "maxrss_kib": maxrss_kib, "seconds": elapsed}))
+    hwm_kib = None
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                hwm_kib = int(line.split()[1])
+    except OSError:
+        pass
+    print(json.dumps({"mode": mode, "maxrss_kib": maxrss_kib, "hwm_kib": hwm_kib, "seconds": elapsed}))
 
 
 def run_child(mode: str, image: Path, k: int) -> dict:
+    """Run :func:`child` in a fresh process and return what it printed.
+
+    On Linux a process's ru_maxrss starts from the RSS of the process it was forked or
+    vforked from (exec keeps the high-water mark of the replaced address space), so a
+    child spawned straight from this big process would report at least this process's
+    peak. ``/bin/sh`` is small: the child is forked from it (the ``; exit`` stops the
+    shell from exec'ing in place), so its ru_maxrss counts only its own pages.
+    """
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--image", str(image), "-k", str(k)]
+    if Path("/bin/sh").exists():
+        cmd = ["/bin/sh", "-c", '"$@"; exit $?', "sh", *cmd]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"child {mode} failed ({proc.returncode}):\n{proc.stderr}")
@@ -229,6 +252,35 @@ class LoadWatch:
             f"  wall {wall:.1f} s; CPU used by other processes meanwhile {max(other, 0.0):.1f} s, "
             f"steal {steal:.1f} s; load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
+
+
+def wait_quiet(limit_s: float, window_s: float = 2.0, share: float = 0.05) -> bool:
+    """Sleep until other processes used under ``share`` CPU-s/s for ``window_s``; False on timeout."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        watch = LoadWatch()
+        time.sleep(window_s)
+        other = watch.other_share()
+        if other is None or other < share:
+            return True
+    return False
+
+
+def measure_guarded(path: Path, k: int, repeat: int, baseline: bool, quiet_s: float, attempts: int) -> tuple[Row, int]:
+    """:func:`measure`, and with ``quiet_s`` > 0 waiting for a quiet machine first and measuring
+    again (up to ``attempts`` times in all) while other processes were busy (other > 0.10);
+    keeps the attempt with the least interference. Returns the row and the attempts made."""
+    best: Row | None = None
+    for attempt in range(1, attempts + 1):
+        if quiet_s > 0:
+            wait_quiet(quiet_s)
+        row = measure(path, k, repeat, baseline)
+        if best is None or (row.other or 0.0) < (best.other or 0.0):
+            best = row
+        if quiet_s <= 0 or (row.other or 0.0) <= 0.10:
+            return best, attempt
+    assert best is not None
+    return best, attempts
 
 
 # --------------------------------------------------------------------------- output
@@ -286,10 +338,9 @@ def summary(rows: list[Row]) -> list[str]:
 
 
 def machine_lines() -> list[str]:
+    import kmq
     import PIL
     import sklearn
-
-    import kmq
 
     cpu = "?"
     try:
@@ -345,6 +396,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per image and method; median time reported")
     parser.add_argument("--no-baseline", action="store_true", help="skip the teaching example on images over 1 MP")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses (photo set)")
+    parser.add_argument(
+        "--quiet",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="shared machine: before each row wait up to S s for other processes to go idle, and "
+        "re-measure a row during which they used > 0.10 CPU-s/s (default 0: off)",
+    )
+    parser.add_argument("--attempts", type=int, default=3, help="with --quiet: measurements per row at most")
     parser.add_argument("--child", choices=CHILD_MODES, help=argparse.SUPPRESS)
     parser.add_argument("--image", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -354,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")
+    if args.attempts < 1:
+        parser.error("--attempts must be >= 1")
 
     print("$ " + shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv])))
     corpus = args.corpus
@@ -379,13 +441,17 @@ def main(argv: list[str] | None = None) -> int:
         for k in args.k if images else []:
             print(f"\n[kodak] {len(images)} images, K={k}")
             print(HEADER)
-            rows, watch = [], LoadWatch()
+            rows, watch, extra = [], LoadWatch(), 0
             for path in images:
-                rows.append(measure(path, k, args.repeat, baseline=True))
-                print(row_line(rows[-1]), flush=True)
+                row, tries = measure_guarded(path, k, args.repeat, True, args.quiet, args.attempts)
+                rows.append(row)
+                extra += tries - 1
+                print(row_line(row), flush=True)
             print(f"summary, Kodak K={k}:")
             print("\n".join(summary(rows)))
-            print(watch.report(), flush=True)
+            print(watch.report())
+            if args.quiet > 0:
+                print(f"  re-measured because other processes were busy: {extra} times", flush=True)
 
     if args.which in ("photo", "both"):
         photo = find_photo(corpus)
@@ -400,12 +466,17 @@ def main(argv: list[str] | None = None) -> int:
             with Image.open(photo) as im:
                 big = im.width * im.height > BIG_PIXELS
             watch = LoadWatch()
-            row = measure(photo, k, args.repeat, baseline=not (args.no_baseline and big))
+            row, tries = measure_guarded(
+                photo, k, args.repeat, not (args.no_baseline and big), args.quiet, args.attempts
+            )
             print(row_line(row))
-            print(watch.report(), flush=True)
+            print(watch.report())
+            if args.quiet > 0:
+                print(f"  measurements made: {tries}", flush=True)
             if args.no_memory:
                 continue
-            print(f"peak memory of a whole fresh process (ru_maxrss), {photo.name}, K={k}:")
+            print(f"peak memory of a whole fresh process, {photo.name}, K={k}:")
+            print(f"  {'job':<38} {'ru_maxrss':>9} {'VmHWM':>9}")
             modes = [("load", "load the image only")]
             modes.append(("kmq", "load + kmq.encode"))
             if not (args.no_baseline and big):
@@ -413,7 +484,11 @@ def main(argv: list[str] | None = None) -> int:
                 modes.append(("teach-full", "load + teaching fit + reconstruction"))
             for mode, label in modes:
                 res = run_child(mode, photo, k)
-                print(f"  {label:<38} {res['maxrss_kib'] / 1024:8.1f} MiB   (job {res['seconds']:.2f} s)", flush=True)
+                hwm = "?" if res["hwm_kib"] is None else f"{res['hwm_kib'] / 1024:.1f}"
+                print(
+                    f"  {label:<38} {res['maxrss_kib'] / 1024:9.1f} {hwm:>9} MiB  (job {res['seconds']:.2f} s)",
+                    flush=True,
+                )
     return 0
 
 

@@ -4,13 +4,14 @@ Labels are written in row-major order as one continuous big-endian bitstream:
 the first label occupies the most significant bits of the first byte, there is
 no padding between rows, and the final byte is padded with zero bits.
 
-Implementation note (measured with ``benchmarks/bench_bitpack.py``, 12 M labels,
-2 cores, medians of 5 runs): grouping ``8 / gcd(bits, 8)`` labels into one
-machine word and shifting whole columns is the fastest of the three routes we
-tried. At 3 bits it packs in 0.030 s and unpacks in 0.046 s; the bit-plane
-route (``np.unpackbits`` then ``np.packbits``) takes 0.12 s / 0.10 s, and
-``bitarray.encode`` with a fixed-width code table takes 1.4 s / 4.1 s because it
-walks a Python list of labels. bitarray is therefore not a dependency.
+Implementation note (measured with ``python benchmarks/bench_bitpack.py --repeat 5``,
+11.9 M labels, 2 cores, medians of 5 runs; BENCHMARKS.md has the table): grouping
+``8 / gcd(bits, 8)`` labels into one machine word and shifting whole columns is
+the fastest of the three routes we tried. At 3 bits it packs in 0.021 s and
+unpacks in 0.020 s; the bit-plane route (``np.unpackbits`` then ``np.packbits``)
+takes 0.167 s / 0.356 s, and ``bitarray.encode`` / ``decode`` with a fixed-width
+code table 0.440 s / 0.259 s, because it walks the labels as Python objects.
+bitarray is therefore not a dependency.
 """
 
 from __future__ import annotations
