@@ -7,6 +7,7 @@ This layer parses arguments, calls the library and prints; all the work is in
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import os
@@ -19,7 +20,7 @@ from typing import Any
 import kmq
 from kmq import container, files, images, metrics
 from kmq.errors import KmqError
-from PIL import Image
+from kmq.quantize import MAX_SEED
 
 __all__ = ["main", "build_parser"]
 
@@ -46,8 +47,20 @@ def _seed(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"seed must be an integer, got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"seed must be in 0..4294967295, got {value}")
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"seed must be in 0..{MAX_SEED}, got {value}")
+    return value
+
+
+def _max_pixels(text: str) -> int | None:
+    if text.lower() == "none":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"max pixels must be a positive integer or 'none', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"max pixels must be at least 1, got {value}")
     return value
 
 
@@ -83,7 +96,7 @@ def cmd_encode(args: argparse.Namespace) -> None:
     source = Path(args.input)
     out = Path(args.output) if args.output else source.with_suffix(".kmq")
     _check_output(source, out, args.force)
-    if out.suffix.lower() in Image.registered_extensions():
+    if images.is_image_path(out):
         raise CommandError(f"{out}: {out.suffix} is an image format; kmq files end in .kmq (to decode, use kmq decode)")
     start = time.perf_counter()
     pixels = images.load_image(source)
@@ -92,11 +105,10 @@ def cmd_encode(args: argparse.Namespace) -> None:
     elapsed = time.perf_counter() - start
     files.atomic_write(out, data, overwrite=args.force)
     n = indexed.width * indexed.height
-    header = container.Header.for_image(indexed.width, indexed.height, indexed.channels, indexed.k)
     print(
         f"{source} ({source.stat().st_size:,} B) -> {out} ({len(data):,} B): "
         f"{indexed.width}x{indexed.height} {_mode(indexed.channels)}, K={indexed.k}, "
-        f"payload {_bpp(header.payload_size, n):.3f} bit/px, file {_bpp(len(data), n):.3f} bit/px, "
+        f"payload {indexed.bits:.3f} bit/px, file {_bpp(len(data), n):.3f} bit/px, "
         f"PSNR {_db(metrics.psnr(pixels, indexed.to_array()))}, {elapsed:.2f} s"
     )
 
@@ -107,7 +119,7 @@ def cmd_decode(args: argparse.Namespace) -> None:
     fmt = images.output_format(out)
     _check_output(source, out, args.force)
     start = time.perf_counter()
-    indexed = files.read_indexed(source)
+    indexed = files.read_indexed(source, max_pixels=args.max_pixels)
     if indexed.channels == 4:
         images.output_format(out, channels=4)
     pixels = indexed.to_array()
@@ -118,16 +130,31 @@ def cmd_decode(args: argparse.Namespace) -> None:
     )
 
 
-def describe(path: Path) -> dict[str, Any]:
-    """Everything ``kmq info`` reports about a kmq file, as plain JSON-able values."""
-    header, palette, _ = files.read_container(path)
+def describe(path: Path, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) -> dict[str, Any]:
+    """Everything ``kmq info`` reports about a kmq file, as JSON-able values.
+
+    The file is validated completely (checksum and every label) first.
+
+    Parameters
+    ----------
+    path : Path
+        A kmq file.
+    max_pixels : int or None
+        The decoder's pixel limit.
+
+    Returns
+    -------
+    dict
+        Header fields, palette as ``#rrggbb[aa]`` strings, section sizes and bits per pixel.
+    """
+    header, palette, _ = files.read_container(path, max_pixels=max_pixels)
     n = header.pixels
     raw = n * header.channels
     return {
         "file": str(path),
         "version": header.version,
         "coding": header.coding,
-        "coding_name": "raw",
+        "coding_name": container.CODINGS[header.coding],
         "width": header.width,
         "height": header.height,
         "pixels": n,
@@ -139,7 +166,9 @@ def describe(path: Path) -> dict[str, Any]:
         "header_bytes": container.HEADER.size,
         "palette_bytes": header.palette_size,
         "payload_bytes": header.payload_size,
-        "payload_bits_per_pixel": _bpp(header.payload_size, n),
+        "padding_bits": header.payload_size * 8 - n * header.bits,
+        "payload_bits_per_pixel": float(header.bits),
+        "checksum_bytes": container.CHECKSUM.size,
         "file_bytes": header.file_size,
         "file_bits_per_pixel": _bpp(header.file_size, n),
         "raw_bytes": raw,
@@ -149,7 +178,7 @@ def describe(path: Path) -> dict[str, Any]:
 
 
 def cmd_info(args: argparse.Namespace) -> None:
-    info = describe(Path(args.file))
+    info = describe(Path(args.file), args.max_pixels)
     if args.json:
         print(json.dumps(info, indent=2))
         return
@@ -159,9 +188,11 @@ def cmd_info(args: argparse.Namespace) -> None:
         f"format    kmq version {info['version']}, payload coding {info['coding']} ({info['coding_name']})\n"
         f"image     {info['width']} x {info['height']} = {info['pixels']:,} pixels, {info['mode']}\n"
         f"palette   K={info['k']}, {info['bits_per_label']} bits per label\n{swatches}\n"
-        f"payload   {info['payload_bytes']:,} bytes = {info['payload_bits_per_pixel']:.3f} bits per pixel\n"
-        f"file      {info['file_bytes']:,} bytes = {info['file_bits_per_pixel']:.3f} bits per pixel "
-        f"(header {info['header_bytes']}, palette {info['palette_bytes']}, checksum 4)\n"
+        f"payload   {info['payload_bits_per_pixel']:.3f} bits per pixel: {info['payload_bytes']:,} bytes "
+        f"({info['padding_bits']} padding bits)\n"
+        f"file      {info['file_bits_per_pixel']:.3f} bits per pixel: {info['file_bytes']:,} bytes "
+        f"(header {info['header_bytes']}, palette {info['palette_bytes']}, payload {info['payload_bytes']:,}, "
+        f"checksum {info['checksum_bytes']})\n"
         f"ratio     {info['ratio']:.2f} : 1 against raw {info['mode']} ({info['raw_bytes']:,} bytes)\n"
         "checksum  CRC-32 verified; every label checked against K"
     )
@@ -197,10 +228,16 @@ def cmd_demo(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     restored = kmq.decode(data)
     decode_s = time.perf_counter() - start
+    # Everything is computed before the first file is written, so only a disk
+    # error can stop the demo halfway.
+    pngs = {}
+    for path, image in ((original, pixels), (decoded, restored)):
+        buffer = io.BytesIO()
+        images.save_image(buffer, image, "PNG")
+        pngs[path] = buffer.getvalue()
     folder.mkdir(parents=True, exist_ok=True)
-    files.atomic_write(original, lambda f: images.save_image(f, pixels, "PNG"), overwrite=args.force)
-    files.atomic_write(encoded, data, overwrite=args.force)
-    files.atomic_write(decoded, lambda f: images.save_image(f, restored, "PNG"), overwrite=args.force)
+    for out, content in ((original, pngs[original]), (encoded, data), (decoded, pngs[decoded])):
+        files.atomic_write(out, content, overwrite=args.force)
     header = container.loads(data)[0]
     print(f"kmq demo: scikit-learn's sample photo {SAMPLE}, {width}x{height} RGB, K={args.k}")
     print(f"wrote into {folder}{os.sep}")
@@ -210,10 +247,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
         (f"{encoded.name} (kmq)", len(data)),
         (f"{decoded.name} (decoded, PNG)", decoded.stat().st_size),
     ]
-    for name, size in rows:
-        print(f"  {name:<34} {size:>10,} bytes {_bpp(size, n):7.3f} bits/px")
+    for label, size in rows:
+        print(f"  {label:<34} {size:>10,} bytes {_bpp(size, n):7.3f} bits/px")
     print(
-        f"palette K={header.k}, payload {_bpp(header.payload_size, n):.3f} bits/px, "
+        f"palette K={header.k}, payload {header.bits:.3f} bits/px, "
         f"PSNR {_db(metrics.psnr(pixels, restored))}, encode {encode_s:.2f} s, decode {decode_s:.3f} s"
     )
 
@@ -243,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )  # fmt: skip
 
+    limit_help = f"refuse images with more pixels than this, or 'none' (default: {container.DEFAULT_MAX_PIXELS:,})"
     force_help = "replace an existing output file (it is only replaced once the new one is complete)"
     p = command(
         "encode", "quantize an image to K colours and write a .kmq file", "kmq encode photo.jpg -k 16 -o small.kmq"
@@ -260,11 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="a .kmq file")
     p.add_argument("-o", "--output", help="output image; format from its extension (default: INPUT with .png)")
     p.add_argument("--force", action="store_true", help=force_help)
+    p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=limit_help)
     p.set_defaults(run=cmd_decode)
 
     p = command("info", "show a .kmq file's header, palette and true bits per pixel", "kmq info photo.kmq --json")
     p.add_argument("file", help="a .kmq file (checked completely, checksum included)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=limit_help)
     p.set_defaults(run=cmd_info)
 
     p = command("demo", "encode and decode a built-in sample photo, report sizes and quality", "kmq demo /tmp/kmq-demo")
@@ -300,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: out of memory", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; no output written", file=sys.stderr)
+        print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: still one line, with a way to see more
         if os.environ.get("KMQ_DEBUG"):

@@ -1,12 +1,12 @@
 """kmq: K-means colour quantization with a true bits-per-pixel container.
 
->>> import numpy as np, kmq
->>> image = np.zeros((2, 3, 3), dtype=np.uint8)
->>> kmq.decode(kmq.encode(image, k=8)).shape
-(2, 3, 3)
+``kmq.encode(image, k=8)`` returns the bytes of a kmq file (spec/FORMAT.md) and
+``kmq.decode(data)`` the pixels; ``kmq.quantize`` gives the palette and labels.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,7 +26,7 @@ from .errors import (
     PixelLimitError,
     TruncatedError,
 )
-from .files import read, write
+from .files import atomic_write, read
 from .images import ImageLike
 from .indexed import Indexed
 from .quantize import quantize
@@ -67,6 +67,13 @@ def encode(image: ImageLike, k: int = 8, *, seed: int = 0) -> bytes:
     -------
     bytes
         A complete kmq file.
+
+    Raises
+    ------
+    ParameterError
+        If ``k``, ``seed`` or the image array is invalid.
+    ImageError
+        If a Pillow image cannot be read.
     """
     return quantize(image, k, seed=seed).to_bytes()
 
@@ -91,4 +98,48 @@ def decode(data: bytes | bytearray | memoryview, *, max_pixels: int | None = DEF
     KmqError
         If the data is not a valid kmq file or exceeds ``max_pixels``.
     """
-    return Indexed.from_bytes(data, max_pixels=max_pixels).to_array()
+    indexed = Indexed.from_bytes(data, max_pixels=max_pixels)
+    try:
+        return indexed.to_array()
+    except MemoryError:
+        raise PixelLimitError(f"{indexed.width}x{indexed.height} pixels: out of memory") from None
+
+
+def write(
+    path: str | os.PathLike[str],
+    image: ImageLike,
+    k: int = 8,
+    *,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Indexed:
+    """Quantize ``image`` and write it as a kmq file, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination.
+    image : (H, W, 3|4) uint8 ndarray or PIL.Image.Image
+    k : int
+        Palette size, 1 to 256.
+    seed : int
+        k-means++ seed.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    Indexed
+        What was written.
+
+    Raises
+    ------
+    KmqError
+        If the image or an option is invalid.
+    OSError
+        If the file cannot be written (``FileExistsError`` if it exists and
+        ``overwrite`` is False); nothing is left behind.
+    """
+    indexed = quantize(image, k, seed=seed)
+    atomic_write(path, indexed.to_bytes(), overwrite=overwrite)
+    return indexed

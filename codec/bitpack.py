@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import FormatError
+from .errors import FormatError, ParameterError
 
 __all__ = ["bits_for", "packed_size", "pack", "unpack"]
 
@@ -47,9 +47,24 @@ def bits_for(k: int) -> int:
 def packed_size(count: int, bits: int) -> int:
     """Length in bytes of ``count`` labels packed at ``bits`` bits each.
 
-    Computed with Python integers, so it cannot overflow.
+    Parameters
+    ----------
+    count : int
+        Number of labels.
+    bits : int
+        Label width in bits.
+
+    Returns
+    -------
+    int
+        ``ceil(count * bits / 8)``, computed with Python integers so it cannot overflow.
     """
     return (count * bits + 7) // 8
+
+
+def _check_bits(bits: int) -> None:
+    if not 0 <= bits <= MAX_BITS:
+        raise ParameterError(f"bits {bits} not in 0..{MAX_BITS}")
 
 
 def _layout(bits: int) -> tuple[int, int, type[np.unsignedinteger]]:
@@ -79,8 +94,19 @@ def pack(labels: NDArray[np.uint8], bits: int) -> bytes:
     bytes
         Exactly ``packed_size(labels.size, bits)`` bytes; the unused low bits
         of the last byte are zero.
+
+    Raises
+    ------
+    ParameterError
+        If ``bits`` is not 0..8, ``labels`` is not uint8, or a label does not
+        fit in ``bits`` bits (it would corrupt its neighbours).
     """
-    flat = np.ascontiguousarray(labels, dtype=np.uint8).reshape(-1)
+    _check_bits(bits)
+    if np.asarray(labels).dtype != np.uint8:
+        raise ParameterError(f"labels must be uint8, got {np.asarray(labels).dtype}")
+    flat = np.ascontiguousarray(labels).reshape(-1)
+    if bits < MAX_BITS and flat.size and int(flat.max()) >> bits:
+        raise ParameterError(f"label {int(flat.max())} does not fit in {bits} bits")
     if bits == 0:
         return b""
     if bits == MAX_BITS:
@@ -123,6 +149,7 @@ def unpack(data: bytes | bytearray | memoryview, count: int, bits: int) -> NDArr
         If the length is not the one implied by ``count`` and ``bits``, or a
         padding bit in the last byte is set.
     """
+    _check_bits(bits)
     expected = packed_size(count, bits)
     if len(data) != expected:
         msg = f"payload length {len(data)} != {expected} bytes for {count} labels of {bits} bits"

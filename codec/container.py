@@ -8,6 +8,7 @@ all follow it, and ``tests/test_spec.py`` checks that they agree.
 from __future__ import annotations
 
 import struct
+import sys
 import zlib
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ __all__ = [
     "VERSION",
     "CODING_RAW",
     "CODINGS",
+    "as_bytes_view",
     "CHANNELS",
     "MAX_K",
     "MAX_DIMENSION",
@@ -41,8 +43,8 @@ MAGIC = b"\x89KMQ"
 VERSION = 1
 #: Payload coding 0: fixed-width big-endian bit packing.
 CODING_RAW = 0
-#: Payload codings this version defines; every other value is reserved.
-CODINGS = frozenset({CODING_RAW})
+#: Payload codings this version defines, by value; every other value is reserved.
+CODINGS: dict[int, str] = {CODING_RAW: "raw"}
 #: Allowed channel counts: RGB and RGBA.
 CHANNELS = frozenset({3, 4})
 #: Largest palette; labels then take 8 bits.
@@ -96,7 +98,24 @@ class Header:
 
     @classmethod
     def for_image(cls, width: int, height: int, channels: int, k: int, coding: int = CODING_RAW) -> Header:
-        """Build a header, deriving ``bits`` from ``k``."""
+        """Build a header, deriving ``bits`` from ``k``.
+
+        Parameters
+        ----------
+        width, height : int
+            Image size in pixels.
+        channels : int
+            3 or 4.
+        k : int
+            Palette entries.
+        coding : int
+            Payload coding.
+
+        Returns
+        -------
+        Header
+            Not yet validated; :meth:`pack` validates it.
+        """
         return cls(width, height, channels, k, bitpack.bits_for(k) if k >= 1 else 0, coding)
 
     @property
@@ -155,7 +174,18 @@ class Header:
             raise PixelLimitError(msg)
 
     def pack(self) -> bytes:
-        """The header's bytes. Raises :class:`FormatError` if a field is invalid."""
+        """Serialise the header.
+
+        Returns
+        -------
+        bytes
+            ``HEADER.size`` bytes.
+
+        Raises
+        ------
+        FormatError
+            If a field is out of its range (no pixel limit applies).
+        """
         self.validate(max_pixels=None)
         return HEADER.pack(
             MAGIC, self.version, self.coding, self.channels, self.bits,
@@ -167,7 +197,19 @@ class Header:
         """Parse and validate the header at the start of ``data``.
 
         Only the first ``HEADER.size`` bytes are read; nothing is allocated
-        from the values in them.
+        from the values in them. The magic is checked over the bytes present
+        before the length, so a short file that is not kmq is reported as such.
+
+        Parameters
+        ----------
+        data : bytes-like
+            The file, or at least its first ``HEADER.size`` bytes.
+        max_pixels : int or None
+            Largest ``width * height`` accepted; ``None`` for no limit.
+
+        Returns
+        -------
+        Header
 
         Raises
         ------
@@ -221,10 +263,25 @@ def dumps(palette: NDArray[np.uint8], labels: NDArray[np.uint8], coding: int = C
         head = header.pack()
     except FormatError as exc:
         raise ParameterError(str(exc)) from None
-    if labels.size and int(labels.max()) >= k:
+    if int(labels.max()) >= k:
         raise ParameterError(f"label {int(labels.max())} >= k={k}")
-    body = head + np.ascontiguousarray(palette, dtype=np.uint8).tobytes() + bitpack.pack(labels, header.bits)
+    body = head + np.ascontiguousarray(palette).tobytes() + bitpack.pack(labels, header.bits)
     return body + CHECKSUM.pack(zlib.crc32(body))
+
+
+def as_bytes_view(data: bytes | bytearray | memoryview) -> memoryview:
+    """A flat byte view of ``data``, copying only when it is not contiguous.
+
+    Raises
+    ------
+    ParameterError
+        If ``data`` is not a bytes-like object.
+    """
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise ParameterError(f"expected bytes, got {type(data).__name__}") from None
+    return view.cast("B") if view.c_contiguous else memoryview(view.tobytes())
 
 
 def loads(
@@ -258,7 +315,7 @@ def loads(
     TruncatedError, FormatError, ChecksumError, PixelLimitError
         As their names say; each message names the field and its value.
     """
-    view = memoryview(data).cast("B")
+    view = as_bytes_view(data)
     header = Header.unpack(view, max_pixels)
     if len(view) < header.file_size:
         raise TruncatedError(f"truncated: file is {len(view)} bytes, header implies {header.file_size}")
@@ -272,7 +329,14 @@ def loads(
             raise ChecksumError(f"checksum {stored:#010x} != computed {actual:#010x}")
     palette_end = HEADER.size + header.palette_size
     palette = np.frombuffer(view[HEADER.size : palette_end], dtype=np.uint8).reshape(header.k, header.channels)
-    labels = bitpack.unpack(view[palette_end:body_end], header.pixels, header.bits)
+    # With K = 1 the payload is empty, so a 27-byte file can describe any size:
+    # the pixel limit is the guard; without one, refuse what cannot be indexed.
+    if header.pixels * header.channels > sys.maxsize:
+        raise PixelLimitError(f"{header.width}x{header.height} pixels cannot be held in memory on this machine")
+    try:
+        labels = bitpack.unpack(view[palette_end:body_end], header.pixels, header.bits)
+    except MemoryError:
+        raise PixelLimitError(f"{header.width}x{header.height} pixels: out of memory for the labels") from None
     if labels.size and int(labels.max()) >= header.k:
         raise FormatError(f"label {int(labels.max())} >= k={header.k} in payload")
     return header, palette.copy(), labels.reshape(header.height, header.width)

@@ -1,4 +1,4 @@
-"""Thin file wrappers: read and write kmq files safely.
+"""Thin file wrappers: read kmq files with bounded memory, write any file atomically.
 
 Writes go to a temporary file in the destination folder, which is renamed into
 place only once it is complete, so a failure or an interruption never leaves a
@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -19,18 +20,44 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import container
-from .errors import KmqError, TruncatedError
-from .images import ImageLike
+from .errors import KmqError
 from .indexed import Indexed
-from .quantize import quantize
 
-__all__ = ["read", "read_bytes", "read_container", "read_indexed", "write", "atomic_write"]
+__all__ = ["atomic_write", "read_bytes", "read_container", "read_indexed", "read"]
+
+# errno values with which link() says "this file system has no hard links".
+_NO_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK, errno.EXDEV})
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename durable; best effort, as some file systems refuse it."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _place(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Move the finished temporary file to ``path``."""
+    if overwrite:
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))  # keep the old file's permissions
+        os.replace(tmp, path)
+        return
+    try:
+        # link() fails if path exists, even if it appeared a moment ago: no window to clobber it.
+        os.link(tmp, path)
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+        # No hard links here (FAT, some network mounts): check, then rename.
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)) from None
+        os.replace(tmp, path)
+    else:
+        os.unlink(tmp)
 
 
 def atomic_write(
@@ -45,26 +72,32 @@ def atomic_write(
     content : bytes or callable
         The bytes, or a function that writes them to the binary file it is given.
     overwrite : bool
-        Replace an existing file; otherwise an existing ``path`` is left alone.
+        Replace an existing file (keeping its permissions); otherwise an
+        existing ``path`` is left alone.
 
     Raises
     ------
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
     OSError
-        If the folder is missing or not writable, or the disk is full. The
-        temporary file is removed and ``path`` is untouched in every case.
+        If the folder is missing or not writable, or the disk is full; the
+        error names ``path``. The temporary file is removed and ``path`` is
+        untouched in every case, including an exception raised by ``content``.
     """
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(errno.ENOENT, f"output folder {str(path.parent)!r} does not exist", str(path))
-    if not overwrite and os.path.lexists(path):
-        raise FileExistsError(errno.EEXIST, "output exists (use --force to overwrite)", str(path))
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "output is a directory", str(path))
-    tmp = None
+    if not overwrite and os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, "output exists (use --force to overwrite)", str(path))
+    # A short name of our own: the target's name plus a suffix could exceed NAME_MAX.
+    tmp = path.parent / f".kmq-{secrets.token_hex(6)}.part"
+    created = False
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        # O_EXCL: never reuse a file; mode 0o666 lets the kernel apply the umask.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        created = True
         with os.fdopen(fd, "wb") as file:
             if callable(content):
                 content(file)
@@ -72,18 +105,16 @@ def atomic_write(
                 file.write(content)
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            # link() fails if path appeared meanwhile: no window to clobber it.
-            os.link(tmp, path)
-            os.unlink(tmp)
+        _place(tmp, path, overwrite)
+        created = False
+        _fsync_folder(path.parent)
     except BaseException as exc:
-        if tmp is not None:
+        if created:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-        if isinstance(exc, OSError) and not isinstance(exc, FileExistsError):
+        if isinstance(exc, FileExistsError):
+            raise FileExistsError(errno.EEXIST, "output appeared while writing; left alone", str(path)) from None
+        if isinstance(exc, OSError):
             # Name the file the caller asked for, never our temporary one.
             raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
         raise
@@ -92,24 +123,33 @@ def atomic_write(
 def read_bytes(path: str | os.PathLike[str], *, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) -> bytes:
     """Read the bytes of a kmq file whose header is valid.
 
-    The header is read and validated first, and the file's size compared with
-    the size the header implies, before the rest is read: a hostile header or a
-    huge non-kmq file cannot make this allocate more than the image it
-    describes (plus one byte, so that trailing garbage is still detected).
+    The header is read and validated first; then at most the length it implies
+    plus one byte (so that trailing garbage is still detected). A hostile header
+    or a huge non-kmq file cannot make this read more than the image it
+    describes.
+
+    Parameters
+    ----------
+    path : path-like
+        A kmq file.
+    max_pixels : int or None
+        Largest ``width * height`` accepted; ``None`` for no limit.
+
+    Returns
+    -------
+    bytes
+        To be parsed by :func:`kmq.container.loads`, which checks the rest.
 
     Raises
     ------
     KmqError
-        If the header breaks the format, exceeds ``max_pixels``, or the file is
-        shorter than the header implies.
+        If the header breaks the format or exceeds ``max_pixels``; the message
+        starts with the path.
     OSError
         If the file cannot be opened.
     """
     with _naming(path), open(path, "rb") as file:
         header = container.Header.unpack(file.read(container.HEADER.size), max_pixels)
-        size = os.fstat(file.fileno()).st_size
-        if size < header.file_size:
-            raise TruncatedError(f"truncated: file is {size} bytes, header implies {header.file_size}")
         file.seek(0)
         return file.read(header.file_size + 1)
 
@@ -117,13 +157,27 @@ def read_bytes(path: str | os.PathLike[str], *, max_pixels: int | None = contain
 def read_container(
     path: str | os.PathLike[str], *, max_pixels: int | None = container.DEFAULT_MAX_PIXELS
 ) -> tuple[container.Header, NDArray[np.uint8], NDArray[np.uint8]]:
-    """Read and fully validate a kmq file (see :func:`read_bytes` and :func:`kmq.container.loads`).
+    """Read and fully validate a kmq file.
+
+    Parameters
+    ----------
+    path : path-like
+        A kmq file.
+    max_pixels : int or None
+        Largest ``width * height`` accepted; ``None`` for no limit.
 
     Returns
     -------
     header : Header
     palette : (K, C) uint8 ndarray
     labels : (H, W) uint8 ndarray
+
+    Raises
+    ------
+    KmqError
+        As :func:`kmq.container.loads`; the message starts with the path.
+    OSError
+        If the file cannot be opened.
     """
     data = read_bytes(path, max_pixels=max_pixels)
     with _naming(path):
@@ -131,9 +185,33 @@ def read_container(
 
 
 def read_indexed(path: str | os.PathLike[str], *, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) -> Indexed:
-    """Read a kmq file into an :class:`Indexed` image."""
+    """Read a kmq file into an :class:`Indexed` image (see :func:`read_container`)."""
     _, palette, labels = read_container(path, max_pixels=max_pixels)
     return Indexed(palette, labels)
+
+
+def read(path: str | os.PathLike[str], *, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) -> NDArray[np.uint8]:
+    """Read a kmq file and rebuild its pixels.
+
+    Parameters
+    ----------
+    path : path-like
+        A kmq file.
+    max_pixels : int or None
+        Largest ``width * height`` accepted; ``None`` for no limit.
+
+    Returns
+    -------
+    (H, W, C) uint8 ndarray
+
+    Raises
+    ------
+    KmqError
+        If the file is not a valid kmq file or exceeds ``max_pixels``.
+    OSError
+        If the file cannot be opened.
+    """
+    return read_indexed(path, max_pixels=max_pixels).to_array()
 
 
 @contextlib.contextmanager
@@ -143,43 +221,3 @@ def _naming(path: str | os.PathLike[str]) -> Iterator[None]:
         yield
     except KmqError as exc:
         raise type(exc)(f"{os.fspath(path)}: {exc}") from None
-
-
-def read(path: str | os.PathLike[str], *, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) -> NDArray[np.uint8]:
-    """Read a kmq file and rebuild its pixels.
-
-    Returns
-    -------
-    (H, W, C) uint8 ndarray
-    """
-    return read_indexed(path, max_pixels=max_pixels).to_array()
-
-
-def write(
-    path: str | os.PathLike[str],
-    image: ImageLike,
-    k: int = 8,
-    *,
-    seed: int = 0,
-    overwrite: bool = False,
-) -> Indexed:
-    """Quantize ``image`` and write it as a kmq file.
-
-    Parameters
-    ----------
-    path : path-like
-        Destination; written atomically.
-    image : (H, W, 3|4) uint8 ndarray or PIL.Image.Image
-    k, seed
-        As for :func:`kmq.quantize`.
-    overwrite : bool
-        Replace an existing file.
-
-    Returns
-    -------
-    Indexed
-        What was written.
-    """
-    indexed = quantize(image, k, seed=seed)
-    atomic_write(path, indexed.to_bytes(), overwrite=overwrite)
-    return indexed

@@ -4,10 +4,12 @@ The rules, applied to every input the encoder sees:
 
 - an (H, W, 3) or (H, W, 4) uint8 array is taken as RGB or RGBA;
 - a Pillow image is rotated by its EXIF orientation, then converted: modes with
-  alpha or transparency (LA, La, PA, RGBa, RGBA, P with a transparency entry)
-  to RGBA; 16-bit greys (I;16 and its variants) scaled to 8 bits
-  (``round(v / 257)``); every other mode (1, L, P, CMYK, YCbCr, LAB, HSV, I,
-  F, ...) to RGB the way Pillow's ``convert("RGB")`` does (I and F clip to 0-255);
+  alpha (LA, La, PA, RGBa, RGBA) and images with a transparency entry (a tRNS
+  colour key in P, L or RGB) to RGBA; 16-bit greys to 8 bits by
+  ``round(v / 257)`` (I;16 and its variants always, and I when every value is
+  in 0..65535 and some value is above 255, which is how Pillow opens 16-bit
+  PGM files); every other mode (1, L, P, CMYK, YCbCr, LAB, HSV, I, F, ...) to
+  RGB the way Pillow's ``convert("RGB")`` does (I and F clip to 0..255);
 - RGBA whose alpha is 255 everywhere becomes RGB, so that opaque images do not
   pay for a fourth channel.
 """
@@ -18,15 +20,16 @@ import io
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError, ParameterError
+from .container import CHANNELS
+from .errors import ImageError, KmqError, ParameterError
 
-__all__ = ["ImageLike", "as_array", "load_image", "save_image", "output_format"]
+__all__ = ["ImageLike", "as_array", "load_image", "save_image", "output_format", "is_image_path"]
 
 #: What the encoder accepts: an (H, W, 3|4) uint8 array or any Pillow image.
 ImageLike = Any
@@ -34,13 +37,25 @@ ImageLike = Any
 _ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
 
 
+def _sixteen_bit_grey(image: Image.Image) -> NDArray[np.uint8] | None:
+    """8-bit RGB from a 16-bit grey image, or None if ``image`` is not one."""
+    if not (image.mode.startswith("I;16") or image.mode == "I"):
+        return None
+    grey = np.asarray(image).astype(np.int64)
+    if image.mode == "I" and not (grey.min() >= 0 and 255 < grey.max() <= 65535):
+        return None
+    grey8 = ((grey * 2 + 257) // 514).astype(np.uint8)  # round(v / 257) in integers
+    return np.repeat(grey8[:, :, None], 3, axis=2)
+
+
 def _from_pillow(image: Image.Image) -> NDArray[np.uint8]:
     image = ImageOps.exif_transpose(image) or image
-    if image.mode.startswith("I;16"):
-        grey = np.asarray(image, dtype=np.uint32)
-        grey8 = ((grey * 2 + 257) // 514).astype(np.uint8)  # round(v / 257) in integers
-        return np.repeat(grey8[:, :, None], 3, axis=2)
-    has_alpha = image.mode in _ALPHA_MODES or (image.mode == "P" and "transparency" in image.info)
+    grey = _sixteen_bit_grey(image)
+    if grey is not None:
+        return grey
+    if image.mode == "La":  # Pillow cannot convert premultiplied La to RGB(A) directly
+        image = image.convert("LA")
+    has_alpha = image.mode in _ALPHA_MODES or "transparency" in image.info
     return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
 
 
@@ -73,7 +88,7 @@ def as_array(image: ImageLike) -> NDArray[np.uint8]:
         pixels = np.asarray(image)
         if pixels.dtype != np.uint8:
             raise ParameterError(f"image array dtype is {pixels.dtype}, expected uint8")
-        if pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
+        if pixels.ndim != 3 or pixels.shape[2] not in CHANNELS:
             raise ParameterError(f"image array shape {pixels.shape} is not (H, W, 3) or (H, W, 4)")
     if pixels.shape[0] == 0 or pixels.shape[1] == 0:
         raise ParameterError(f"image is empty: shape {pixels.shape}")
@@ -84,6 +99,15 @@ def as_array(image: ImageLike) -> NDArray[np.uint8]:
 
 def load_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
     """Read an image file with Pillow and normalise it with :func:`as_array`.
+
+    Parameters
+    ----------
+    path : path-like
+        Any image file Pillow reads.
+
+    Returns
+    -------
+    (H, W, 3|4) uint8 ndarray
 
     Raises
     ------
@@ -108,8 +132,21 @@ def load_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
         raise ImageError(f"{path}: is a directory") from None
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
-    except (OSError, SyntaxError) as exc:
-        raise ImageError(f"{path}: cannot read image: {exc}") from None
+    except KmqError:
+        raise
+    except Exception as exc:
+        # Pillow's decoders report corrupt data with many exception types
+        # (OSError, ValueError, EOFError, struct.error, IndexError, ...).
+        raise ImageError(f"{path}: cannot read image: {type(exc).__name__}: {exc}") from None
+
+
+#: Formats whose writers resample the image to sizes of their own.
+_RESIZING_FORMATS = frozenset({"ICO", "ICNS"})
+
+
+def is_image_path(path: str | os.PathLike[str]) -> bool:
+    """Whether a path's extension is one Pillow registers for an image format."""
+    return Path(path).suffix.lower() in Image.registered_extensions()
 
 
 #: Save options per Pillow format: WebP is written lossless and exact, so that
@@ -150,6 +187,8 @@ def output_format(path: str | os.PathLike[str], channels: int = 3) -> str:
     fmt = Image.registered_extensions().get(ext)
     if fmt is None or fmt not in Image.SAVE:
         raise ParameterError(f"cannot write images with extension {ext or '(none)'!r}; use e.g. .png")
+    if fmt in _RESIZING_FORMATS:
+        raise ParameterError(f"{fmt} ({ext}) would resize the image; use e.g. .png")
     probe = _PROBE if channels == 4 else _PROBE[:, :, :3]
     buffer = io.BytesIO()
     try:
@@ -167,8 +206,17 @@ def output_format(path: str | os.PathLike[str], channels: int = 3) -> str:
     return fmt
 
 
-def save_image(file: Any, pixels: NDArray[np.uint8], fmt: str) -> None:
-    """Write (H, W, 3|4) pixels to a path or binary file object in Pillow format ``fmt``.
+def save_image(file: str | os.PathLike[str] | BinaryIO, pixels: NDArray[np.uint8], fmt: str) -> None:
+    """Write pixels in a Pillow format.
+
+    Parameters
+    ----------
+    file : path-like or binary file object
+        Destination.
+    pixels : (H, W, 3|4) uint8 ndarray
+        The image.
+    fmt : str
+        Pillow format name, as returned by :func:`output_format`.
 
     Raises
     ------

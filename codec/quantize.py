@@ -18,7 +18,6 @@ import numbers
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.cluster import KMeans
 
 from .container import MAX_K
 from .errors import ParameterError
@@ -26,6 +25,9 @@ from .images import ImageLike, as_array
 from .indexed import Indexed
 
 __all__ = ["quantize", "distinct_colours", "nearest"]
+
+#: Seeds are what scikit-learn's random_state accepts: 0 to 2**32 - 1.
+MAX_SEED = 2**32 - 1
 
 #: Rows of the (rows x K) distance block computed at once in :func:`nearest`;
 #: keeps that block near 16 MiB of float32 at K=256.
@@ -35,12 +37,17 @@ _CHUNK = 1 << 14
 def _check_options(k: object, seed: object) -> None:
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= int(k) <= MAX_K:
         raise ParameterError(f"k must be an integer in 1..{MAX_K}, got {k!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2**32:
-        raise ParameterError(f"seed must be an integer in 0..2**32-1, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) <= MAX_SEED:
+        raise ParameterError(f"seed must be an integer in 0..{MAX_SEED}, got {seed!r}")
 
 
 def distinct_colours(pixels: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[np.intp], NDArray[np.intp]]:
     """The distinct colours of an (N, C) pixel array, in canonical order.
+
+    Parameters
+    ----------
+    pixels : (N, C) uint8 ndarray
+        C is 3 or 4.
 
     Returns
     -------
@@ -122,8 +129,15 @@ def quantize(image: ImageLike, k: int = 8, *, seed: int = 0) -> Indexed:
     colours, inverse, counts = distinct_colours(pixels.reshape(-1, channels))
     if colours.shape[0] <= k:
         return Indexed(colours, inverse.astype(np.uint8).reshape(height, width))
+    # Imported here: scikit-learn takes about a second to import, and decoding never needs it.
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
     kmeans = KMeans(n_clusters=int(k), init="k-means++", n_init=1, random_state=int(seed))
-    kmeans.fit(colours.astype(np.float32), sample_weight=counts.astype(np.float32))
+    # One OpenMP thread: scikit-learn adds per-thread partial sums in the order
+    # threads finish, which would make the result depend on timing.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        kmeans.fit(colours.astype(np.float64), sample_weight=counts.astype(np.float64))
     rounded = np.clip(np.rint(kmeans.cluster_centers_), 0, 255).astype(np.uint8)
     palette = np.unique(rounded, axis=0)  # merges duplicates, sorts by bytes
     lut = nearest(colours, palette)

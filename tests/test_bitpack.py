@@ -7,7 +7,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from kmq import bitpack
-from kmq.errors import FormatError
+from kmq.errors import FormatError, ParameterError
 
 
 def reference_pack(labels: list[int], bits: int) -> bytes:
@@ -68,8 +68,37 @@ def test_unpack_rejects_set_padding_bit():
         bitpack.unpack(b"\x81\x94\xc1", 6, 3)
 
 
-def test_pack_is_vectorised_for_large_inputs():
+def test_pack_and_unpack_a_million_labels_at_an_odd_count():
     labels = np.random.default_rng(0).integers(0, 5, 1_000_003, dtype=np.uint8)
     data = bitpack.pack(labels, 3)
     assert len(data) == bitpack.packed_size(labels.size, 3)
     assert np.array_equal(bitpack.unpack(data, labels.size, 3), labels)
+
+
+@pytest.mark.parametrize("bits", range(1, 9))
+def test_every_padding_bit_is_checked_at_every_width(bits):
+    count = 1 if bits != 8 else 0  # 8-bit labels never leave padding
+    data = bitpack.pack(np.ones(count, np.uint8), bits) if count else b""
+    pad = len(data) * 8 - count * bits
+    for bit in range(pad):
+        bad = data[:-1] + bytes([data[-1] | (1 << bit)])
+        with pytest.raises(FormatError, match="padding bits"):
+            bitpack.unpack(bad, count, bits)
+
+
+@pytest.mark.parametrize("bits", [-1, 9])
+def test_widths_outside_0_to_8_are_refused(bits):
+    with pytest.raises(ParameterError, match=f"bits {bits} not in 0..8"):
+        bitpack.pack(np.zeros(3, np.uint8), bits)
+    with pytest.raises(ParameterError, match=f"bits {bits} not in 0..8"):
+        bitpack.unpack(b"", 0, bits)
+
+
+def test_a_label_too_wide_for_its_bits_is_refused_not_spilled_into_its_neighbour():
+    with pytest.raises(ParameterError, match="label 5 does not fit in 2 bits"):
+        bitpack.pack(np.array([5, 1], np.uint8), 2)
+
+
+def test_labels_must_be_uint8():
+    with pytest.raises(ParameterError, match="uint8"):
+        bitpack.pack(np.array([1, 2], np.int64), 2)

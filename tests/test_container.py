@@ -175,3 +175,35 @@ def test_dumps_refuses_invalid_indexed_data():
         container.dumps(np.zeros((257, 3), np.uint8), np.zeros((1, 1), np.uint8))
     with pytest.raises(kmq.ParameterError, match="channels 2"):
         container.dumps(np.zeros((2, 2), np.uint8), np.zeros((1, 1), np.uint8))
+
+
+def test_k1_file_of_absurd_size_is_a_kmq_error_even_without_a_limit():
+    tiny = container.dumps(np.zeros((1, 3), np.uint8), np.zeros((1, 1), np.uint8))
+    for side in (2**31, 2**32 - 1):
+        huge = patched(patched(tiny, "width", side), "height", side)
+        with pytest.raises(kmq.PixelLimitError):
+            kmq.decode(huge, max_pixels=None)
+
+
+@given(st.integers(1, 2**32 - 1), st.integers(1, 2**32 - 1), st.sampled_from([3, 4]))
+def test_any_k1_header_decodes_or_raises_kmq_error(width, height, channels):
+    palette = np.zeros((1, channels), np.uint8)
+    tiny = container.dumps(palette, np.zeros((1, 1), np.uint8))
+    data = patched(patched(tiny, "width", width), "height", height)
+    try:
+        pixels = kmq.decode(data, max_pixels=4096)
+    except kmq.PixelLimitError:
+        assert width * height > 4096
+    else:
+        assert pixels.shape == (height, width, channels)
+
+
+def test_non_contiguous_memoryview_is_accepted():
+    doubled = bytes(b for byte in EXAMPLE for b in (byte, 0))
+    assert np.array_equal(kmq.decode(memoryview(doubled)[::2]), PALETTE[LABELS])
+
+
+@pytest.mark.parametrize("data", ["not bytes", None, 42])
+def test_non_bytes_input_is_a_parameter_error(data):
+    with pytest.raises(kmq.ParameterError, match="expected bytes"):
+        kmq.decode(data)

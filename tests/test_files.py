@@ -66,3 +66,62 @@ def test_errors_name_the_file(tmp_path):
     path.write_bytes(b"GIF89a" + bytes(30))
     with pytest.raises(kmq.FormatError, match=r"photo\.kmq: not a kmq file"):
         kmq.read(path)
+
+
+def test_content_that_raises_leaves_nothing_behind(tmp_path):
+    def broken(file):
+        file.write(b"half")
+        raise RuntimeError("encoder crashed")
+
+    with pytest.raises(RuntimeError):
+        files.atomic_write(tmp_path / "x.kmq", broken)
+    assert os.listdir(tmp_path) == []
+
+
+def test_output_created_meanwhile_is_left_alone_and_named(tmp_path):
+    path = tmp_path / "x.kmq"
+
+    def racing(file):
+        path.write_bytes(b"someone else's")
+        file.write(b"ours")
+
+    with pytest.raises(FileExistsError) as info:
+        files.atomic_write(path, racing)
+    assert info.value.filename == str(path)
+    assert path.read_bytes() == b"someone else's"
+    assert os.listdir(tmp_path) == ["x.kmq"]
+
+
+def test_overwrite_keeps_the_old_files_permissions(tmp_path):
+    path = tmp_path / "x.kmq"
+    path.write_bytes(b"old")
+    path.chmod(0o600)
+    files.atomic_write(path, b"new", overwrite=True)
+    assert path.read_bytes() == b"new"
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_file_systems_without_hard_links_still_get_safe_writes(tmp_path, monkeypatch):
+    def no_links(src, dst):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(files.os, "link", no_links)
+    path = tmp_path / "x.kmq"
+    files.atomic_write(path, b"data")
+    assert path.read_bytes() == b"data"
+    with pytest.raises(FileExistsError):
+        files.atomic_write(path, b"other")
+    assert path.read_bytes() == b"data"
+    assert os.listdir(tmp_path) == ["x.kmq"]
+
+
+def test_longest_legal_name_can_be_written(tmp_path):
+    path = tmp_path / ("n" * 251 + ".kmq")
+    files.atomic_write(path, b"data")
+    assert path.read_bytes() == b"data"
+
+
+def test_missing_folder_error_names_the_output(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist") as info:
+        files.atomic_write(tmp_path / "nodir" / "x.kmq", b"data")
+    assert info.value.filename == str(tmp_path / "nodir" / "x.kmq")

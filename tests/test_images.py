@@ -125,7 +125,7 @@ def test_rgba_outputs_that_keep_alpha_are_accepted(name):
 
 @pytest.mark.parametrize("name", ["x.ppm", "x.gif", "x.bmp", "x.jpg"])
 def test_rgba_outputs_that_would_drop_alpha_are_refused_up_front(name):
-    with pytest.raises(kmq.ParameterError, match="alpha|RGBA"):
+    with pytest.raises(kmq.ParameterError, match=r"alpha|RGBA"):
         output_format(name, channels=4)
 
 
@@ -136,3 +136,47 @@ def test_webp_output_is_lossless_and_exact(tmp_path):
     kmq.images.save_image(path, pixels, output_format(path, channels=4))
     with Image.open(path) as image:
         assert np.array_equal(np.asarray(image.convert("RGBA")), pixels)
+
+
+@pytest.mark.parametrize(("mode", "key"), [("L", 0), ("RGB", (0, 0, 0))])
+def test_png_colour_key_transparency_keeps_alpha(tmp_path, mode, key):
+    path = tmp_path / "key.png"
+    Image.fromarray(np.array([[0, 200]], np.uint8)).convert(mode).save(path, transparency=key)
+    pixels = load_image(path)
+    assert pixels.shape == (1, 2, 4)
+    assert pixels[0, :, 3].tolist() == [0, 255]
+
+
+def test_premultiplied_la_is_accepted():
+    assert as_array(Image.new("La", (2, 1), (100, 128))).shape == (1, 2, 4)
+
+
+def test_sixteen_bit_pgm_opened_as_mode_i_is_scaled(tmp_path):
+    path = tmp_path / "deep.pgm"
+    values = np.array([0, 1000, 30000, 65535], ">u2")
+    path.write_bytes(b"P5\n4 1\n65535\n" + values.tobytes())
+    with Image.open(path) as image:
+        assert image.mode in ("I", "I;16", "I;16B")
+    assert load_image(path)[0, :, 0].tolist() == [0, 4, 117, 255]
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("bad.ppm", b"P6\n8 \xeb\n255\n" + bytes(192)),
+        ("cut.ppm", b"P6\n8 8\n255\n" + bytes(50)),
+        ("cut.qoi", b"qoif" + (64).to_bytes(4, "big") * 2 + b"\x03\x00" + bytes(10)),
+        ("cut.gif", b"GIF89a\x10\x00\x10\x00\x80\x00\x00"),
+    ],
+)
+def test_corrupt_files_of_any_format_are_image_errors_naming_the_file(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(kmq.ImageError, match=name.replace(".", r"\.")):
+        load_image(path)
+
+
+@pytest.mark.parametrize("name", ["x.ico", "x.icns"])
+def test_formats_that_resize_are_refused(name):
+    with pytest.raises(kmq.ParameterError, match="resize"):
+        output_format(name)

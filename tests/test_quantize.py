@@ -9,6 +9,7 @@ import kmq
 import numpy as np
 import pytest
 from hypothesis import example, given
+from hypothesis import strategies as st
 from kmq.images import as_array
 from kmq.quantize import distinct_colours, nearest
 from strategies import few_colour_images
@@ -124,3 +125,32 @@ def test_kodak_photo_at_k8_quality(corpus):
     baseline = teaching.cluster_centers_[teaching.labels_].astype(np.uint8).reshape(image.shape)
     # Different seeds land in different local optima; allow that much, no more.
     assert kmq.metrics.psnr(image, out) >= kmq.metrics.psnr(image, baseline) - 0.25
+
+
+@st.composite
+def busy_images(draw):
+    """An RGB or RGBA image with more distinct colours than the K drawn with it."""
+    k = draw(st.integers(1, 256))
+    channels = draw(st.sampled_from([3, 4]))
+    side = draw(st.integers(1, 40))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    image = rng.integers(0, 256, size=(side, k + 1 + side, channels), dtype=np.uint8)
+    if channels == 4:
+        image[0, 0, 3] = 0  # keep alpha: some pixel is not opaque
+    return image, k
+
+
+@given(busy_images())
+@example((np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3), 1))
+@example((np.random.default_rng(5).integers(0, 256, (20, 300, 3), dtype=np.uint8), 256))
+def test_kmeans_result_is_canonical_nearest_and_fully_used(case):
+    image, k = case
+    indexed = kmq.quantize(image, k)
+    palette = indexed.palette.astype(np.int64)
+    keys = [tuple(entry) for entry in indexed.palette.tolist()]
+    assert 1 <= indexed.k <= k and indexed.channels == image.shape[2]
+    assert keys == sorted(set(keys))  # canonical: sorted, distinct
+    assert np.array_equal(np.unique(indexed.labels), np.arange(indexed.k))  # every entry used
+    dist = ((image.reshape(-1, 1, image.shape[2]).astype(np.int64) - palette) ** 2).sum(axis=2)
+    chosen = dist[np.arange(dist.shape[0]), indexed.labels.reshape(-1)]
+    assert np.array_equal(chosen, dist.min(axis=1))  # each pixel on its nearest rounded entry

@@ -61,6 +61,8 @@ def test_magic_row_gives_the_magic_bytes():
 def test_allowed_values_in_table_match_constants():
     allowed = {row[2]: row[4] for row in _table(_section("1. Header"))}
     assert allowed["version"] == str(container.VERSION)
+    assert allowed["reserved"] == "0"
+    assert allowed["bits"].startswith("`ceil(log2 k)`")
     assert allowed["coding"] == " or ".join(map(str, sorted(container.CODINGS)))
     assert allowed["channels"] == " or ".join(map(str, sorted(container.CHANNELS)))
     assert allowed["k"] == f"1 to {container.MAX_K}"
@@ -145,3 +147,20 @@ def test_invalid_vectors_are_reproducible_from_the_generator():
     for name, (data, error, _) in made.items():
         assert (VECTORS / "invalid" / f"{name}.kmq").read_bytes() == data, name
         assert _invalid_expectations()[name] == error, name
+    assert (VECTORS / "invalid" / "README.md").read_text() == generate.invalid_readme(base)
+
+
+def test_valid_vectors_are_reproducible_from_the_generator():
+    generate = _load_generator()
+    made = generate.valid_vectors()
+    assert sorted(made) == sorted(p.stem for p in VALID)
+    for name, (palette, labels) in made.items():
+        assert (VECTORS / f"{name}.kmq").read_bytes() == container.dumps(palette, labels), name
+    assert (VECTORS / "README.md").read_text() == generate.readme()
+
+
+def test_invalid_vector_rules_exist_in_the_spec():
+    rules = set(re.findall(r"\*\*(D\d)\*\*", _section("6. Decoder rules")))
+    cited = {row[1].split(":")[0] for row in _table((VECTORS / "invalid" / "README.md").read_text())}
+    assert cited <= rules and rules == {f"D{i}" for i in range(1, 10)}
+    assert cited == rules  # every decoder rule has a vector that breaks it

@@ -22,20 +22,23 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 
 
-def _palette(rng: np.random.Generator, k: int, channels: int) -> np.ndarray:
-    # Distinct entries in canonical (ascending byte) order, as kmq's encoder writes them.
-    keys = rng.choice(2 ** (8 * channels), size=k, replace=False)
-    keys.sort()
-    shifts = np.arange(channels - 1, -1, -1) * 8
-    return ((keys[:, None] >> shifts) & 0xFF).astype(np.uint8)
+def _palette(k: int, channels: int) -> np.ndarray:
+    """K distinct entries in canonical (ascending byte) order, from arithmetic alone (no RNG)."""
+    bits = 8 * channels
+    # An odd multiplier is a bijection modulo 2**bits, so the keys are distinct.
+    keys = np.sort((np.arange(k, dtype=np.uint64) * np.uint64(2654435761)) % np.uint64(1 << bits))
+    shifts = np.arange(channels - 1, -1, -1, dtype=np.uint64) * np.uint64(8)
+    return ((keys[:, None] >> shifts) & np.uint64(0xFF)).astype(np.uint8)
 
 
-def _labels(rng: np.random.Generator, k: int, height: int, width: int) -> np.ndarray:
-    labels = rng.integers(0, k, size=(height, width), dtype=np.uint8)
+def _labels(k: int, height: int, width: int) -> np.ndarray:
+    """A label plane that uses every entry (when there are enough pixels) in a scrambled order."""
+    y, x = np.mgrid[0:height, 0:width]
+    labels = (x * 7 + y * 13 + (x * y) % 5) % k
     flat = labels.reshape(-1)
-    if flat.size >= k:  # use every entry at least once, so each bit pattern appears
-        flat[:k] = rng.permutation(k)
-    return labels
+    if flat.size >= k:
+        flat[:k] = np.arange(k)[::-1]
+    return labels.astype(np.uint8)
 
 
 #: The worked example of FORMAT.md section 4.
@@ -44,6 +47,13 @@ EXAMPLE_PALETTE = np.array(
     dtype=np.uint8,
 )
 EXAMPLE_LABELS = np.array([[4, 0, 3], [1, 2, 3]], dtype=np.uint8)
+
+#: A palette that is legal but not canonical: unsorted, with a duplicate and an unused entry.
+ODD_PALETTE = np.array(
+    [[0xFF, 0x00, 0x00], [0x00, 0x00, 0x00], [0xFF, 0x00, 0x00], [0x00, 0xFF, 0x00], [0x00, 0x00, 0xFF], [1, 2, 3]],
+    dtype=np.uint8,
+)
+ODD_LABELS = np.array([[0, 1, 2, 3], [4, 3, 2, 1], [0, 0, 4, 4]], dtype=np.uint8)
 
 #: name -> (k, channels, width, height, what it covers)
 VALID = {
@@ -58,18 +68,20 @@ VALID = {
     "k100_rgb_17x9": (100, 3, 17, 9, "7 bits, K not a power of two"),
     "k256_rgb_20x16": (256, 3, 20, 16, "8 bits, the largest palette"),
     "k4_rgba_1x1": (4, 4, 1, 1, "1x1 image; palette entries that no pixel uses are legal"),
+    "k4_rgb_5x3": (4, 3, 5, 3, "2 bits, 15 labels: rows cross byte boundaries"),
+    "k6_rgb_4x3_odd_palette": (6, 3, 4, 3, "unsorted palette with a duplicate and an unused entry: legal"),
+    "k3_rgba_opaque_3x3": (3, 4, 3, 3, "RGBA palette whose alpha is 255 everywhere: 4 channels out"),
 }
 
 
 def valid_vectors() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Palette and labels of every valid vector, by name."""
-    rng = np.random.default_rng(20261126)
     out = {}
     for name, (k, channels, width, height, _) in VALID.items():
-        if name == "k5_rgb_3x2":
-            out[name] = (EXAMPLE_PALETTE, EXAMPLE_LABELS)
-        else:
-            out[name] = (_palette(rng, k, channels), _labels(rng, k, height, width))
+        out[name] = (_palette(k, channels), _labels(k, height, width))
+    out["k5_rgb_3x2"] = (EXAMPLE_PALETTE, EXAMPLE_LABELS)
+    out["k6_rgb_4x3_odd_palette"] = (ODD_PALETTE, ODD_LABELS)
+    out["k3_rgba_opaque_3x3"][0][:, 3] = 255
     return out
 
 
@@ -87,39 +99,46 @@ def _patch(data: bytes, offset: int, value: bytes) -> bytes:
 def invalid_vectors(base: bytes) -> dict[str, tuple[bytes, str, str]]:
     """name -> (bytes, exception class name, rule broken), all derived from the worked example."""
     crc_flipped = base[:-1] + bytes([base[-1] ^ 0x01])
+    k1_huge = container.dumps(np.zeros((1, 3), np.uint8), np.zeros((1, 1), np.uint8))
     return {
-        "empty": (b"", "TruncatedError", "D1: shorter than the header"),
-        "header_cut": (base[:11], "TruncatedError", "D1: header truncated"),
-        "magic_png": (b"\x89PNG\r\n\x1a\n" + base[8:], "FormatError", "D2: wrong magic"),
+        "empty": (b"", "TruncatedError", "D2: empty file"),
+        "header_cut": (base[:11], "TruncatedError", "D2: header truncated"),
+        "magic_png": (b"\x89PNG\r\n\x1a\n" + base[8:], "FormatError", "D1: wrong magic"),
+        "magic_short": (b"GIF8", "FormatError", "D1: wrong magic in a file shorter than the header"),
         "version_2": (_patch(base, 4, b"\x02"), "FormatError", "D3: unknown version"),
         "coding_1": (_patch(base, 5, b"\x01"), "FormatError", "D4: unknown payload coding"),
         "channels_2": (_patch(base, 6, b"\x02"), "FormatError", "D4: channels not 3 or 4"),
+        "channels_5": (_patch(base, 6, b"\x05"), "FormatError", "D4: channels not 3 or 4"),
         "bits_4": (_patch(base, 7, b"\x04"), "FormatError", "D4: bits != ceil(log2 k)"),
+        "k1_bits_1": (_patch(k1_huge, 7, b"\x01"), "FormatError", "D4: bits 1 with k = 1"),
         "k_0": (_patch(base, 8, b"\x00\x00"), "FormatError", "D4: k = 0"),
         "k_257": (_patch(base, 8, b"\x01\x01"), "FormatError", "D4: k > 256"),
         "reserved_1": (_patch(base, 10, b"\x00\x01"), "FormatError", "D4: reserved not zero"),
         "width_0": (_patch(base, 12, b"\x00\x00\x00\x00"), "FormatError", "D4: width = 0"),
+        "height_0": (_patch(base, 16, b"\x00\x00\x00\x00"), "FormatError", "D4: height = 0"),
         "huge_no_payload": (
             _patch(base, 12, b"\xff\xff\xff\xff\xff\xff\xff\xff")[: container.HEADER.size],
             "PixelLimitError",
-            "D5: 2^64 pixels, over any limit, with nothing behind the header",
+            "D5: (2^32 - 1)^2 pixels with nothing behind the header",
+        ),
+        "k1_over_limit": (
+            _patch(k1_huge, 12, b"\x00\x01\x00\x00\x00\x01\x00\x00"),
+            "PixelLimitError",
+            "D5: a complete 27-byte K=1 file of 65536 x 65536 pixels, over the default limit",
         ),
         "payload_short": (_with_crc(base[:-5]), "TruncatedError", "D6: payload one byte short"),
         "payload_long": (_with_crc(base[:-4] + b"\x00"), "FormatError", "D6: one byte too many"),
         "trailing_garbage": (base + b"\x00", "FormatError", "D6: bytes after the checksum"),
         "checksum": (crc_flipped, "ChecksumError", "D7: checksum mismatch"),
-        "label_7_of_5": (_patch(base, 35, b"\xe1"), "FormatError", "D8: label 7 >= k = 5"),
-        "padding_bit": (_patch(base, 37, b"\xc1"), "FormatError", "D9: a padding bit set"),
+        "padding_bit": (_patch(base, 37, b"\xc1"), "FormatError", "D8: a padding bit set"),
+        "label_7_of_5": (_patch(base, 35, b"\xe1"), "FormatError", "D9: label 7 >= k = 5"),
     }
 
 
-def main() -> None:
+def readme() -> str:
+    """The text of this folder's README.md."""
     lines = ["# Conformance vectors", "", "| file | K | channels | width x height | covers |", "|---|---|---|---|---|"]
-    for name, (palette, labels) in valid_vectors().items():
-        k, channels, width, height, covers = VALID[name]
-        assert palette.shape == (k, channels) and labels.shape == (height, width), name
-        (HERE / f"{name}.kmq").write_bytes(container.dumps(palette, labels))
-        Image.fromarray(palette[labels]).save(HERE / f"{name}.png")
+    for name, (k, channels, width, height, covers) in VALID.items():
         lines.append(f"| `{name}.kmq` | {k} | {channels} | {width} x {height} | {covers} |")
     lines += [
         "",
@@ -127,15 +146,32 @@ def main() -> None:
         "Files in `invalid/` must be rejected; `invalid/README.md` names the rule each one breaks.",
         "Regenerate with `python spec/vectors/generate.py`.",
     ]
-    (HERE / "README.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
-    base = (HERE / "k5_rgb_3x2.kmq").read_bytes()
+
+def invalid_readme(base: bytes) -> str:
+    """The text of invalid/README.md."""
     rows = ["# Invalid vectors", "", "Each file breaks one rule of FORMAT.md section 6; a decoder must reject it.", ""]
     rows += ["| file | rule broken | kmq raises |", "|---|---|---|"]
-    for name, (data, error, rule) in invalid_vectors(base).items():
-        (HERE / "invalid" / f"{name}.kmq").write_bytes(data)
+    for name, (_, error, rule) in invalid_vectors(base).items():
         rows.append(f"| `{name}.kmq` | {rule} | `{error}` |")
-    (HERE / "invalid" / "README.md").write_text("\n".join(rows) + "\n")
+    return "\n".join(rows) + "\n"
+
+
+def main() -> None:
+    for name, (palette, labels) in valid_vectors().items():
+        k, channels, width, height, _ = VALID[name]
+        assert palette.shape == (k, channels) and labels.shape == (height, width), name
+        (HERE / f"{name}.kmq").write_bytes(container.dumps(palette, labels))
+        Image.fromarray(palette[labels]).save(HERE / f"{name}.png")
+    (HERE / "README.md").write_text(readme())
+
+    base = (HERE / "k5_rgb_3x2.kmq").read_bytes()
+    for old in (HERE / "invalid").glob("*.kmq"):
+        old.unlink()
+    for name, (data, _, _) in invalid_vectors(base).items():
+        (HERE / "invalid" / f"{name}.kmq").write_bytes(data)
+    (HERE / "invalid" / "README.md").write_text(invalid_readme(base))
 
 
 if __name__ == "__main__":
