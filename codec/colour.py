@@ -1,0 +1,108 @@
+"""Colour spaces the quantizer clusters in: RGB bytes, Oklab, and premultiplied alpha.
+
+Clustering happens on float coordinates; the palette is always stored as sRGB
+bytes (straight alpha), so a centre is converted back and rounded before any
+pixel is assigned to it.
+
+- ``"rgb"``: the bytes themselves, so the k-means error is the error PSNR
+  measures.
+- ``"oklab"``: Björn Ottosson's Oklab (2020), a perceptual space in which
+  Euclidean distance follows perceived difference far better than in sRGB.
+
+With an alpha channel the colour coordinates are premultiplied by alpha and
+alpha is a coordinate of its own, as pngquant does: pixels that are nearly
+invisible are nearly one point, so they do not take palette entries from the
+visible ones.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["Space", "SPACES", "to_space", "from_space", "srgb_to_oklab", "oklab_to_srgb"]
+
+Space = Literal["rgb", "oklab"]
+SPACES: tuple[Space, ...] = ("rgb", "oklab")
+
+# Ottosson's matrices: linear sRGB -> LMS, cube-rooted LMS -> Lab, and their inverses.
+_RGB_TO_LMS = np.array(
+    [
+        [0.4122214708, 0.5363325363, 0.0514459929],
+        [0.2119034982, 0.6806995451, 0.1073969566],
+        [0.0883024619, 0.2817188376, 0.6299787005],
+    ]
+)
+_LMS_TO_LAB = np.array(
+    [
+        [0.2104542553, 0.7936177850, -0.0040720468],
+        [1.9779984951, -2.4285922050, 0.4505937099],
+        [0.0259040371, 0.7827717662, -0.8086757660],
+    ]
+)
+_LAB_TO_LMS = np.array(
+    [
+        [1.0, 0.3963377774, 0.2158037573],
+        [1.0, -0.1055613458, -0.0638541728],
+        [1.0, -0.0894841775, -1.2914855480],
+    ]
+)
+_LMS_TO_RGB = np.array(
+    [
+        [4.0767416621, -3.3077115913, 0.2309699292],
+        [-1.2684380046, 2.6097574011, -0.3413193965],
+        [-0.0041960863, -0.7034186147, 1.7076147010],
+    ]
+)
+
+
+def srgb_to_oklab(rgb: NDArray[np.floating] | NDArray[np.uint8]) -> NDArray[np.float64]:
+    """Convert sRGB values (0-255, (..., 3)) to Oklab (L in 0-1)."""
+    c = np.asarray(rgb, dtype=np.float64) / 255.0
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return np.cbrt(linear @ _RGB_TO_LMS.T) @ _LMS_TO_LAB.T
+
+
+def oklab_to_srgb(lab: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Convert Oklab to sRGB values (0-255, unclipped, unrounded)."""
+    linear = (np.asarray(lab, dtype=np.float64) @ _LAB_TO_LMS.T) ** 3 @ _LMS_TO_RGB.T
+    linear = np.clip(linear, 0.0, 1.0)
+    c = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+    return c * 255.0
+
+
+def to_space(colours: NDArray[np.uint8], space: Space) -> NDArray[np.float64]:
+    """Clustering coordinates of (N, C) byte colours.
+
+    Returns
+    -------
+    (N, C) float64 ndarray
+        RGB: the bytes, or premultiplied R, G, B and A (0-255). Oklab: L, a, b,
+        or premultiplied L, a, b and alpha (0-1).
+    """
+    colours = np.asarray(colours)
+    rgb = colours[:, :3].astype(np.float64)
+    coords = srgb_to_oklab(rgb) if space == "oklab" else rgb
+    if colours.shape[1] == 3:
+        return coords
+    alpha = colours[:, 3:4].astype(np.float64) / 255.0
+    scale = 1.0 if space == "oklab" else 255.0
+    return np.hstack([coords * alpha, alpha * scale])
+
+
+def from_space(centres: NDArray[np.floating], space: Space, channels: int) -> NDArray[np.uint8]:
+    """Byte colours (rounded, clipped) of clustering coordinates; the inverse of :func:`to_space`."""
+    centres = np.asarray(centres, dtype=np.float64)
+    if channels == 4:
+        scale = 1.0 if space == "oklab" else 255.0
+        alpha = np.clip(centres[:, 3:4] / scale, 0.0, 1.0)
+        coords = np.divide(centres[:, :3], alpha, out=np.zeros_like(centres[:, :3]), where=alpha > 1e-9)
+    else:
+        alpha, coords = None, centres
+    rgb = oklab_to_srgb(coords) if space == "oklab" else coords
+    out = np.clip(np.rint(rgb), 0, 255)
+    if alpha is not None:
+        out = np.hstack([out, np.rint(alpha * 255.0)])
+    return out.astype(np.uint8)
