@@ -20,7 +20,7 @@ from typing import Any
 import kmq
 from kmq import container, files, images, metrics
 from kmq.errors import KmqError
-from kmq.quantize import MAX_SEED
+from kmq.quantize import MAX_SEED, SPACES
 
 __all__ = ["main", "build_parser"]
 
@@ -39,6 +39,28 @@ def _k(text: str) -> int:
         raise argparse.ArgumentTypeError(f"K must be an integer, got {text!r}") from None
     if not 1 <= value <= container.MAX_K:
         raise argparse.ArgumentTypeError(f"K must be in 1..{container.MAX_K}, got {value}")
+    return value
+
+
+def _k_or_auto(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"K must be an integer or 'auto', got {text!r}") from None
+    if not 1 <= value <= container.MAX_K:
+        raise argparse.ArgumentTypeError(f"K must be in 1..{container.MAX_K}, got {value}")
+    return value
+
+
+def _decibels(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"PSNR must be a number of dB, got {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"PSNR must be a positive number of dB, got {value}")
     return value
 
 
@@ -100,7 +122,7 @@ def cmd_encode(args: argparse.Namespace) -> None:
         raise CommandError(f"{out}: {out.suffix} is an image format; kmq files end in .kmq (to decode, use kmq decode)")
     start = time.perf_counter()
     pixels = images.load_image(source)
-    indexed = kmq.quantize(pixels, args.k, seed=args.seed)
+    indexed = kmq.quantize(pixels, args.k, seed=args.seed, space=args.space, dither=args.dither, min_psnr=args.min_psnr)
     data = indexed.to_bytes()
     elapsed = time.perf_counter() - start
     files.atomic_write(out, data, overwrite=args.force)
@@ -258,6 +280,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 EPILOG = """examples:
   kmq demo                       encode the built-in sample photo, write ./kmq-demo/
   kmq encode photo.jpg -k 8      write photo.kmq at 3 bits per pixel
+  kmq encode photo.jpg -k auto --min-psnr 32    the fewest colours that reach 32 dB
   kmq info photo.kmq --json      show the header, palette and bits per pixel
   kmq decode photo.kmq -o out.png
 """
@@ -288,11 +311,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="image file in any format Pillow reads (PNG, JPEG, WebP, TIFF, ...)")
     p.add_argument("-o", "--output", help="output path (default: INPUT with the suffix .kmq)")
     p.add_argument(
-        "-k", type=_k, default=8, metavar="K", help="palette size, 1..256 (default: 8, i.e. 3 bits per pixel)"
+        "-k",
+        type=_k_or_auto,
+        default=8,
+        metavar="K",
+        help="palette size, 1..256 (default: 8, i.e. 3 bits per pixel), or 'auto' with --min-psnr",
+    )
+    p.add_argument(
+        "--min-psnr",
+        type=_decibels,
+        metavar="DB",
+        help="with -k auto: the smallest K whose result reaches this PSNR, e.g. -k auto --min-psnr 32",
+    )
+    p.add_argument(
+        "--space",
+        choices=SPACES,
+        default="rgb",
+        help="cluster in plain RGB (best PSNR, the default) or in Oklab (closer to how colours look)",
+    )
+    p.add_argument(
+        "--dither", action="store_true", help="Floyd-Steinberg dithering (RGB images); smoother gradients, lower PSNR"
     )
     p.add_argument("--seed", type=_seed, default=0, help="k-means++ seed; same seed, same file (default: 0)")
     p.add_argument("--force", action="store_true", help=force_help)
-    p.set_defaults(run=cmd_encode)
+    p.set_defaults(run=cmd_encode, check=lambda args, parser=p: _check_encode_options(parser, args))
 
     p = command("decode", "decode a .kmq file to an image", "kmq decode photo.kmq -o photo.webp")
     p.add_argument("input", help="a .kmq file")
@@ -321,9 +363,19 @@ def _describe_os_error(exc: OSError) -> str:
     return f"{where}{exc.strerror or exc}"
 
 
+def _check_encode_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.k == "auto" and args.min_psnr is None:
+        parser.error("-k auto needs --min-psnr DB")
+    if args.k != "auto" and args.min_psnr is not None:
+        parser.error("--min-psnr goes with -k auto")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``kmq`` command; returns the exit status (0, 1 error, 2 usage, 130 interrupted)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if hasattr(args, "check"):
+        args.check(args)
     try:
         args.run(args)
     except (KmqError, CommandError) as exc:

@@ -104,5 +104,7 @@ def from_space(centres: NDArray[np.floating], space: Space, channels: int) -> ND
     rgb = oklab_to_srgb(coords) if space == "oklab" else coords
     out = np.clip(np.rint(rgb), 0, 255)
     if alpha is not None:
-        out = np.hstack([out, np.rint(alpha * 255.0)])
+        alpha_bytes = np.rint(alpha * 255.0)
+        out[alpha_bytes[:, 0] == 0] = 0  # an invisible entry has no colour: make it transparent black
+        out = np.hstack([out, alpha_bytes])
     return out.astype(np.uint8)

@@ -97,13 +97,15 @@ def _check_options(k: object, seed: object, space: object, min_psnr: object) -> 
         raise ParameterError(f"space must be one of {', '.join(SPACES)}, got {space!r}")
 
 
-def _centres(hist: Histogram, coords: NDArray[np.float64], k: int, seed: int) -> NDArray[np.float64]:
-    """K-means centres in the clustering space for a histogram with more than ``k`` colours."""
-    channels = hist.colours.shape[1]
-    coarse = _binned(hist.colours, coords, hist.counts, _COARSE_BITS[channels])
+def _centres(
+    colours: NDArray[np.uint8], counts: NDArray[np.float64], coords: NDArray[np.float64], k: int, seed: int
+) -> NDArray[np.float64]:
+    """K-means centres in the clustering space for more than ``k`` weighted colours."""
+    channels = colours.shape[1]
+    coarse = _binned(colours, coords, counts, _COARSE_BITS[channels])
     if coarse.coords.shape[0] < 4 * k:
         # Too few bins to tell the clusters apart: start from the exact colours instead.
-        coarse = _Points(coords, hist.counts, hist.colours.astype(np.intp) >> (8 - coarse.bits), coarse.bits)
+        coarse = _Points(coords, counts, colours.astype(np.intp) >> (8 - coarse.bits), coarse.bits)
     starts = [kmeans.wu_init(coarse.coords, coarse.weights, coarse.cells, coarse.bits, k)]
     if k <= _RESTART_MAX_K:
         rng = np.random.default_rng(seed)
@@ -112,20 +114,31 @@ def _centres(hist: Histogram, coords: NDArray[np.float64], k: int, seed: int) ->
     if not runs:  # Wu found fewer than k boxes and no restart ran: use its boxes anyway
         runs = [kmeans.lloyd(coarse.coords, coarse.weights, starts[0])]
     centres = min(runs, key=lambda run: run[1])[0]
-    fine = _binned(hist.colours, coords, hist.counts, _FINE_BITS[channels])
+    fine = _binned(colours, coords, counts, _FINE_BITS[channels])
     if fine.coords.shape[0] < coords.shape[0]:
         centres, _ = kmeans.lloyd(fine.coords, fine.weights, centres, max_iter=_FINE_ROUNDS)
-    centres, _ = kmeans.lloyd(coords, hist.counts, centres, max_iter=_EXACT_ROUNDS, tol=0.0)
+    centres, _ = kmeans.lloyd(coords, counts, centres, max_iter=_EXACT_ROUNDS, tol=0.0)
     return centres
 
 
 def _palette(hist: Histogram, k: int, seed: int, space: Space) -> tuple[NDArray[np.uint8], NDArray[np.intp]]:
     """Canonical palette and the label of each distinct colour (not yet compacted)."""
-    if hist.colours.shape[0] <= k:
-        return hist.colours, np.arange(hist.colours.shape[0])
-    coords = to_space(hist.colours, space)
-    palette = np.unique(from_space(_centres(hist, coords, k, seed), space, hist.colours.shape[1]), axis=0)
-    labels, _ = kmeans.nearest(coords, to_space(palette, space))
+    colours, counts = hist.colours, hist.counts
+    if colours.shape[0] <= k:
+        return colours, np.arange(colours.shape[0])
+    fixed = np.empty((0, colours.shape[1]), dtype=np.uint8)
+    clear = colours[:, -1] == 0 if colours.shape[1] == 4 else np.zeros(colours.shape[0], dtype=bool)
+    if k >= 2 and clear.any():
+        # As pngquant does: fully transparent pixels get one exact entry of their own
+        # (their most common colour), and the visible colours share the other k - 1.
+        fixed = colours[clear][np.argmax(counts[clear])][None]
+        colours, counts, k = colours[~clear], counts[~clear], k - 1
+    if colours.shape[0] <= k:
+        found = colours
+    else:
+        found = from_space(_centres(colours, counts, to_space(colours, space), k, seed), space, colours.shape[1])
+    palette = np.unique(np.vstack([found, fixed]), axis=0)
+    labels, _ = kmeans.nearest(to_space(hist.colours, space), to_space(palette, space))
     return palette, labels
 
 

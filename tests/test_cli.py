@@ -802,3 +802,49 @@ def test_real_process_error_is_one_line_and_exits_1(work):
     assert proc.stdout == ""
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.splitlines()) == 1 and "bad.kmq" in proc.stderr
+
+
+# --------------------------------------------------------------------------
+# Quantizer options (issue 3)
+# --------------------------------------------------------------------------
+
+
+def test_auto_k_picks_the_fewest_colours_that_reach_the_target(work, capsys):
+    result = run(capsys, "encode", "grad.png", "-k", "auto", "--min-psnr", "30", "-o", "auto.kmq")
+
+    assert result.code == 0, result
+    pixels = kmq.decode((work / "auto.kmq").read_bytes())
+    assert kmq.metrics.psnr(read_pixels(work / "grad.png"), pixels) >= 30
+    k = json.loads(run(capsys, "info", "auto.kmq", "--json").out)["k"]
+    assert f"K={k}," in result.out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["-k", "auto"], ["-k", "8", "--min-psnr", "30"], ["-k", "auto", "--min-psnr", "-3"], ["--space", "lab"]],
+    ids=["auto-without-target", "target-without-auto", "negative-target", "unknown-space"],
+)
+def test_quantizer_option_misuse_is_a_usage_error(work, capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        main(["encode", "grad.png", *argv])
+    assert info.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+    assert not (work / "grad.kmq").exists()
+
+
+def test_unreachable_target_is_one_line_exit_1(work, capsys):
+    noise = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    save_png(work / "noise.png", noise)
+    assert_one_line_error(run(capsys, "encode", "noise.png", "-k", "auto", "--min-psnr", "90"), r"out of reach")
+    assert not (work / "noise.kmq").exists()
+
+
+def test_dither_on_rgba_is_one_line_exit_1(work, capsys):
+    assert_one_line_error(run(capsys, "encode", "rgba.png", "--dither"), r"alpha")
+    assert not (work / "rgba.kmq").exists()
+
+
+@pytest.mark.parametrize("argv", [["--space", "oklab"], ["--dither"], ["--space", "oklab", "--dither"]])
+def test_space_and_dither_write_valid_files(work, capsys, argv):
+    assert run(capsys, "encode", "grad.png", "-o", "opt.kmq", *argv).code == 0
+    assert kmq.decode((work / "opt.kmq").read_bytes()).shape == (H, W, 3)
