@@ -33,12 +33,14 @@ Methods (each one that is not installed is skipped with a message):
 Every method ends with a palette and one label per pixel. Figures per image, K and method:
 ``s`` the median of R timed runs (the quantization only: inputs are prepared untimed, and
 building figures from the result is not timed); PSNR (dB, ``kmq.metrics.psnr``) of
-``palette[labels]`` against the original pixels; ``png bpp`` the size, in bits per pixel, of
-that palette and labels written as a palette PNG by Pillow with ``optimize=True`` (palette
-trimmed to the highest label used; the same writer for every method); ``own bpp`` the
-method's own file (kmq's .kmq, pngquant's PNG); ``pal`` the palette entries used; with
-``--ciede`` the mean CIEDE2000 (``skimage.color.deltaE_ciede2000`` on ``rgb2lab`` of both
-images, RGB channels only); ``t/kmq`` the method's time over kmq's on the same image.
+``palette[labels]`` against the original pixels (RGBA images: premultiplied by alpha, so the
+colour of an invisible pixel does not count, when kmq's psnr offers that); ``png bpp`` the
+size, in bits per pixel, of that palette and labels written as a palette PNG by Pillow with
+``optimize=True`` (palette trimmed to the highest label used; the same writer for every
+method); ``own bpp`` the method's own file (kmq's .kmq, pngquant's PNG); ``pal`` the palette
+entries used; with ``--ciede`` the mean CIEDE2000 (``skimage.color.deltaE_ciede2000`` on
+``rgb2lab`` of both images, RGB channels only); ``t/kmq`` the method's time over kmq's on
+the same image.
 
 Multi-image sets (Kodak, graphics) get one summary table per K: mean PSNR, mean bpp,
 median and mean time, and the median over images of the per-image ``t/kmq``. The photo
@@ -169,6 +171,18 @@ def palette_png(palette: np.ndarray, labels: np.ndarray) -> bytes:
     buf = io.BytesIO()
     image.save(buf, "PNG", optimize=True)
     return buf.getvalue()
+
+
+def image_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """kmq's PSNR; for RGBA premultiplied by alpha (when this kmq version has that option)."""
+    from kmq.metrics import psnr
+
+    if a.shape[-1] == 4:
+        try:
+            return psnr(a, b, premultiplied=True)
+        except TypeError:  # kmq before the premultiplied option
+            pass
+    return psnr(a, b)
 
 
 def mean_ciede2000(a: np.ndarray, b: np.ndarray) -> float:
@@ -473,7 +487,6 @@ def timed_runs(method: Method, src: Source, k: int, repeat: int) -> tuple[list[f
 def measure(method: Method, src: Source, set_name: str, k: int, args: argparse.Namespace) -> Result:
     """Time one method on one image (re-measuring when others were busy) and compute its figures."""
     import kmq
-    from kmq.metrics import psnr
 
     repeat = method.repeat or args.repeat
     best = None
@@ -504,7 +517,7 @@ def measure(method: Method, src: Source, set_name: str, k: int, args: argparse.N
         other=share,
         attempts=attempts,
         palette=int(np.unique(q.labels).size),
-        psnr=psnr(src.pixels, out),
+        psnr=image_psnr(src.pixels, out),
         png_bytes=len(palette_png(q.palette, q.labels)),
         own_bytes=q.own_bytes,
     )
