@@ -207,3 +207,13 @@ def test_non_contiguous_memoryview_is_accepted():
 def test_non_bytes_input_is_a_parameter_error(data):
     with pytest.raises(kmq.ParameterError, match="expected bytes"):
         kmq.decode(data)
+
+
+@pytest.mark.parametrize("k", [1, 2, 8, 16, 17, 64, 256])
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("size", [(1, 1), (3, 5), (97, 131)])
+def test_to_array_is_palette_lookup_at_every_k_and_odd_size(k, channels, size):
+    rng = np.random.default_rng(k * 10 + channels)
+    palette = rng.integers(0, 256, (k, channels), dtype=np.uint8)
+    labels = rng.integers(0, k, size, dtype=np.uint8)
+    assert np.array_equal(kmq.Indexed(palette, labels).to_array(), palette[labels])
