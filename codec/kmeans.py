@@ -74,8 +74,15 @@ def sse(points: NDArray[np.floating], weights: FloatArray, centres: NDArray[np.f
     return float(np.dot(weights, nearest(points, centres)[1]))
 
 
-def _centroids(points: FloatArray, weights: FloatArray, labels: NDArray[np.intp], old: FloatArray) -> FloatArray:
-    """Weighted mean of each cluster; a cluster that lost all its points keeps its centre."""
+def _centroids(
+    points: FloatArray, weights: FloatArray, labels: NDArray[np.intp], dist2: FloatArray, old: FloatArray
+) -> FloatArray:
+    """Weighted mean of each cluster.
+
+    A cluster that lost all its points moves to the point that is worst served
+    (largest weighted squared error) among those no other empty cluster took,
+    instead of dying: otherwise a palette of K entries would come back shorter.
+    """
     k = old.shape[0]
     mass = np.bincount(labels, weights=weights, minlength=k)
     sums = np.stack(
@@ -84,6 +91,11 @@ def _centroids(points: FloatArray, weights: FloatArray, labels: NDArray[np.intp]
     alive = mass > 0
     out = old.copy()
     out[alive] = sums[alive] / mass[alive, None]
+    dead = np.flatnonzero(~alive)
+    if dead.size:
+        worst = np.argsort(-(weights * dist2), kind="stable")[: dead.size]
+        worst = worst[dist2[worst] > 0]  # a point already on a centre needs no other
+        out[dead[: worst.size]] = points[worst]
     return out
 
 
@@ -122,7 +134,7 @@ def lloyd(
     for _ in range(max_iter):
         labels, dist2 = nearest(points, centres, norms)
         error = float(np.dot(weights, dist2))
-        centres = _centroids(points, weights, labels, centres)
+        centres = _centroids(points, weights, labels, dist2, centres)
         if previous - error <= tol * error:
             break
         previous = error
@@ -130,13 +142,19 @@ def lloyd(
 
 
 def kmeans_plusplus(
-    points: FloatArray, weights: FloatArray, k: int, rng: np.random.Generator, trials: int | None = None
+    points: FloatArray,
+    weights: FloatArray,
+    k: int,
+    rng: np.random.Generator,
+    trials: int | None = None,
+    initial: FloatArray | None = None,
 ) -> FloatArray:
     """Greedy weighted k-means++ seeding (Arthur and Vassilvitskii 2007).
 
     Each new centre is the best of ``trials`` candidates drawn with probability
     proportional to weight times squared distance to the nearest chosen centre,
-    as scikit-learn does (``2 + log(k)`` candidates by default).
+    as scikit-learn does (``2 + log(k)`` candidates by default). Stops early
+    when every point already sits on a centre.
 
     Parameters
     ----------
@@ -148,18 +166,25 @@ def kmeans_plusplus(
         Source of the random draws.
     trials : int, optional
         Candidates per centre.
+    initial : (J, D) float64 ndarray, optional
+        Centres already chosen (J < k); the result starts with them.
 
     Returns
     -------
-    (k, D) float64 ndarray
+    (k', D) float64 ndarray
+        k' <= k.
     """
     trials = trials or 2 + int(np.log(k))
     norms = (points * points).sum(axis=1)
-    first = int(np.searchsorted(np.cumsum(weights), rng.random() * weights.sum(), side="right"))
-    first = min(first, points.shape[0] - 1)
-    centres = [points[first]]
-    closest = np.maximum(norms - 2 * points @ points[first] + norms[first], 0)
-    for _ in range(1, k):
+    if initial is not None and len(initial):
+        centres = list(initial)
+        closest = nearest(points, initial, norms)[1]
+    else:
+        first = int(np.searchsorted(np.cumsum(weights), rng.random() * weights.sum(), side="right"))
+        first = min(first, points.shape[0] - 1)
+        centres = [points[first]]
+        closest = np.maximum(norms - 2 * points @ points[first] + norms[first], 0)
+    while len(centres) < k:
         potential = weights * closest
         cumulative = np.cumsum(potential)
         if cumulative[-1] <= 0:  # every point already sits on a centre

@@ -96,3 +96,18 @@ def test_kmeans_plusplus_is_reproducible_and_spreads_out():
     assert np.array_equal(first, again)
     # One start per cluster: each true mean has a start within 20 of it.
     assert (np.sqrt(((means[:, None] - first[None]) ** 2).sum(axis=2)).min(axis=1) < 20).all()
+
+
+def test_an_empty_cluster_moves_to_the_worst_served_point_instead_of_dying():
+    points, weights, _ = blobs(6)
+    start = np.vstack([points[[0, 50, 100]], [[1000.0, 1000.0, 1000.0]]])  # the last centre wins no point
+    centres, _ = kmeans.lloyd(points, weights, start, max_iter=3, tol=0)
+    labels, _ = kmeans.nearest(points, centres)
+    assert np.unique(labels).size == 4
+
+
+def test_kmeans_plusplus_tops_up_given_centres():
+    points, weights, _ = blobs(7)
+    given = points[[0]]
+    centres = kmeans.kmeans_plusplus(points, weights, 3, np.random.default_rng(0), initial=given)
+    assert centres.shape == (3, 3) and np.array_equal(centres[0], given[0])

@@ -214,3 +214,12 @@ def test_rgba_graphics_keep_their_transparency(corpus):
     assert (out[:, :, 3][invisible] == 0).all()
     # Measured here: kmq 28.60 dB, pngquant --nofs 16 27.77, libimagequant 28.25 (premultiplied PSNR).
     assert kmq.metrics.psnr(image, out, premultiplied=True) > 28.0
+
+
+def test_a_few_thousand_colours_still_fill_a_256_entry_palette():
+    # Colours packed into few 32x32x32 cells (a logo's anti-aliasing) used to lose entries.
+    rng = np.random.default_rng(2)
+    base = rng.integers(0, 4, (3000, 3)) * 64  # 64 cells for 256 entries
+    colours = np.clip(base + rng.integers(0, 8, (3000, 3)), 0, 255).astype(np.uint8)
+    image = colours[rng.integers(0, 3000, (60, 80))]
+    assert kmq.quantize(image, 256).k == 256
