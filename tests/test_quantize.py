@@ -147,7 +147,9 @@ def test_kmeans_result_is_canonical_nearest_and_fully_used(case):
     points = to_space(image.reshape(-1, image.shape[2]), "rgb")
     dist = ((points[:, None, :] - to_space(indexed.palette, "rgb")[None]) ** 2).sum(axis=2)
     chosen = dist[np.arange(dist.shape[0]), indexed.labels.reshape(-1)]
-    assert np.allclose(chosen, dist.min(axis=1), rtol=1e-6, atol=1e-6)  # each pixel on its nearest rounded entry
+    # Premultiplied coordinates are not integers, and the search runs in float32: near-ties may
+    # differ by float32 rounding (0.1 in squared byte units is far below one level of one channel).
+    assert np.allclose(chosen, dist.min(axis=1), rtol=0, atol=0.1)  # each pixel on its nearest rounded entry
 
 
 @pytest.mark.parametrize("space", ["rgb", "oklab"])
