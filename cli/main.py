@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--space",
         choices=SPACES,
         default="rgb",
-        help="cluster in plain RGB (best PSNR, the default) or in Oklab (closer to how colours look)",
+        help="cluster in plain RGB (best PSNR, the default) or in Oklab, a perceptual colour space",
     )
     p.add_argument(
         "--dither", action="store_true", help="Floyd-Steinberg dithering (RGB images); smoother gradients, lower PSNR"
