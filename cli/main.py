@@ -43,15 +43,7 @@ def _k(text: str) -> int:
 
 
 def _k_or_auto(text: str) -> int | str:
-    if text == "auto":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"K must be an integer or 'auto', got {text!r}") from None
-    if not 1 <= value <= container.MAX_K:
-        raise argparse.ArgumentTypeError(f"K must be in 1..{container.MAX_K}, got {value}")
-    return value
+    return text if text == "auto" else _k(text)
 
 
 def _decibels(text: str) -> float:
