@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+from hypothesis import settings
 from hypothesis import strategies as st
+
+#: For properties whose every example runs the whole quantizer (up to a second at K=256):
+#: the thorough profile's 5,000 examples would take over an hour there.
+heavy = settings(max_examples=500 if os.environ.get("KMQ_THOROUGH") else 50)
 
 
 @st.composite

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from kmq.colour import to_space
 from kmq.images import as_array
 from kmq.kmeans import nearest
-from strategies import few_colour_images
+from strategies import few_colour_images, heavy
 
 
 def gradient(height: int = 24, width: int = 32) -> np.ndarray:
@@ -133,6 +133,7 @@ def busy_images(draw):
     return image, k
 
 
+@heavy
 @given(busy_images())
 @example((np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3), 1))
 @example((np.random.default_rng(5).integers(0, 256, (20, 300, 3), dtype=np.uint8), 256))
