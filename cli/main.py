@@ -98,6 +98,13 @@ def _bpp(nbytes: int, pixels: int) -> float:
     return 8 * nbytes / pixels
 
 
+def _payload_bpp(header: container.Header, file_bytes: int) -> float:
+    """Payload bits per pixel: the label width for raw packing (its last byte's padding is not a rate)."""
+    if header.coding == container.CODING_RAW:
+        return float(header.bits)
+    return _bpp(file_bytes - header.overhead, header.pixels)
+
+
 def _mode(channels: int) -> str:
     return "RGBA" if channels == 4 else "RGB"
 
@@ -115,14 +122,17 @@ def cmd_encode(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     pixels = images.load_image(source)
     indexed = kmq.quantize(pixels, args.k, seed=args.seed, space=args.space, dither=args.dither, min_psnr=args.min_psnr)
-    data = indexed.to_bytes()
+    data = indexed.to_bytes(args.coding)
     elapsed = time.perf_counter() - start
     files.atomic_write(out, data, overwrite=args.force)
     n = indexed.width * indexed.height
+    header = container.Header.unpack(data)
+    payload = _payload_bpp(header, len(data))
+    raw = "" if header.coding == container.CODING_RAW else f" (raw {header.bits})"
     print(
         f"{source} ({source.stat().st_size:,} B) -> {out} ({len(data):,} B): "
         f"{indexed.width}x{indexed.height} {_mode(indexed.channels)}, K={indexed.k}, "
-        f"payload {indexed.bits:.3f} bit/px, file {_bpp(len(data), n):.3f} bit/px, "
+        f"{container.CODINGS[header.coding]} payload {payload:.3f} bit/px{raw}, file {_bpp(len(data), n):.3f} bit/px, "
         f"PSNR {_db(metrics.psnr(pixels, indexed.to_array()))}, {elapsed:.2f} s"
     )
 
@@ -164,6 +174,14 @@ def describe(path: Path, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) 
     header, palette, _ = files.read_container(path, max_pixels=max_pixels)
     n = header.pixels
     raw = n * header.channels
+    # The file was just validated in full, so its length and stripe count are sound.
+    file_bytes = path.stat().st_size
+    payload = file_bytes - header.overhead
+    stripes = None
+    if header.coding == container.CODING_CTX1:
+        with open(path, "rb") as file:
+            file.seek(container.HEADER.size + header.palette_size)
+            stripes = int.from_bytes(file.read(2), "big")
     return {
         "file": str(path),
         "version": header.version,
@@ -179,14 +197,17 @@ def describe(path: Path, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) 
         "palette": ["#" + entry.tobytes().hex() for entry in palette],
         "header_bytes": container.HEADER.size,
         "palette_bytes": header.palette_size,
-        "payload_bytes": header.payload_size,
-        "padding_bits": header.payload_size * 8 - n * header.bits,
-        "payload_bits_per_pixel": float(header.bits),
+        "payload_bytes": payload,
+        "payload_bits_per_pixel": _payload_bpp(header, file_bytes),
+        "padding_bits": payload * 8 - n * header.bits if header.coding == container.CODING_RAW else None,
+        "stripes": stripes,
+        "raw_payload_bytes": header.raw_payload_size,
+        "raw_payload_bits_per_pixel": _bpp(header.raw_payload_size, n),
         "checksum_bytes": container.CHECKSUM.size,
-        "file_bytes": header.file_size,
-        "file_bits_per_pixel": _bpp(header.file_size, n),
+        "file_bytes": file_bytes,
+        "file_bits_per_pixel": _bpp(file_bytes, n),
         "raw_bytes": raw,
-        "ratio": raw / header.file_size,
+        "ratio": raw / file_bytes,
         "checksum": "ok",
     }
 
@@ -197,13 +218,20 @@ def cmd_info(args: argparse.Namespace) -> None:
         print(json.dumps(info, indent=2))
         return
     swatches = "\n".join(f"  {i:3d}  {c}" for i, c in enumerate(info["palette"]))
+    if info["coding"] == container.CODING_RAW:
+        detail = f"({info['padding_bits']} padding bits)"
+    else:
+        plural = "" if info["stripes"] == 1 else "s"
+        detail = (
+            f"in {info['stripes']} stripe{plural}; raw packing would need {info['raw_payload_bits_per_pixel']:.3f} "
+            f"({info['raw_payload_bytes']:,} bytes, {info['raw_payload_bytes'] / info['payload_bytes']:.2f}x)"
+        )
     print(
         f"file      {info['file']}\n"
         f"format    kmq version {info['version']}, payload coding {info['coding']} ({info['coding_name']})\n"
         f"image     {info['width']} x {info['height']} = {info['pixels']:,} pixels, {info['mode']}\n"
         f"palette   K={info['k']}, {info['bits_per_label']} bits per label\n{swatches}\n"
-        f"payload   {info['payload_bits_per_pixel']:.3f} bits per pixel: {info['payload_bytes']:,} bytes "
-        f"({info['padding_bits']} padding bits)\n"
+        f"payload   {info['payload_bits_per_pixel']:.3f} bits per pixel: {info['payload_bytes']:,} bytes {detail}\n"
         f"file      {info['file_bits_per_pixel']:.3f} bits per pixel: {info['file_bytes']:,} bytes "
         f"(header {info['header_bytes']}, palette {info['palette_bytes']}, payload {info['payload_bytes']:,}, "
         f"checksum {info['checksum_bytes']})\n"
@@ -325,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--dither", action="store_true", help="Floyd-Steinberg dithering (RGB images); smoother gradients, lower PSNR"
     )
     p.add_argument("--seed", type=_seed, default=0, help="k-means++ seed; same seed, same file (default: 0)")
+    p.add_argument(
+        "--coding",
+        choices=list(container.CODINGS.values()),
+        default=container.DEFAULT_CODING,
+        help="payload coding: ctx1 = context-modelled, 3-11x smaller than raw and never larger (default); "
+        "raw = exactly ceil(log2 K) bits per pixel",
+    )
     p.add_argument("--force", action="store_true", help=force_help)
     p.set_defaults(run=cmd_encode, check=lambda args, parser=p: _check_encode_options(parser, args))
 

@@ -14,9 +14,10 @@ from numpy.typing import NDArray
 # Submodules as attributes, so that kmq.metrics.psnr works after `import kmq`.
 from . import bitpack as bitpack
 from . import container as container
+from . import ctx1 as ctx1
 from . import images as images
 from . import metrics as metrics
-from .container import DEFAULT_MAX_PIXELS
+from .container import DEFAULT_CODING, DEFAULT_MAX_PIXELS
 from .errors import (
     ChecksumError,
     FormatError,
@@ -36,6 +37,7 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "DEFAULT_MAX_PIXELS",
+    "DEFAULT_CODING",
     "Indexed",
     "quantize",
     "encode",
@@ -52,7 +54,7 @@ __all__ = [
 ]
 
 
-def encode(image: ImageLike, k: int = 8, *, seed: int = 0) -> bytes:
+def encode(image: ImageLike, k: int = 8, *, seed: int = 0, coding: int | str = DEFAULT_CODING) -> bytes:
     """Quantize an image to at most ``k`` colours and return a kmq file.
 
     Parameters
@@ -62,6 +64,10 @@ def encode(image: ImageLike, k: int = 8, *, seed: int = 0) -> bytes:
         Palette size, 1 to 256.
     seed : int
         k-means++ seed; equal inputs and options give equal bytes.
+    coding : int or str
+        Payload coding: ``"ctx1"`` (default; context-modelled, typically 3 to
+        11 times smaller than raw, never larger) or ``"raw"`` (exactly
+        ``ceil(log2 k)`` bits per pixel).
 
     Returns
     -------
@@ -71,11 +77,12 @@ def encode(image: ImageLike, k: int = 8, *, seed: int = 0) -> bytes:
     Raises
     ------
     ParameterError
-        If ``k``, ``seed`` or the image array is invalid.
+        If ``k``, ``seed``, ``coding`` or the image array is invalid.
     ImageError
         If a Pillow image cannot be read.
     """
-    return quantize(image, k, seed=seed).to_bytes()
+    container.coding_number(coding)  # reject a bad name before the work
+    return quantize(image, k, seed=seed).to_bytes(coding)
 
 
 def decode(data: bytes | bytearray | memoryview, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> NDArray[np.uint8]:
@@ -111,6 +118,7 @@ def write(
     k: int = 8,
     *,
     seed: int = 0,
+    coding: int | str = DEFAULT_CODING,
     overwrite: bool = False,
 ) -> Indexed:
     """Quantize ``image`` and write it as a kmq file, atomically.
@@ -124,6 +132,8 @@ def write(
         Palette size, 1 to 256.
     seed : int
         k-means++ seed.
+    coding : int or str
+        Payload coding, ``"ctx1"`` (default) or ``"raw"``; see :func:`encode`.
     overwrite : bool
         Replace an existing file.
 
@@ -140,6 +150,7 @@ def write(
         If the file cannot be written (``FileExistsError`` if it exists and
         ``overwrite`` is False); nothing is left behind.
     """
+    container.coding_number(coding)
     indexed = quantize(image, k, seed=seed)
-    atomic_write(path, indexed.to_bytes(), overwrite=overwrite)
+    atomic_write(path, indexed.to_bytes(coding), overwrite=overwrite)
     return indexed

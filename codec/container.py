@@ -10,19 +10,22 @@ from __future__ import annotations
 import struct
 import sys
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
-from . import bitpack
+from . import bitpack, ctx1
 from .errors import ChecksumError, FormatError, ParameterError, PixelLimitError, TruncatedError
 
 __all__ = [
     "MAGIC",
     "VERSION",
     "CODING_RAW",
+    "CODING_CTX1",
     "CODINGS",
+    "DEFAULT_CODING",
+    "coding_number",
     "as_bytes_view",
     "CHANNELS",
     "MAX_K",
@@ -43,8 +46,13 @@ MAGIC = b"\x89KMQ"
 VERSION = 1
 #: Payload coding 0: fixed-width big-endian bit packing.
 CODING_RAW = 0
+#: Payload coding 1: context-modelled labels under a binary range coder (:mod:`kmq.ctx1`).
+CODING_CTX1 = 1
 #: Payload codings this version defines, by value; every other value is reserved.
-CODINGS: dict[int, str] = {CODING_RAW: "raw"}
+CODINGS: dict[int, str] = {CODING_RAW: "raw", CODING_CTX1: "ctx1"}
+#: What kmq writes unless told otherwise: ctx1, falling back to raw where that
+#: is not larger (README, "Payload codings", has the measurements behind it).
+DEFAULT_CODING = "ctx1"
 #: Allowed channel counts: RGB and RGBA.
 CHANNELS = frozenset({3, 4})
 #: Largest palette; labels then take 8 bits.
@@ -90,7 +98,7 @@ class Header:
     bits: int
     """Bits per label; must equal ``ceil(log2(k))`` (0 when ``k == 1``)."""
     coding: int = CODING_RAW
-    """Payload coding; only 0 (raw bit packing) is defined in version 1."""
+    """Payload coding: 0 (raw bit packing) or 1 (ctx1)."""
     version: int = VERSION
     """Format version."""
     reserved: int = 0
@@ -129,14 +137,28 @@ class Header:
         return self.k * self.channels
 
     @property
-    def payload_size(self) -> int:
-        """Bytes of payload that follow the palette."""
+    def raw_payload_size(self) -> int:
+        """Bytes the payload takes in coding 0: ``ceil(width * height * bits / 8)``."""
         return bitpack.packed_size(self.pixels, self.bits)
 
     @property
-    def file_size(self) -> int:
-        """Exact length of the whole file this header describes."""
-        return HEADER.size + self.palette_size + self.payload_size + CHECKSUM.size
+    def payload_size_range(self) -> tuple[int, int]:
+        """Shortest and longest payload this header allows (rule D6), in bytes.
+
+        Exact for coding 0. For coding 1 the longest is the raw payload plus
+        the most stripe overhead the height allows, so a reader can bound what
+        it reads from the header alone.
+        """
+        raw = self.raw_payload_size
+        if self.coding == CODING_RAW:
+            return raw, raw
+        stripes = min(self.height, ctx1.MAX_STRIPES)
+        return ctx1.MIN_PAYLOAD, ctx1.max_payload_size(raw, stripes)
+
+    @property
+    def overhead(self) -> int:
+        """Bytes of the file that are not payload: header, palette and checksum."""
+        return HEADER.size + self.palette_size + CHECKSUM.size
 
     def validate(self, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
         """Check every field against the spec.
@@ -157,6 +179,8 @@ class Header:
             raise FormatError(f"unsupported version {self.version} (this reader knows {VERSION})")
         if self.coding not in CODINGS:
             raise FormatError(f"unknown payload coding {self.coding}")
+        if self.coding == CODING_CTX1 and self.k < 2:
+            raise FormatError(f"payload coding 1 (ctx1) needs k >= 2, got k={self.k}")
         if self.reserved != 0:
             raise FormatError(f"reserved field is {self.reserved:#06x}, must be 0")
         if self.channels not in CHANNELS:
@@ -231,7 +255,49 @@ class Header:
         return header
 
 
-def dumps(palette: NDArray[np.uint8], labels: NDArray[np.uint8], coding: int = CODING_RAW) -> bytes:
+def coding_number(coding: int | str) -> int:
+    """The value of a payload coding given by number or name (``"raw"``, ``"ctx1"``).
+
+    Raises
+    ------
+    ParameterError
+        If there is no such coding.
+    """
+    names = {name: number for number, name in CODINGS.items()}
+    if isinstance(coding, str) and coding in names:
+        return names[coding]
+    if isinstance(coding, int) and not isinstance(coding, bool) and coding in CODINGS:
+        return coding
+    choices = ", ".join(f"{number} ({name})" for number, name in CODINGS.items())
+    raise ParameterError(f"unknown payload coding {coding!r}; choose {choices}")
+
+
+def _payload(labels: NDArray[np.uint8], header: Header, strict: bool) -> tuple[int, bytes]:
+    """(coding, payload) for ``header.coding``; without ``strict``, raw wherever ctx1 is not smaller."""
+    raw_size = header.raw_payload_size
+    if header.coding == CODING_CTX1 and header.k >= 2:
+        if strict:
+            stripes = ctx1.stripe_count(header.width, header.height)
+            payload = ctx1.encode(labels, header.k, limit=ctx1.max_payload_size(raw_size, stripes))
+            if payload is None:
+                raise ParameterError(f"coding ctx1 would exceed its limit of raw packing + overhead ({raw_size} B)")
+            return CODING_CTX1, payload
+        # Strictly smaller than raw, or raw: a tiny or noisy image never grows.
+        payload = ctx1.encode(labels, header.k, limit=raw_size - 1)
+        if payload is not None:
+            return CODING_CTX1, payload
+    elif header.coding == CODING_CTX1 and strict:
+        raise ParameterError(f"coding ctx1 needs k >= 2, got k={header.k}")
+    return CODING_RAW, bitpack.pack(labels, header.bits)
+
+
+def dumps(
+    palette: NDArray[np.uint8],
+    labels: NDArray[np.uint8],
+    coding: int | str = DEFAULT_CODING,
+    *,
+    strict: bool = False,
+) -> bytes:
     """Serialise a palette and a label plane into a complete kmq file.
 
     Parameters
@@ -240,8 +306,14 @@ def dumps(palette: NDArray[np.uint8], labels: NDArray[np.uint8], coding: int = C
         Palette entries, C = 3 or 4, 1 <= K <= 256.
     labels : (H, W) uint8 ndarray
         Index of each pixel's palette entry; every value < K.
-    coding : int
-        Payload coding; only :data:`CODING_RAW` exists in version 1.
+    coding : int or str
+        Payload coding, by number or name: ``"ctx1"`` (1, the default) or
+        ``"raw"`` (0).
+    strict : bool
+        With False, ``"ctx1"`` writes raw packing instead whenever ctx1 would
+        not be smaller (always for K = 1), so a file never grows past raw
+        packing. With True, the requested coding is written or
+        :class:`ParameterError` is raised (for test vectors).
 
     Returns
     -------
@@ -251,21 +323,23 @@ def dumps(palette: NDArray[np.uint8], labels: NDArray[np.uint8], coding: int = C
     Raises
     ------
     ParameterError
-        If the arrays do not describe a valid image.
+        If the arrays do not describe a valid image, or the coding is unknown.
     """
+    number = coding_number(coding)
     if palette.dtype != np.uint8 or labels.dtype != np.uint8:
         raise ParameterError(f"palette and labels must be uint8, got {palette.dtype} and {labels.dtype}")
     if palette.ndim != 2 or labels.ndim != 2:
         raise ParameterError(f"palette must be 2-D and labels 2-D, got {palette.ndim}-D and {labels.ndim}-D")
     (k, channels), (height, width) = palette.shape, labels.shape
-    header = Header.for_image(width, height, channels, k, coding)
+    header = Header.for_image(width, height, channels, k, CODING_RAW)
     try:
-        head = header.pack()
+        header.pack()
     except FormatError as exc:
         raise ParameterError(str(exc)) from None
     if int(labels.max()) >= k:
         raise ParameterError(f"label {int(labels.max())} >= k={k}")
-    body = head + np.ascontiguousarray(palette).tobytes() + bitpack.pack(labels, header.bits)
+    number, payload = _payload(labels, replace(header, coding=number), strict)
+    body = replace(header, coding=number).pack() + np.ascontiguousarray(palette).tobytes() + payload
     return body + CHECKSUM.pack(zlib.crc32(body))
 
 
@@ -317,11 +391,28 @@ def loads(
     """
     view = as_bytes_view(data)
     header = Header.unpack(view, max_pixels)
-    if len(view) < header.file_size:
-        raise TruncatedError(f"truncated: file is {len(view)} bytes, header implies {header.file_size}")
-    if len(view) > header.file_size:
-        raise FormatError(f"file is {len(view)} bytes, header implies {header.file_size}: trailing bytes")
-    body_end = header.file_size - CHECKSUM.size
+    low, high = header.payload_size_range
+    size = len(view) - header.overhead
+    if size < low:
+        raise TruncatedError(f"truncated: file is {len(view)} bytes, header implies at least {header.overhead + low}")
+    spans: list[tuple[int, int]] = []
+    if header.coding == CODING_CTX1:
+        # The stripe table gives the exact length, so truncation and trailing
+        # bytes are named as such before the checksum is even looked at.
+        spans = ctx1.stripe_table(view[HEADER.size + header.palette_size : len(view) - CHECKSUM.size], header.height)
+        low = high = spans[-1][1]
+    source = "header" if header.coding == CODING_RAW else "stripe table"
+    if size < low:
+        raise TruncatedError(f"truncated: file is {len(view)} bytes, {source} implies {header.overhead + low}")
+    if size > high:
+        what = "at most " if low != high else ""
+        raise FormatError(f"file is {len(view)} bytes, {source} implies {what}{header.overhead + high}: trailing bytes")
+    if spans and size > (limit := ctx1.max_payload_size(header.raw_payload_size, len(spans))):
+        raise FormatError(
+            f"payload is {size} bytes, over the {limit} allowed "
+            f"(raw packing {header.raw_payload_size} + {limit - header.raw_payload_size} for {len(spans)} stripes)"
+        )
+    body_end = len(view) - CHECKSUM.size
     if verify_checksum:
         (stored,) = CHECKSUM.unpack(view[body_end:])
         actual = zlib.crc32(view[:body_end])
@@ -333,10 +424,14 @@ def loads(
     # the pixel limit is the guard; without one, refuse what cannot be indexed.
     if header.pixels * header.channels > sys.maxsize:
         raise PixelLimitError(f"{header.width}x{header.height} pixels cannot be held in memory on this machine")
+    payload = view[palette_end:body_end]
     try:
-        labels = bitpack.unpack(view[palette_end:body_end], header.pixels, header.bits)
+        if header.coding == CODING_CTX1:
+            labels = ctx1.decode(payload, spans, header.width, header.height, header.k)
+        else:
+            labels = bitpack.unpack(payload, header.pixels, header.bits).reshape(header.height, header.width)
     except MemoryError:
         raise PixelLimitError(f"{header.width}x{header.height} pixels: out of memory for the labels") from None
     if labels.size and int(labels.max()) >= header.k:
         raise FormatError(f"label {int(labels.max())} >= k={header.k} in payload")
-    return header, palette.copy(), labels.reshape(header.height, header.width)
+    return header, palette.copy(), labels

@@ -151,7 +151,8 @@ def read_bytes(path: str | os.PathLike[str], *, max_pixels: int | None = contain
     with _naming(path), open(path, "rb") as file:
         header = container.Header.unpack(file.read(container.HEADER.size), max_pixels)
         file.seek(0)
-        return file.read(header.file_size + 1)
+        # Never more than the header allows, plus one byte to tell "trailing bytes".
+        return file.read(header.overhead + header.payload_size_range[1] + 1)
 
 
 def read_container(

@@ -117,9 +117,21 @@ class Indexed:
         """
         return _expand(self.palette, self.labels)
 
-    def to_bytes(self) -> bytes:
-        """Serialise as a kmq file (``spec/FORMAT.md``)."""
-        return container.dumps(self.palette, self.labels)
+    def to_bytes(self, coding: int | str = container.DEFAULT_CODING) -> bytes:
+        """Serialise as a kmq file (``spec/FORMAT.md``).
+
+        Parameters
+        ----------
+        coding : int or str
+            ``"ctx1"`` (the default: the smallest file, falling back to raw
+            packing where ctx1 would not be smaller) or ``"raw"`` (exactly
+            ``ceil(log2 K)`` bits per pixel).
+
+        Returns
+        -------
+        bytes
+        """
+        return container.dumps(self.palette, self.labels, coding)
 
     @classmethod
     def from_bytes(

@@ -167,7 +167,9 @@ def test_encode_writes_input_kmq_and_prints_one_summary_line(work, capsys):
     assert f"{in_size:,} B" in line, "input size"
     assert f"{len(data):,} B" in line, "output size"
     assert "K=8" in line
-    assert re.search(r"payload 3\.000 bit/px", line), "K=8 is exactly 3 bits per pixel of payload"
+    payload = 8 * (len(data) - 20 - 8 * 3 - 4) / (W * H)
+    assert f"ctx1 payload {payload:.3f} bit/px (raw 3)" in line, "the default coding, and what raw would need"
+    assert payload < 3
     assert f"file {8 * len(data) / (W * H):.3f} bit/px" in line
     assert re.search(r"PSNR [\d.]+ dB", line)
     assert re.search(r"\d+\.\d\d s$", line), "time"
@@ -187,7 +189,33 @@ def test_encode_writes_to_dash_o(work, capsys):
     assert result.code == 0
     assert not (work / "grad.kmq").exists()
     assert kmq.decode((work / "small.kmq").read_bytes()).shape == (H, W, 3)
-    assert "K=4" in result.out and "payload 2.000 bit/px" in result.out
+    assert "K=4" in result.out and "(raw 2)" in result.out
+
+
+def test_encode_coding_raw_is_exactly_three_bits_per_pixel_at_k8(work, capsys):
+    result = run(capsys, "encode", "grad.png", "--coding", "raw")
+
+    assert result.code == 0
+    assert "raw payload 3.000 bit/px," in result.out
+    assert len((work / "grad.kmq").read_bytes()) == 24 + 8 * 3 + W * H * 3 // 8
+
+
+def test_encode_coding_ctx1_is_smaller_and_decodes_to_the_same_pixels(work, capsys):
+    run(capsys, "encode", "grad.png", "--coding", "raw", "-o", "raw.kmq")
+    run(capsys, "encode", "grad.png", "--coding", "ctx1", "-o", "ctx1.kmq")
+
+    raw, ctx1 = (work / "raw.kmq").read_bytes(), (work / "ctx1.kmq").read_bytes()
+    assert (raw[5], ctx1[5]) == (0, 1), "coding byte"
+    assert len(ctx1) < len(raw)
+    np.testing.assert_array_equal(kmq.decode(ctx1), kmq.decode(raw))
+
+
+def test_encode_unknown_coding_is_a_usage_error(work, capsys):
+    result = usage_error(capsys, "encode", "grad.png", "--coding", "zip")
+
+    assert result.code == 2
+    assert "invalid choice: 'zip'" in result.err
+    assert not (work / "grad.kmq").exists()
 
 
 def test_info_shows_header_palette_and_three_bits_per_pixel_at_k8(work, capsys):
@@ -203,7 +231,10 @@ def test_info_shows_header_palette_and_three_bits_per_pixel_at_k8(work, capsys):
     assert re.search(r"\b16 x 12\b", text)
     assert "K=8" in text
     assert len(re.findall(r"#[0-9a-f]{6}\b", text)) == 8, "one swatch per palette entry"
-    assert "3.000 bits per pixel" in text, "payload bits per pixel"
+    assert "payload coding 1 (ctx1)" in text
+    payload = size - 20 - 8 * 3 - 4
+    assert re.search(rf"payload\s+{8 * payload / (W * H):.3f} bits per pixel: {payload} bytes in 1 stripe", text)
+    assert "raw packing would need 3.000 (72 bytes" in text, "what coding 0 would take"
     assert f"{8 * size / (W * H):.3f} bits per pixel" in text, "file bits per pixel"
     assert re.search(rf"ratio\s+{W * H * 3 / size:.2f} : 1", text)
 
@@ -217,7 +248,10 @@ def test_info_json_has_the_same_figures(work, capsys):
     assert result.code == 0
     info = json.loads(result.out)
     assert (info["width"], info["height"], info["k"]) == (W, H, 8)
-    assert info["payload_bits_per_pixel"] == 3.0
+    assert (info["coding"], info["coding_name"], info["stripes"]) == (1, "ctx1", 1)
+    assert info["payload_bytes"] == size - 20 - 8 * 3 - 4
+    assert info["payload_bits_per_pixel"] == pytest.approx(8 * info["payload_bytes"] / (W * H))
+    assert (info["raw_payload_bytes"], info["raw_payload_bits_per_pixel"]) == (72, 3.0)
     assert info["file_bits_per_pixel"] == pytest.approx(8 * size / (W * H))
     assert info["ratio"] == pytest.approx(W * H * 3 / size)
     assert info["channels"] == 3
@@ -294,6 +328,7 @@ def test_info_payload_rate_is_the_label_width_even_on_a_tiny_image(work, capsys)
 
     info = json.loads(run(capsys, "info", "tiny.kmq", "--json").out)
 
+    assert info["coding_name"] == "raw", "ctx1 falls back to raw where it is not smaller"
     assert info["payload_bits_per_pixel"] == 3.0
     assert info["payload_bytes"] == 3 and info["padding_bits"] == 3
 
@@ -782,7 +817,7 @@ def test_real_process_encodes_and_exits_0(work, launcher):
 
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
-    assert len(proc.stdout.splitlines()) == 1 and "payload 3.000 bit/px" in proc.stdout
+    assert len(proc.stdout.splitlines()) == 1 and "ctx1 payload" in proc.stdout
     assert kmq.decode((work / "grad.kmq").read_bytes()).shape == (H, W, 3)
 
 

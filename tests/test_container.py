@@ -17,7 +17,7 @@ from strategies import indexed_images
 
 PALETTE = np.array([[0, 0, 0], [0, 0, 255], [0, 255, 0], [255, 0, 0], [255, 255, 255]], dtype=np.uint8)
 LABELS = np.array([[4, 0, 3], [1, 2, 3]], dtype=np.uint8)
-EXAMPLE = container.dumps(PALETTE, LABELS)
+EXAMPLE = container.dumps(PALETTE, LABELS, "raw")
 
 
 def patched(data: bytes, field: str, value: int) -> bytes:
@@ -35,7 +35,7 @@ def patched(data: bytes, field: str, value: int) -> bytes:
 @example((PALETTE, LABELS))
 def test_round_trip_is_exact_and_size_is_the_formula(case):
     palette, labels = case
-    data = kmq.Indexed(palette, labels).to_bytes()
+    data = kmq.Indexed(palette, labels).to_bytes("raw")
     k, c = palette.shape
     assert len(data) == 24 + k * c + bitpack.packed_size(labels.size, bitpack.bits_for(k))
     back = kmq.Indexed.from_bytes(data)
@@ -44,6 +44,7 @@ def test_round_trip_is_exact_and_size_is_the_formula(case):
 
 def test_k1_has_empty_payload():
     data = container.dumps(np.array([[1, 2, 3]], np.uint8), np.zeros((7, 9), np.uint8))
+    assert data[5] == container.CODING_RAW, "ctx1 falls back to raw: K=1 has nothing to code"
     assert len(data) == HEADER.size + 3 + 4
     assert kmq.decode(data).tolist() == [[[1, 2, 3]] * 9] * 7
 
@@ -70,7 +71,8 @@ def test_truncation_raises_truncated_error(cut):
     ("field", "value", "match"),
     [
         ("version", 2, "unsupported version 2"),
-        ("coding", 1, "unknown payload coding 1"),
+        ("coding", 2, "unknown payload coding 2"),
+        ("coding", 255, "unknown payload coding 255"),
         ("channels", 5, "channels 5"),
         ("bits", 2, "bits 2 != 3"),
         ("k", 0, "k 0 not in"),

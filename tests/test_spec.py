@@ -10,7 +10,7 @@ from pathlib import Path
 import kmq
 import numpy as np
 import pytest
-from kmq import bitpack, container
+from kmq import bitpack, container, ctx1
 from PIL import Image
 
 SPEC = Path(__file__).resolve().parents[1] / "spec"
@@ -28,6 +28,16 @@ def _section(title: str) -> str:
 def _table(text: str) -> list[list[str]]:
     rows = [line.strip().strip("|").split("|") for line in text.splitlines() if line.startswith("|")]
     return [[cell.strip() for cell in row] for row in rows[2:]]  # drop the heading and the rule
+
+
+def _load_reference():
+    spec = importlib.util.spec_from_file_location("kmq_reference", SPEC / "reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+reference = _load_reference()
 
 
 def _load_generator():
@@ -80,20 +90,62 @@ def test_bits_list_matches_bits_for():
 
 
 def test_default_pixel_limit_is_stated():
-    assert f"{container.DEFAULT_MAX_PIXELS:,} pixels" in _section("6. Decoder rules")
+    assert f"{container.DEFAULT_MAX_PIXELS:,} pixels" in _section("7. Decoder rules")
 
 
 def test_version_history_lists_current_version():
-    history = _table(_section("8. Versions"))
+    history = _table(_section("9. Versions"))
     assert history[-1][0] == str(container.VERSION)
 
 
+def _hex_dump(section: str) -> bytes:
+    return bytes.fromhex(re.search(r"```hex\n(.*?)```", section, re.S).group(1))
+
+
 def test_worked_example_hex_dump_is_what_the_encoder_writes():
-    dump = re.search(r"```hex\n(.*?)```", FORMAT, re.S).group(1)
+    expected = _hex_dump(_section("4. Worked example of coding 0"))
     generate = _load_generator()
-    expected = bytes.fromhex(dump)
-    assert container.dumps(generate.EXAMPLE_PALETTE, generate.EXAMPLE_LABELS) == expected
+    assert container.dumps(generate.EXAMPLE_PALETTE, generate.EXAMPLE_LABELS, "raw") == expected
     assert (VECTORS / "k5_rgb_3x2.kmq").read_bytes() == expected
+
+
+def test_ctx1_worked_example_hex_dump_is_what_the_encoder_writes():
+    expected = _hex_dump(_section("5. Payload coding 1: ctx1"))
+    generate = _load_generator()
+    assert container.dumps(generate.EXAMPLE_PALETTE, generate.EXAMPLE_LABELS, "ctx1", strict=True) == expected
+    assert (VECTORS / "ctx1_k5_rgb_3x2.kmq").read_bytes() == expected
+
+
+def test_ctx1_worked_example_trace_is_the_reference_coders():
+    section = _section("5. Payload coding 1: ctx1")
+    trace_table = section[section.index("| pixel | L |") :]
+    rows = _table(trace_table.split("\n\n")[0])
+    trace: list[tuple[object, ...]] = []
+    stream = reference.encode_stripe([[4, 0, 3], [1, 2, 3]], 5, trace)
+    expected = [
+        [f"({x}, {y})", " ".join(map(str, cands)) or "-", table, str(slot), str(p), str(bit)]
+        for x, y, cands, table, slot, p, bit in trace
+    ]
+    assert rows == expected
+    assert f"The stream is these bytes, {len(stream)} long:\n\n```\n{stream.hex(' ').upper()}\n```" in section
+
+
+def test_ctx1_stripe_formula_in_spec_matches_the_encoder():
+    text = _section("5. Payload coding 1: ctx1")
+    assert f"ceil(W * H / 2^{ctx1.STRIPE_PIXELS.bit_length() - 1})" in text
+    assert f"min(H, {ctx1.MAX_STRIPES}," in text
+    assert ctx1.stripe_count(768, 512) == 1, "a Kodak image: one stripe, as the spec says"
+    assert ctx1.stripe_count(3984, 2988) == 6, "the 12 MP photo: six"
+
+
+def test_ctx1_rate_table_in_spec_matches_the_reference():
+    rates = []
+    slot = reference.Slot()
+    for _ in range(9):
+        rates.append(min(6, (slot.c + 1).bit_length()))
+        slot.update(0)
+    assert "1, 2, 2, 3, 3, 3, 3, 4, ... up to 6" in _section("5. Payload coding 1: ctx1")
+    assert rates[:8] == [1, 2, 2, 3, 3, 3, 3, 4]
 
 
 def test_worked_example_payload_bytes():
@@ -104,7 +156,7 @@ def test_worked_example_payload_bytes():
 def test_crc_check_value_stated_in_spec():
     import zlib
 
-    assert f"`{zlib.crc32(b'123456789'):08X}`" in _section("5. Checksum")
+    assert f"`{zlib.crc32(b'123456789'):08X}`" in _section("6. Checksum")
 
 
 VALID = sorted(VECTORS.glob("*.kmq"))
@@ -124,12 +176,42 @@ def test_valid_vector_decodes_to_its_png(path: Path):
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
 def test_valid_vector_reencodes_to_the_same_bytes(path: Path):
     data = path.read_bytes()
-    assert kmq.Indexed.from_bytes(data).to_bytes() == data
+    header, palette, labels = container.loads(data)
+    if header.coding == container.CODING_RAW:
+        assert container.dumps(palette, labels, "raw") == data
+    else:
+        stripes = int.from_bytes(data[20 + palette.size :][:2], "big")
+        payload = ctx1.encode(labels, header.k, stripes=stripes)
+        assert data[20 + palette.size : -4] == payload
+
+
+@pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
+def test_valid_vector_decodes_with_the_reference_decoder_to_its_png(path: Path):
+    expected = np.asarray(Image.open(path.with_suffix(".png")))
+    assert reference.pixels(path.read_bytes()) == expected.tobytes()
+
+
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
+def test_invalid_vector_is_rejected_by_the_reference_decoder_under_the_same_rule(path: Path):
+    rule = {row[0].strip("`").removesuffix(".kmq"): row[1] for row in _invalid_rows()}[path.stem].split(":")[0]
+    with pytest.raises(ValueError, match=rf"^{rule} "):
+        reference.read(path.read_bytes())
+
+
+def test_ctx1_vectors_cover_what_the_spec_promises():
+    names = {p.stem for p in VALID if p.stem.startswith("ctx1_")}
+    ks = {int(re.match(r"ctx1_k(\d+)_", name).group(1)) for name in names}
+    assert {2, 3, 8, 16, 17, 100, 256} <= ks
+    assert any("1x1" in n for n in names) and any("23x1" in n for n in names) and any("1x23" in n for n in names)
+    assert any("stripes" in n for n in names)
+
+
+def _invalid_rows() -> list[list[str]]:
+    return _table((VECTORS / "invalid" / "README.md").read_text())
 
 
 def _invalid_expectations() -> dict[str, str]:
-    rows = _table((VECTORS / "invalid" / "README.md").read_text())
-    return {row[0].strip("`").removesuffix(".kmq"): row[2].strip("`") for row in rows}
+    return {row[0].strip("`").removesuffix(".kmq"): row[2].strip("`") for row in _invalid_rows()}
 
 
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
@@ -141,26 +223,26 @@ def test_invalid_vector_is_rejected_with_the_documented_error(path: Path):
 
 def test_invalid_vectors_are_reproducible_from_the_generator():
     generate = _load_generator()
-    base = (VECTORS / "k5_rgb_3x2.kmq").read_bytes()
-    made = generate.invalid_vectors(base)
+    bases = generate.bases()
+    made = generate.invalid_vectors(*bases)
     assert sorted(made) == sorted(p.stem for p in INVALID)
     for name, (data, error, _) in made.items():
         assert (VECTORS / "invalid" / f"{name}.kmq").read_bytes() == data, name
         assert _invalid_expectations()[name] == error, name
-    assert (VECTORS / "invalid" / "README.md").read_text() == generate.invalid_readme(base)
+    assert (VECTORS / "invalid" / "README.md").read_text() == generate.invalid_readme(*bases)
 
 
 def test_valid_vectors_are_reproducible_from_the_generator():
     generate = _load_generator()
     made = generate.valid_vectors()
     assert sorted(made) == sorted(p.stem for p in VALID)
-    for name, (palette, labels) in made.items():
-        assert (VECTORS / f"{name}.kmq").read_bytes() == container.dumps(palette, labels), name
+    for name, (palette, labels, coding, stripes) in made.items():
+        assert (VECTORS / f"{name}.kmq").read_bytes() == generate.encode_vector(palette, labels, coding, stripes), name
     assert (VECTORS / "README.md").read_text() == generate.readme()
 
 
 def test_invalid_vector_rules_exist_in_the_spec():
-    rules = set(re.findall(r"\*\*(D\d)\*\*", _section("6. Decoder rules")))
-    cited = {row[1].split(":")[0] for row in _table((VECTORS / "invalid" / "README.md").read_text())}
-    assert cited <= rules and rules == {f"D{i}" for i in range(1, 10)}
+    rules = set(re.findall(r"\*\*(D\d+)\*\*", _section("7. Decoder rules")))
+    cited = {row[1].split(":")[0] for row in _invalid_rows()}
+    assert cited <= rules and rules == {f"D{i}" for i in range(1, 11)}
     assert cited == rules  # every decoder rule has a vector that breaks it

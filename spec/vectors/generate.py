@@ -3,7 +3,9 @@
 Usage: python spec/vectors/generate.py
 
 Valid vectors: ``NAME.kmq`` and ``NAME.png`` (the pixels a decoder must
-produce). Invalid vectors: ``invalid/NAME.kmq``, each breaking exactly one rule
+produce); ``ctx1_*`` files use payload coding 1, whose streams come from
+``spec/reference.py`` (the spec's plain-Python coder), not from kmq.
+Invalid vectors: ``invalid/NAME.kmq``, each breaking exactly one rule
 of FORMAT.md (the checksum is recomputed after the damage unless the damage is
 to the checksum itself), listed with the rule in ``invalid/README.md``.
 The files are committed; ``tests/test_spec.py`` checks them against the code.
@@ -12,6 +14,7 @@ The files are committed; ``tests/test_spec.py`` checks them against the code.
 from __future__ import annotations
 
 import struct
+import sys
 import zlib
 from pathlib import Path
 
@@ -20,6 +23,8 @@ from kmq import container
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import reference  # noqa: E402  (spec/reference.py, beside this folder)
 
 
 def _palette(k: int, channels: int) -> np.ndarray:
@@ -59,7 +64,7 @@ ODD_LABELS = np.array([[0, 1, 2, 3], [4, 3, 2, 1], [0, 0, 4, 4]], dtype=np.uint8
 VALID = {
     "k1_rgb_3x2": (1, 3, 3, 2, "K=1: 0 bits per label, empty payload"),
     "k2_rgb_9x3": (2, 3, 9, 3, "1 bit, odd width: rows cross byte boundaries"),
-    "k5_rgb_3x2": (5, 3, 3, 2, "the worked example of FORMAT.md section 4"),
+    "k5_rgb_3x2": (5, 3, 3, 2, "the worked example of FORMAT.md section 4 (coding 0)"),
     "k5_rgb_7x5": (5, 3, 7, 5, "3 bits, 35 labels: 105 bits, 7 padding bits"),
     "k8_rgb_13x7": (8, 3, 13, 7, "3 bits with every label value"),
     "k16_rgba_11x6": (16, 4, 11, 6, "RGBA palette, 4 bits"),
@@ -74,15 +79,58 @@ VALID = {
 }
 
 
-def valid_vectors() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Palette and labels of every valid vector, by name."""
+#: Coding-1 vectors: name -> (k, channels, width, height, stripes, what it covers)
+CTX1 = {
+    "ctx1_k5_rgb_3x2": (5, 3, 3, 2, 1, "the worked example of FORMAT.md section 5.6"),
+    "ctx1_k2_rgb_9x3": (2, 3, 9, 3, 1, "K=2: a one-level escape tree"),
+    "ctx1_k3_rgba_8x6": (3, 4, 8, 6, 1, "K=3: escapes to 3 are possible in the tree but invalid"),
+    "ctx1_k8_rgb_13x7": (8, 3, 13, 7, 1, "every label value, flags and escapes"),
+    "ctx1_k16_rgba_11x6": (16, 4, 11, 6, 1, "K=16: the largest K whose flag contexts include W and N"),
+    "ctx1_k17_rgb_12x8": (17, 3, 12, 8, 1, "K=17: the smallest K whose flag contexts do not"),
+    "ctx1_k100_rgb_30x20": (100, 3, 30, 20, 1, "K not a power of two, 7-level escape tree"),
+    "ctx1_k256_rgb_40x30": (256, 3, 40, 30, 1, "K=256: the largest palette, 8-level escape tree"),
+    "ctx1_k4_rgb_1x1": (4, 3, 1, 1, 1, "1x1: no neighbours, one escape"),
+    "ctx1_k6_rgb_23x1": (6, 3, 23, 1, 1, "a single row: N, NW, NE, NN always absent"),
+    "ctx1_k6_rgb_1x23": (6, 3, 1, 23, 1, "a single column: W, WW, NW, NE always absent"),
+    "ctx1_k8_rgb_16x10_3_stripes": (8, 3, 16, 10, 3, "3 stripes of 3, 3 and 4 rows"),
+}
+
+
+def _smooth_labels(k: int, height: int, width: int) -> np.ndarray:
+    """Runs and diagonals with scattered odd values, so that flags and escapes both occur."""
+    y, x = np.mgrid[0:height, 0:width]
+    labels = (x + y) // 4 % k
+    odd = (x * 7 + y * 11) % 5 == 0
+    labels[odd] = (x[odd] * 13 + y[odd] * 29) % k
+    flat = labels.reshape(-1)
+    if flat.size >= 2 * k:
+        flat[:k] = np.arange(k)[::-1]
+    return labels.astype(np.uint8)
+
+
+def valid_vectors() -> dict[str, tuple[np.ndarray, np.ndarray, int, int]]:
+    """(palette, labels, coding, stripes) of every valid vector, by name."""
     out = {}
     for name, (k, channels, width, height, _) in VALID.items():
-        out[name] = (_palette(k, channels), _labels(k, height, width))
-    out["k5_rgb_3x2"] = (EXAMPLE_PALETTE, EXAMPLE_LABELS)
-    out["k6_rgb_4x3_odd_palette"] = (ODD_PALETTE, ODD_LABELS)
+        out[name] = (_palette(k, channels), _labels(k, height, width), 0, 1)
+    out["k5_rgb_3x2"] = (EXAMPLE_PALETTE, EXAMPLE_LABELS, 0, 1)
+    out["k6_rgb_4x3_odd_palette"] = (ODD_PALETTE, ODD_LABELS, 0, 1)
     out["k3_rgba_opaque_3x3"][0][:, 3] = 255
+    for name, (k, channels, width, height, stripes, _) in CTX1.items():
+        out[name] = (_palette(k, channels), _smooth_labels(k, height, width), 1, stripes)
+    out["ctx1_k5_rgb_3x2"] = (EXAMPLE_PALETTE, EXAMPLE_LABELS, 1, 1)
     return out
+
+
+def encode_vector(palette: np.ndarray, labels: np.ndarray, coding: int, stripes: int) -> bytes:
+    """The file of a valid vector: coding 0 from kmq, coding 1 from the spec's reference coder."""
+    if coding == 0:
+        return container.dumps(palette, labels, "raw")
+    (k, channels), (height, width) = palette.shape, labels.shape
+    head = struct.pack(">4sBBBBHHII", b"\x89KMQ", 1, 1, channels, (k - 1).bit_length(), k, 0, width, height)
+    payload = reference.encode_payload(labels.tolist(), k, stripes)
+    assert len(payload) <= (width * height * ((k - 1).bit_length()) + 7) // 8 + 2 + 9 * stripes, "over D6's bound"
+    return _with_crc(head + palette.tobytes() + payload)
 
 
 def _with_crc(body: bytes) -> bytes:
@@ -96,17 +144,98 @@ def _patch(data: bytes, offset: int, value: bytes) -> bytes:
     return _with_crc(bytes(body))
 
 
-def invalid_vectors(base: bytes) -> dict[str, tuple[bytes, str, str]]:
-    """name -> (bytes, exception class name, rule broken), all derived from the worked example."""
-    crc_flipped = base[:-1] + bytes([base[-1] ^ 0x01])
-    k1_huge = container.dumps(np.zeros((1, 3), np.uint8), np.zeros((1, 1), np.uint8))
+def _escape_candidate_stream() -> bytes:
+    """The worked example's stream, except that pixel (1, 1) escapes to 0, one of its candidates."""
+    k, labels = 5, EXAMPLE_LABELS.tolist()
+    model, coder = reference.Model(k), reference.Encoder()
+    rows = [[k] * 3 for _ in range(2)]
+    for y, row in enumerate(labels):
+        for x, value in enumerate(row):
+            value = 0 if (x, y) == (1, 1) else value
+            candidates, base, tree = reference.context(rows, x, y, k)
+            hit = value in candidates and (x, y) != (1, 1)
+            for i, candidate in enumerate(candidates):
+                coder.bit(model.flag(base + i), int(hit and candidate == value))
+                if hit and candidate == value:
+                    break
+            else:
+                node = 1
+                for b in range(model.bits - 1, -1, -1):
+                    coder.bit(model.node(tree + node), (value >> b) & 1)
+                    node = 2 * node + ((value >> b) & 1)
+            rows[y][x] = value
+    return coder.finish()
+
+
+def _ctx1_file(base: bytes, streams: list[bytes], lengths: list[int] | None = None) -> bytes:
+    """``base`` (a coding-1 file) with other streams, lengths and a new checksum."""
+    k = int.from_bytes(base[8:10], "big")
+    head = base[: container.HEADER.size + base[6] * k]
+    lengths = [len(stream) for stream in streams] if lengths is None else lengths
+    table = struct.pack(">H", len(streams)) + b"".join(struct.pack(">I", n) for n in lengths)
+    return _with_crc(head + table + b"".join(streams))
+
+
+def _ctx1_invalid(base1: bytes, big: bytes) -> dict[str, tuple[bytes, str, str]]:
+    """Invalid coding-1 files, from the worked example (``base1``) and the K=100 vector (``big``).
+
+    The worked example's payload is exactly at its bound (raw 3 + 11 bytes), so
+    stream damage that adds a byte is made on ``big``, which has room below it.
+    """
+    stream = base1[41:-4]
+    big_stream = big[container.HEADER.size + 3 * 100 + 6 : -4]
+    bad_label = reference.encode_stripe([[4, 0, 3], [1, 2, 7]], 5)
+    k1 = container.dumps(np.zeros((1, 3), np.uint8), np.zeros((2, 2), np.uint8), "raw")
     return {
+        "ctx1_k_1": (_patch(k1, 5, b"\x01"), "FormatError", "D4: coding 1 with k = 1"),
+        "ctx1_stripes_0": (_patch(base1, 35, b"\x00\x00"), "FormatError", "D6: S = 0"),
+        "ctx1_stripes_3_of_2_rows": (_patch(base1, 35, b"\x00\x03"), "FormatError", "D6: S > height"),
+        "ctx1_table_cut": (_with_crc(base1[:39]), "TruncatedError", "D6: the file ends inside the stripe table"),
+        "ctx1_stripe_length_4": (_patch(base1, 37, b"\x00\x00\x00\x04"), "FormatError", "D6: a length < 5"),
+        "ctx1_payload_short": (_with_crc(base1[:-5]), "TruncatedError", "D6: one byte shorter than the table says"),
+        "ctx1_payload_long": (_with_crc(base1[:-4] + b"\x00"), "FormatError", "D6: one byte more than the table says"),
+        "ctx1_over_raw_bound": (
+            _ctx1_file(base1, [stream + b"\x00"]),
+            "FormatError",
+            "D6: payload of 15 bytes > raw 3 + 2 + 9 x 1",
+        ),
+        "ctx1_first_byte_1": (_patch(base1, 41, b"\x01"), "FormatError", "D10: stream's first byte not 0"),
+        "ctx1_code_ffffffff": (_patch(base1, 42, b"\xff" * 4), "FormatError", "D10: initial code FF FF FF FF"),
+        "ctx1_stream_ends_early": (
+            _ctx1_file(big, [big_stream[:-1]]),
+            "TruncatedError",
+            "D10: the stream is one byte short (its length says so too)",
+        ),
+        "ctx1_stream_left_over": (
+            _ctx1_file(big, [big_stream + b"\x00"]),
+            "FormatError",
+            "D10: one byte left over after the last pixel",
+        ),
+        "ctx1_code_not_0": (
+            _ctx1_file(big, [big_stream[:-1] + bytes([big_stream[-1] ^ 1])]),
+            "FormatError",
+            "D10: code not 0 after the last pixel",
+        ),
+        "ctx1_escape_7_of_5": (_ctx1_file(base1, [bad_label]), "FormatError", "D10: escape to label 7 >= k = 5"),
+        "ctx1_escape_to_candidate": (
+            _ctx1_file(base1, [_escape_candidate_stream()]),
+            "FormatError",
+            "D10: escape to a value that is a candidate",
+        ),
+    }
+
+
+def invalid_vectors(base: bytes, base1: bytes, big: bytes) -> dict[str, tuple[bytes, str, str]]:
+    """name -> (bytes, exception class name, rule broken), derived from the worked examples."""
+    crc_flipped = base[:-1] + bytes([base[-1] ^ 0x01])
+    k1_huge = container.dumps(np.zeros((1, 3), np.uint8), np.zeros((1, 1), np.uint8), "raw")
+    return _ctx1_invalid(base1, big) | {
         "empty": (b"", "TruncatedError", "D2: empty file"),
         "header_cut": (base[:11], "TruncatedError", "D2: header truncated"),
         "magic_png": (b"\x89PNG\r\n\x1a\n" + base[8:], "FormatError", "D1: wrong magic"),
         "magic_short": (b"GIF8", "FormatError", "D1: wrong magic in a file shorter than the header"),
         "version_2": (_patch(base, 4, b"\x02"), "FormatError", "D3: unknown version"),
-        "coding_1": (_patch(base, 5, b"\x01"), "FormatError", "D4: unknown payload coding"),
+        "coding_2": (_patch(base, 5, b"\x02"), "FormatError", "D4: unknown payload coding"),
         "channels_2": (_patch(base, 6, b"\x02"), "FormatError", "D4: channels not 3 or 4"),
         "channels_5": (_patch(base, 6, b"\x05"), "FormatError", "D4: channels not 3 or 4"),
         "bits_4": (_patch(base, 7, b"\x04"), "FormatError", "D4: bits != ceil(log2 k)"),
@@ -137,41 +266,48 @@ def invalid_vectors(base: bytes) -> dict[str, tuple[bytes, str, str]]:
 
 def readme() -> str:
     """The text of this folder's README.md."""
-    lines = ["# Conformance vectors", "", "| file | K | channels | width x height | covers |", "|---|---|---|---|---|"]
+    lines = ["# Conformance vectors", ""]
+    lines += ["| file | coding | K | channels | width x height | covers |", "|---|---|---|---|---|---|"]
     for name, (k, channels, width, height, covers) in VALID.items():
-        lines.append(f"| `{name}.kmq` | {k} | {channels} | {width} x {height} | {covers} |")
+        lines.append(f"| `{name}.kmq` | 0 | {k} | {channels} | {width} x {height} | {covers} |")
+    for name, (k, channels, width, height, stripes, covers) in CTX1.items():
+        lines.append(f"| `{name}.kmq` | 1 ({stripes} stripes) | {k} | {channels} | {width} x {height} | {covers} |")
     lines += [
         "",
         "Each `NAME.png` holds the pixels a decoder must produce from `NAME.kmq` (RGB or RGBA, 8 bits).",
         "Files in `invalid/` must be rejected; `invalid/README.md` names the rule each one breaks.",
-        "Regenerate with `python spec/vectors/generate.py`.",
+        "Regenerate with `python spec/vectors/generate.py`; check any of them with `python spec/reference.py FILE`.",
     ]
     return "\n".join(lines) + "\n"
 
 
-def invalid_readme(base: bytes) -> str:
+def invalid_readme(base: bytes, base1: bytes, big: bytes) -> str:
     """The text of invalid/README.md."""
-    rows = ["# Invalid vectors", "", "Each file breaks one rule of FORMAT.md section 6; a decoder must reject it.", ""]
+    rows = ["# Invalid vectors", "", "Each file breaks one rule of FORMAT.md section 7; a decoder must reject it.", ""]
     rows += ["| file | rule broken | kmq raises |", "|---|---|---|"]
-    for name, (_, error, rule) in invalid_vectors(base).items():
+    for name, (_, error, rule) in invalid_vectors(base, base1, big).items():
         rows.append(f"| `{name}.kmq` | {rule} | `{error}` |")
     return "\n".join(rows) + "\n"
 
 
+def bases() -> tuple[bytes, bytes, bytes]:
+    """The valid vectors the invalid ones are made from."""
+    names = ("k5_rgb_3x2", "ctx1_k5_rgb_3x2", "ctx1_k100_rgb_30x20")
+    raw, example, big = ((HERE / f"{name}.kmq").read_bytes() for name in names)
+    return raw, example, big
+
+
 def main() -> None:
-    for name, (palette, labels) in valid_vectors().items():
-        k, channels, width, height, _ = VALID[name]
-        assert palette.shape == (k, channels) and labels.shape == (height, width), name
-        (HERE / f"{name}.kmq").write_bytes(container.dumps(palette, labels))
+    for old in [*HERE.glob("*.kmq"), *HERE.glob("*.png"), *(HERE / "invalid").glob("*.kmq")]:
+        old.unlink()
+    for name, (palette, labels, coding, stripes) in valid_vectors().items():
+        (HERE / f"{name}.kmq").write_bytes(encode_vector(palette, labels, coding, stripes))
         Image.fromarray(palette[labels]).save(HERE / f"{name}.png")
     (HERE / "README.md").write_text(readme())
-
-    base = (HERE / "k5_rgb_3x2.kmq").read_bytes()
-    for old in (HERE / "invalid").glob("*.kmq"):
-        old.unlink()
-    for name, (data, _, _) in invalid_vectors(base).items():
+    made = bases()
+    for name, (data, _, _) in invalid_vectors(*made).items():
         (HERE / "invalid" / f"{name}.kmq").write_bytes(data)
-    (HERE / "invalid" / "README.md").write_text(invalid_readme(base))
+    (HERE / "invalid" / "README.md").write_text(invalid_readme(*made))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,242 @@
+"""Payload coding 1, "ctx1": context-modelled labels under a binary range coder.
+
+``spec/FORMAT.md`` section 4 defines it. In short: the label plane is cut into
+S horizontal stripes, each coded on its own, so that stripes can be decoded on
+separate cores. Within a stripe each label is coded as a few yes/no questions
+("is it W's label? N's? NE's? NW's?") whose probabilities adapt in a context
+made of which of those neighbours are equal; a label that is none of them is
+spelled out bit by bit under W's label. The coder itself is the binary range
+coder of LZMA with 15-bit probabilities.
+
+The per-pixel work is in the C extension :mod:`kmq._ctx1` (one stripe per
+call, without the GIL); this module lays out and validates the stripe table,
+runs stripes on threads and turns the extension's status codes into errors.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import struct
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import _ctx1
+from .errors import FormatError, ParameterError, TruncatedError
+
+__all__ = [
+    "STRIPE_PIXELS",
+    "MAX_STRIPES",
+    "MIN_STREAM",
+    "MIN_PAYLOAD",
+    "stripe_count",
+    "stripe_rows",
+    "max_payload_size",
+    "encode",
+    "stripe_table",
+    "decode",
+]
+
+#: Pixels per stripe the encoder aims at. Measured on the 12 MP photo at K=8
+#: (BENCHMARKS.md, issue 4): 6 stripes cost 0.4 % in size and let two cores
+#: decode in about half the time; a 0.4 MP Kodak image stays in one stripe.
+STRIPE_PIXELS = 1 << 21
+#: The stripe count is a u16.
+MAX_STRIPES = 0xFFFF
+#: Shortest stream a stripe can have: the range coder's first byte and the four
+#: bytes of its initial code.
+MIN_STREAM = 5
+
+_COUNT = struct.Struct(">H")
+_LENGTH = struct.Struct(">I")
+#: Shortest payload: a stripe count, one length and one minimal stream.
+MIN_PAYLOAD = _COUNT.size + _LENGTH.size + MIN_STREAM
+#: Bytes a stripe may add beyond the raw payload: its u32 length and a minimal stream.
+_STRIPE_SLACK = _LENGTH.size + MIN_STREAM
+
+# Status codes of kmq._ctx1.decode, by value: (exception, message after "stream ").
+_STATUS: dict[int, tuple[type[FormatError], str]] = {
+    1: (TruncatedError, "is shorter than the {min} bytes that start a stream"),
+    2: (FormatError, "starts with byte {detail}, not 0"),
+    3: (FormatError, "starts with code FF FF FF FF, which is not below the initial range"),
+    4: (TruncatedError, "ends early: it needs a byte past its end at pixel ({x}, {y})"),
+    5: (FormatError, "decodes an escaped label >= k at pixel ({x}, {y})"),
+    6: (FormatError, "decodes an escaped label equal to a neighbour candidate at pixel ({x}, {y})"),
+    7: (FormatError, "has {detail} bytes left over after its last pixel"),
+    8: (FormatError, "does not end cleanly: the code is not 0 after its last pixel"),
+}
+
+_T = TypeVar("_T")
+
+
+def stripe_count(width: int, height: int) -> int:
+    """The number of stripes kmq's encoder uses for an image.
+
+    ``ceil(width * height / STRIPE_PIXELS)``, at most ``height`` and
+    :data:`MAX_STRIPES`. It depends on the image size only, never on the
+    machine, so equal inputs give equal files everywhere.
+    """
+    wanted = -(-width * height // STRIPE_PIXELS)
+    return max(1, min(wanted, height, MAX_STRIPES))
+
+
+def stripe_rows(height: int, stripes: int) -> list[tuple[int, int]]:
+    """Row ranges ``[start, stop)`` of each stripe: stripe s starts at row ``floor(s * H / S)``."""
+    bounds = [s * height // stripes for s in range(stripes + 1)]
+    return list(itertools.pairwise(bounds))
+
+
+def max_payload_size(raw_size: int, stripes: int) -> int:
+    """Largest coding-1 payload the format allows (rule D6 of the spec).
+
+    The raw payload plus the two-byte stripe count plus, per stripe, a length
+    field and a minimal stream: coding 1 may never cost more than a few bytes
+    over raw packing.
+    """
+    return raw_size + _COUNT.size + _STRIPE_SLACK * stripes
+
+
+def _run(jobs: list[Callable[[], _T]]) -> list[_T]:
+    """Run the stripe jobs, on threads when there are several (the C code releases the GIL)."""
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers <= 1:
+        return [job() for job in jobs]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda job: job(), jobs))
+
+
+def encode(labels: NDArray[np.uint8], k: int, *, limit: int | None = None, stripes: int | None = None) -> bytes | None:
+    """Code a label plane as a coding-1 payload.
+
+    Parameters
+    ----------
+    labels : (H, W) uint8 ndarray
+        Every value < ``k``.
+    k : int
+        Palette size, 2 to 256 (coding 1 does not exist for K = 1).
+    limit : int or None
+        Give up and return None as soon as the payload would exceed this many
+        bytes; the container passes the raw payload's size, so that a plane
+        coding 1 cannot shrink costs little time.
+    stripes : int or None
+        Stripe count, 1 to ``min(H, 65535)``; default :func:`stripe_count`.
+
+    Returns
+    -------
+    bytes or None
+        The payload, or None if it would be longer than ``limit``.
+
+    Raises
+    ------
+    ParameterError
+        If ``k``, ``stripes`` or a label is out of range.
+    """
+    height, width = labels.shape
+    if not 2 <= k <= 256:
+        raise ParameterError(f"coding ctx1 needs k in 2..256, got {k}")
+    count = stripe_count(width, height) if stripes is None else stripes
+    if not 1 <= count <= min(height, MAX_STRIPES):
+        raise ParameterError(f"stripes {count} not in 1..{min(height, MAX_STRIPES)}")
+    table = _COUNT.size + _LENGTH.size * count
+    budget = (1 << 62) if limit is None else limit - table
+    if budget < MIN_STREAM * count:
+        return None
+    labels = np.ascontiguousarray(labels, dtype=np.uint8)
+
+    def job(start: int, stop: int) -> Callable[[], bytes | None]:
+        return lambda: _ctx1.encode(labels[start:stop], width, stop - start, k, budget)
+
+    try:
+        streams = _run([job(start, stop) for start, stop in stripe_rows(height, count)])
+    except ValueError as exc:  # a label >= k
+        raise ParameterError(str(exc)) from None
+    if any(stream is None for stream in streams):
+        return None
+    parts = [s for s in streams if s is not None]
+    payload = b"".join([_COUNT.pack(count), *(_LENGTH.pack(len(s)) for s in parts), *parts])
+    return None if limit is not None and len(payload) > limit else payload
+
+
+def stripe_table(payload: memoryview, height: int) -> list[tuple[int, int]]:
+    """Read and check the stripe table at the start of a coding-1 payload (rule D6).
+
+    Only the table is read: the count and the S lengths. The caller checks
+    that the payload is exactly as long as the table implies (the end of the
+    last span) and within :func:`max_payload_size`.
+
+    Parameters
+    ----------
+    payload : memoryview
+        The payload, or as much of it as the file holds.
+    height : int
+        From the validated header; bounds the stripe count.
+
+    Returns
+    -------
+    list of (start, stop)
+        Each stripe's byte range within the payload.
+
+    Raises
+    ------
+    TruncatedError
+        If the payload ends inside the table.
+    FormatError
+        If the count is not in 1..H or a length is below :data:`MIN_STREAM`.
+    """
+    if len(payload) < _COUNT.size:
+        raise TruncatedError(f"truncated: payload is {len(payload)} bytes, too short for the stripe count")
+    (count,) = _COUNT.unpack(payload[: _COUNT.size])
+    if not 1 <= count <= height:
+        raise FormatError(f"stripe count {count} not in 1..{min(height, MAX_STRIPES)} (height {height})")
+    start = _COUNT.size + _LENGTH.size * count
+    if len(payload) < start:
+        raise TruncatedError(f"truncated: payload is {len(payload)} bytes, ends inside the table of {count} stripes")
+    spans = []
+    for index, (length,) in enumerate(_LENGTH.iter_unpack(payload[_COUNT.size : start])):
+        if length < MIN_STREAM:
+            raise FormatError(f"stripe {index} length {length} < {MIN_STREAM}")
+        spans.append((start, start + length))
+        start += length
+    return spans
+
+
+def decode(payload: memoryview, spans: list[tuple[int, int]], width: int, height: int, k: int) -> NDArray[np.uint8]:
+    """Decode a coding-1 payload into an (H, W) label plane.
+
+    Parameters
+    ----------
+    payload : memoryview
+        The payload bytes, exactly as long as ``spans`` implies.
+    spans : list of (start, stop)
+        From :func:`stripe_table`.
+    width, height : int
+        From the validated header.
+    k : int
+        Palette size, 2 to 256.
+
+    Returns
+    -------
+    (H, W) uint8 ndarray
+
+    Raises
+    ------
+    FormatError, TruncatedError
+        Naming the stripe, the rule and, where it applies, the pixel.
+    """
+    rows = stripe_rows(height, len(spans))
+    labels = np.empty((height, width), dtype=np.uint8)
+
+    def job(lo: int, hi: int, start: int, stop: int) -> Callable[[], tuple[int, int, int, int]]:
+        return lambda: _ctx1.decode(payload[lo:hi], width, stop - start, k, labels[start:stop])
+
+    results = _run([job(lo, hi, start, stop) for (lo, hi), (start, stop) in zip(spans, rows, strict=True)])
+    for index, ((status, x, y, detail), (start, stop)) in enumerate(zip(results, rows, strict=True)):
+        if status:
+            error, message = _STATUS[status]
+            text = message.format(min=MIN_STREAM, detail=detail, x=x, y=start + y)
+            raise error(f"payload stripe {index} (rows {start}..{stop - 1}): stream {text}")
+    return labels
