@@ -283,17 +283,20 @@ def cmd_demo(args: argparse.Namespace) -> None:
     header = container.loads(data)[0]
     print(f"kmq demo: scikit-learn's sample photo {SAMPLE}, {width}x{height} RGB, K={args.k}")
     print(f"wrote into {folder}{os.sep}")
+    coding = container.CODINGS[header.coding]
     rows = [
         ("raw RGB (not written)", n * 3),
         (f"{original.name} (original, PNG)", original.stat().st_size),
-        (f"{encoded.name} (kmq)", len(data)),
+        (f"{encoded.name} (kmq, {coding})", len(data)),
+        ("the same in raw packing (not written)", header.overhead + header.raw_payload_size),
         (f"{decoded.name} (decoded, PNG)", decoded.stat().st_size),
     ]
     for label, size in rows:
-        print(f"  {label:<34} {size:>10,} bytes {_bpp(size, n):7.3f} bits/px")
+        print(f"  {label:<38} {size:>10,} bytes {_bpp(size, n):7.3f} bits/px")
     print(
-        f"palette K={header.k}, payload {header.bits:.3f} bits/px, "
-        f"PSNR {_db(metrics.psnr(pixels, restored))}, encode {encode_s:.2f} s, decode {decode_s:.3f} s"
+        f"palette K={header.k}, {coding} payload {_payload_bpp(header, len(data)):.3f} bits/px "
+        f"(raw packing {header.bits:.3f}), PSNR {_db(metrics.psnr(pixels, restored))}, "
+        f"encode {encode_s:.2f} s, decode {decode_s:.3f} s"
     )
 
 

@@ -80,7 +80,7 @@ typedef struct {
 } Context;
 
 static inline void context(const Model *m, const uint16_t *cur, const uint16_t *up, const uint16_t *up2,
-                           int xx, Context *ctx) {
+                           size_t xx, Context *ctx) {
     const int a = m->k; /* ABSENT */
     const int w = cur[xx - 1], ww = cur[xx - 2], n = up[xx], nw = up[xx - 1], ne = up[xx + 1], nn = up2[xx];
     const unsigned pat = (unsigned)(w == n) | (unsigned)(w == nw) << 1 | (unsigned)(w == ne) << 2 |
@@ -101,11 +101,11 @@ static inline void context(const Model *m, const uint16_t *cur, const uint16_t *
 
 typedef struct {
     uint16_t *mem, *row[3];
-    int width;
+    size_t width;
 } Rows;
 
-static int rows_init(Rows *r, int width, int absent) {
-    size_t n = (size_t)width + 3, i;
+static int rows_init(Rows *r, size_t width, int absent) {
+    size_t n = width + 3, i;
     r->mem = (uint16_t *)malloc(3 * n * sizeof(uint16_t));
     if (r->mem == NULL) return -1;
     for (i = 0; i < 3 * n; i++) r->mem[i] = (uint16_t)absent;
@@ -184,14 +184,16 @@ static inline void encode_bit(Encoder *e, Slot *s, unsigned bit) {
 }
 
 /* Returns 0, or -1 when the stream outgrew e->limit (or memory ran out). */
-static int encode_stripe(const uint8_t *labels, int width, int height, Model *m, Rows *r, Encoder *e) {
+static int encode_stripe(const uint8_t *labels, size_t width, size_t height, Model *m, Rows *r, Encoder *e) {
     Context ctx;
-    int x, y, i, b;
+    size_t x, y;
+    int i, b;
     for (y = 0; y < height; y++) {
-        const uint8_t *src = labels + (size_t)y * (size_t)width;
+        const uint8_t *src = labels + y * width;
         uint16_t *cur = r->row[2];
         for (x = 0; x < width; x++) {
-            const int xx = x + 2, value = src[x];
+            const size_t xx = x + 2;
+            const int value = src[x];
             int found = 0;
             context(m, cur, r->row[1], r->row[0], xx, &ctx);
             for (i = 0; i < ctx.m; i++) {
@@ -266,10 +268,11 @@ static inline unsigned decode_bit(Decoder *d, Slot *s) {
 }
 
 /* On failure, *fail_x and *fail_y give the pixel at which decoding stopped. */
-static int decode_stripe(Decoder *d, uint8_t *labels, int width, int height, Model *m, Rows *r,
-                         int *fail_x, int *fail_y) {
+static int decode_stripe(Decoder *d, uint8_t *labels, size_t width, size_t height, Model *m, Rows *r,
+                         size_t *fail_x, size_t *fail_y) {
     Context ctx;
-    int x, y, i, b;
+    size_t x, y;
+    int i, b;
     *fail_x = 0;
     *fail_y = 0;
     if (d->len < 5) return DEC_SHORT;
@@ -281,10 +284,10 @@ static int decode_stripe(Decoder *d, uint8_t *labels, int width, int height, Mod
     /* code < range must hold throughout; it does from here on if it holds now. */
     if (d->code == 0xFFFFFFFFu) return DEC_CODE_RANGE;
     for (y = 0; y < height; y++) {
-        uint8_t *dst = labels + (size_t)y * (size_t)width;
+        uint8_t *dst = labels + y * width;
         uint16_t *cur = r->row[2];
         for (x = 0; x < width; x++) {
-            const int xx = x + 2;
+            const size_t xx = x + 2;
             int value = -1;
             context(m, cur, r->row[1], r->row[0], xx, &ctx);
             for (i = 0; i < ctx.m; i++) {
@@ -323,7 +326,7 @@ static int check_geometry(Py_ssize_t k, Py_ssize_t width, Py_ssize_t height) {
         PyErr_Format(PyExc_ValueError, "k %zd not in 2..256", k);
         return -1;
     }
-    if (width < 1 || height < 1 || width > INT_MAX - 3 || height > INT_MAX) {
+    if (width < 1 || height < 1 || width > PY_SSIZE_T_MAX / 8 || width > PY_SSIZE_T_MAX / height) {
         PyErr_Format(PyExc_ValueError, "stripe of %zd x %zd pixels is out of range", width, height);
         return -1;
     }
@@ -361,7 +364,7 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
     e.cap = (size_t)(buf.len / 4 + 64);
     if (e.cap > e.limit) e.cap = e.limit > 0 ? e.limit : 1;
     e.out = (uint8_t *)malloc(e.cap);
-    if (e.out == NULL || model_init(&m, (int)k) < 0 || rows_init(&r, (int)width, (int)k) < 0) {
+    if (e.out == NULL || model_init(&m, (int)k) < 0 || rows_init(&r, (size_t)width, (int)k) < 0) {
         PyErr_NoMemory();
         goto fail;
     }
@@ -376,7 +379,7 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
         }
     }
     Py_BEGIN_ALLOW_THREADS;
-    rc = encode_stripe((const uint8_t *)buf.buf, (int)width, (int)height, &m, &r, &e);
+    rc = encode_stripe((const uint8_t *)buf.buf, (size_t)width, (size_t)height, &m, &r, &e);
     Py_END_ALLOW_THREADS;
     nomem = e.nomem;
     if (nomem) {
@@ -411,7 +414,8 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
     Model m = {0};
     Rows r = {0};
     Decoder d = {0};
-    int status = DEC_OK, fx = 0, fy = 0;
+    int status = DEC_OK;
+    size_t fx = 0, fy = 0;
     (void)self;
     if (!PyArg_ParseTuple(args, "y*nnnw*", &in, &width, &height, &k, &out)) return NULL;
     if (check_geometry(k, width, height) < 0) goto fail;
@@ -419,14 +423,14 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
         PyErr_Format(PyExc_ValueError, "output is %zd bytes, not %zd x %zd", out.len, width, height);
         goto fail;
     }
-    if (model_init(&m, (int)k) < 0 || rows_init(&r, (int)width, (int)k) < 0) {
+    if (model_init(&m, (int)k) < 0 || rows_init(&r, (size_t)width, (int)k) < 0) {
         PyErr_NoMemory();
         goto fail;
     }
     d.in = (const uint8_t *)in.buf;
     d.len = (size_t)in.len;
     Py_BEGIN_ALLOW_THREADS;
-    status = decode_stripe(&d, (uint8_t *)out.buf, (int)width, (int)height, &m, &r, &fx, &fy);
+    status = decode_stripe(&d, (uint8_t *)out.buf, (size_t)width, (size_t)height, &m, &r, &fx, &fy);
     Py_END_ALLOW_THREADS;
     if (status == DEC_FIRST_BYTE) detail = d.in[0];
     if (status == DEC_LEFT_OVER) detail = (Py_ssize_t)(d.len - d.pos);
@@ -434,7 +438,7 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
     free(r.mem);
     PyBuffer_Release(&in);
     PyBuffer_Release(&out);
-    return Py_BuildValue("iiin", status, fx, fy, detail);
+    return Py_BuildValue("innn", status, (Py_ssize_t)fx, (Py_ssize_t)fy, detail);
 fail:
     free(m.flags);
     free(r.mem);

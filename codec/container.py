@@ -432,6 +432,7 @@ def loads(
             labels = bitpack.unpack(payload, header.pixels, header.bits).reshape(header.height, header.width)
     except MemoryError:
         raise PixelLimitError(f"{header.width}x{header.height} pixels: out of memory for the labels") from None
-    if labels.size and int(labels.max()) >= header.k:
+    # Coding 1's decoder refuses an escape >= k itself (D10); raw packing can hold any value (D9).
+    if header.coding == CODING_RAW and labels.size and int(labels.max()) >= header.k:
         raise FormatError(f"label {int(labels.max())} >= k={header.k} in payload")
     return header, palette.copy(), labels
