@@ -222,9 +222,10 @@ def cmd_info(args: argparse.Namespace) -> None:
         detail = f"({info['padding_bits']} padding bits)"
     else:
         plural = "" if info["stripes"] == 1 else "s"
+        times = info["raw_payload_bytes"] / info["payload_bytes"]
         detail = (
             f"in {info['stripes']} stripe{plural}; raw packing would need {info['raw_payload_bits_per_pixel']:.3f} "
-            f"({info['raw_payload_bytes']:,} bytes, {info['raw_payload_bytes'] / info['payload_bytes']:.2f}x)"
+            f"({info['raw_payload_bytes']:,} bytes, {times:.2f} times as many)"
         )
     print(
         f"file      {info['file']}\n"
