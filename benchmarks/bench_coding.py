@@ -169,8 +169,8 @@ def speed_at(pixels: np.ndarray, k: int, args: argparse.Namespace, nb: object | 
     payload = ctx1.encode(labels, k)
     one = ctx1.encode(labels, k, stripes=1)
     assert payload is not None and one is not None
-    spans = ctx1.stripe_table(memoryview(payload), height)
-    spans1 = ctx1.stripe_table(memoryview(one), height)
+    spans = ctx1.stripe_table(memoryview(payload), width, height)
+    spans1 = ctx1.stripe_table(memoryview(one), width, height)
     raw = bitpack.pack(labels, bits)
     file1, file0 = container.dumps(palette, labels), container.dumps(palette, labels, "raw")
     buf = io.BytesIO()

@@ -66,6 +66,15 @@ def _seed(text: str) -> int:
     return value
 
 
+def _coding(text: str) -> str:
+    names = {str(number): name for number, name in container.CODINGS.items()}
+    if text in names.values():
+        return text
+    if text in names:
+        return names[text]
+    raise argparse.ArgumentTypeError(f"{text!r} is not a payload coding: choose ctx1 (1) or raw (0)")
+
+
 def _max_pixels(text: str) -> int | None:
     if text.lower() == "none":
         return None
@@ -123,17 +132,20 @@ def cmd_encode(args: argparse.Namespace) -> None:
     pixels = images.load_image(source)
     indexed = kmq.quantize(pixels, args.k, seed=args.seed, space=args.space, dither=args.dither, min_psnr=args.min_psnr)
     data = indexed.to_bytes(args.coding)
+    header = container.Header.unpack(data)
+    note = ""
+    if container.coding_number(args.coding) != header.coding:
+        note = " (ctx1 would not have been smaller, so raw packing was written)"
     elapsed = time.perf_counter() - start
     files.atomic_write(out, data, overwrite=args.force)
     n = indexed.width * indexed.height
-    header = container.Header.unpack(data)
     payload = _payload_bpp(header, len(data))
     raw = "" if header.coding == container.CODING_RAW else f" (raw {header.bits})"
     print(
         f"{source} ({source.stat().st_size:,} B) -> {out} ({len(data):,} B): "
         f"{indexed.width}x{indexed.height} {_mode(indexed.channels)}, K={indexed.k}, "
         f"{container.CODINGS[header.coding]} payload {payload:.3f} bit/px{raw}, file {_bpp(len(data), n):.3f} bit/px, "
-        f"PSNR {_db(metrics.psnr(pixels, indexed.to_array()))}, {elapsed:.2f} s"
+        f"PSNR {_db(metrics.psnr(pixels, indexed.to_array()))}, {elapsed:.2f} s{note}"
     )
 
 
@@ -171,17 +183,14 @@ def describe(path: Path, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) 
     dict
         Header fields, palette as ``#rrggbb[aa]`` strings, section sizes and bits per pixel.
     """
-    header, palette, _ = files.read_container(path, max_pixels=max_pixels)
+    data, header, palette, _ = files.read_file(path, max_pixels=max_pixels)
     n = header.pixels
     raw = n * header.channels
-    # The file was just validated in full, so its length and stripe count are sound.
-    file_bytes = path.stat().st_size
+    file_bytes = len(data)
     payload = file_bytes - header.overhead
     stripes = None
     if header.coding == container.CODING_CTX1:
-        with open(path, "rb") as file:
-            file.seek(container.HEADER.size + header.palette_size)
-            stripes = int.from_bytes(file.read(2), "big")
+        stripes = int.from_bytes(data[container.HEADER.size + header.palette_size :][:2], "big")
     return {
         "file": str(path),
         "version": header.version,
@@ -202,7 +211,7 @@ def describe(path: Path, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) 
         "padding_bits": payload * 8 - n * header.bits if header.coding == container.CODING_RAW else None,
         "stripes": stripes,
         "raw_payload_bytes": header.raw_payload_size,
-        "raw_payload_bits_per_pixel": _bpp(header.raw_payload_size, n),
+        "raw_payload_bits_per_pixel": float(header.bits),
         "checksum_bytes": container.CHECKSUM.size,
         "file_bytes": file_bytes,
         "file_bits_per_pixel": _bpp(file_bytes, n),
@@ -224,8 +233,9 @@ def cmd_info(args: argparse.Namespace) -> None:
         plural = "" if info["stripes"] == 1 else "s"
         times = info["raw_payload_bytes"] / info["payload_bytes"]
         detail = (
-            f"in {info['stripes']} stripe{plural}; raw packing would need {info['raw_payload_bits_per_pixel']:.3f} "
-            f"({info['raw_payload_bytes']:,} bytes, {times:.2f} times as many)"
+            f"in {info['stripes']} stripe{plural}; raw packing would need "
+            f"{info['raw_payload_bits_per_pixel']:.3f} bits per pixel ({info['raw_payload_bytes']:,} bytes, "
+            f"{times:.2f} times this payload)"
         )
     print(
         f"file      {info['file']}\n"
@@ -359,10 +369,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0, help="k-means++ seed; same seed, same file (default: 0)")
     p.add_argument(
         "--coding",
-        choices=list(container.CODINGS.values()),
+        type=_coding,
         default=container.DEFAULT_CODING,
-        help="payload coding: ctx1 = context-modelled, 3-11x smaller than raw and never larger (default); "
-        "raw = exactly ceil(log2 K) bits per pixel",
+        metavar="{ctx1,raw}",
+        help="payload coding: ctx1 (or 1) = context-modelled, on photos 3 to 11 times smaller than raw; where it "
+        "would not be smaller, raw is written instead (default); raw (or 0) = exactly ceil(log2 K) bits per pixel",
     )
     p.add_argument("--force", action="store_true", help=force_help)
     p.set_defaults(run=cmd_encode, check=lambda args, parser=p: _check_encode_options(parser, args))

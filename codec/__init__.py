@@ -85,7 +85,12 @@ def encode(image: ImageLike, k: int = 8, *, seed: int = 0, coding: int | str = D
     return quantize(image, k, seed=seed).to_bytes(coding)
 
 
-def decode(data: bytes | bytearray | memoryview, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> NDArray[np.uint8]:
+def decode(
+    data: bytes | bytearray | memoryview,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    verify_checksum: bool = True,
+) -> NDArray[np.uint8]:
     """Decode a kmq file to pixels.
 
     Parameters
@@ -94,6 +99,9 @@ def decode(data: bytes | bytearray | memoryview, *, max_pixels: int | None = DEF
         A complete kmq file.
     max_pixels : int or None
         Refuse images with more pixels than this; ``None`` for no limit.
+    verify_checksum : bool
+        Skip the CRC-32 check when False, as libpng's fuzz target does, so that
+        damaged files reach the payload checks; every other rule still holds.
 
     Returns
     -------
@@ -105,7 +113,7 @@ def decode(data: bytes | bytearray | memoryview, *, max_pixels: int | None = DEF
     KmqError
         If the data is not a valid kmq file or exceeds ``max_pixels``.
     """
-    indexed = Indexed.from_bytes(data, max_pixels=max_pixels)
+    indexed = Indexed.from_bytes(data, max_pixels=max_pixels, verify_checksum=verify_checksum)
     try:
         return indexed.to_array()
     except MemoryError:

@@ -1,7 +1,7 @@
 /*
  * kmq._ctx1: payload coding 1 ("ctx1") of the kmq format, one stripe at a time.
  *
- * spec/FORMAT.md section 4 is the definition; this file follows it step by
+ * spec/FORMAT.md section 5 is the definition; this file follows it step by
  * step and its names match the spec's. The Python side (codec/ctx1.py) splits
  * the label plane into stripes, validates the stripe table and runs stripes on
  * threads; this file codes one stripe and releases the GIL while it does.
@@ -71,7 +71,6 @@ static int model_init(Model *m, int k) {
     return 0;
 }
 
-/* Rows are padded: index x + 2 is column x; columns -2, -1 and W hold ABSENT = K. */
 typedef struct {
     int m;          /* number of candidates */
     int list[4];    /* L: distinct present values of W, N, NE, NW, in that order */
@@ -79,10 +78,26 @@ typedef struct {
     size_t tbase;   /* first tree slot: W's value (K if absent) times 2^bits */
 } Context;
 
-static inline void context(const Model *m, const uint16_t *cur, const uint16_t *up, const uint16_t *up2,
-                           size_t xx, Context *ctx) {
+/* The neighbours are read from the stripe's own label plane (the encoder's input, the
+ * decoder's output so far), so coding needs no memory beyond the model: a header with a
+ * huge width cannot make the decoder allocate more than the labels it declares. */
+static inline void context(const Model *m, const uint8_t *row, size_t width, size_t x, size_t y, Context *ctx) {
     const int a = m->k; /* ABSENT */
-    const int w = cur[xx - 1], ww = cur[xx - 2], n = up[xx], nw = up[xx - 1], ne = up[xx + 1], nn = up2[xx];
+    int w, ww, n, nw, ne, nn;
+    if (y >= 2 && x >= 2 && x + 1 < width) { /* all six exist: one test for the common case */
+        const uint8_t *up = row - width;
+        w = row[x - 1], ww = row[x - 2], n = up[x], nw = up[x - 1], ne = up[x + 1], nn = up[x - width];
+    } else {
+        w = x >= 1 ? row[x - 1] : a, ww = x >= 2 ? row[x - 2] : a;
+        n = nw = ne = nn = a;
+        if (y >= 1) {
+            const uint8_t *up = row - width;
+            n = up[x];
+            if (x >= 1) nw = up[x - 1];
+            if (x + 1 < width) ne = up[x + 1];
+            if (y >= 2) nn = up[x - width];
+        }
+    }
     const unsigned pat = (unsigned)(w == n) | (unsigned)(w == nw) << 1 | (unsigned)(w == ne) << 2 |
                          (unsigned)(n == nw) << 3 | (unsigned)(n == ne) << 4 | (unsigned)(nw == ne) << 5 |
                          (unsigned)(ww == w) << 6 | (unsigned)(nn == n) << 7;
@@ -95,32 +110,6 @@ static inline void context(const Model *m, const uint16_t *cur, const uint16_t *
     ctx->m = c;
     ctx->base = (v * 256 + pat) * 4;
     ctx->tbase = (size_t)w << m->bits;
-}
-
-/* ---- rows --------------------------------------------------------------------------------- */
-
-typedef struct {
-    uint16_t *mem, *row[3];
-    size_t width;
-} Rows;
-
-static int rows_init(Rows *r, size_t width, int absent) {
-    size_t n = width + 3, i;
-    r->mem = (uint16_t *)malloc(3 * n * sizeof(uint16_t));
-    if (r->mem == NULL) return -1;
-    for (i = 0; i < 3 * n; i++) r->mem[i] = (uint16_t)absent;
-    r->row[0] = r->mem;         /* two rows up */
-    r->row[1] = r->mem + n;     /* one row up */
-    r->row[2] = r->mem + 2 * n; /* current */
-    r->width = width;
-    return 0;
-}
-
-static inline void rows_advance(Rows *r) {
-    uint16_t *t = r->row[0];
-    r->row[0] = r->row[1];
-    r->row[1] = r->row[2];
-    r->row[2] = t; /* its pads are still ABSENT; its columns are overwritten */
 }
 
 /* ---- encoder: LZMA's range coder --------------------------------------------------------- */
@@ -184,18 +173,16 @@ static inline void encode_bit(Encoder *e, Slot *s, unsigned bit) {
 }
 
 /* Returns 0, or -1 when the stream outgrew e->limit (or memory ran out). */
-static int encode_stripe(const uint8_t *labels, size_t width, size_t height, Model *m, Rows *r, Encoder *e) {
+static int encode_stripe(const uint8_t *labels, size_t width, size_t height, Model *m, Encoder *e) {
     Context ctx;
     size_t x, y;
     int i, b;
     for (y = 0; y < height; y++) {
         const uint8_t *src = labels + y * width;
-        uint16_t *cur = r->row[2];
         for (x = 0; x < width; x++) {
-            const size_t xx = x + 2;
             const int value = src[x];
             int found = 0;
-            context(m, cur, r->row[1], r->row[0], xx, &ctx);
+            context(m, src, width, x, y, &ctx);
             for (i = 0; i < ctx.m; i++) {
                 const unsigned bit = ctx.list[i] == value;
                 encode_bit(e, &m->flags[ctx.base + (size_t)i], bit);
@@ -212,10 +199,8 @@ static int encode_stripe(const uint8_t *labels, size_t width, size_t height, Mod
                     node = 2 * node + bit;
                 }
             }
-            cur[xx] = (uint16_t)value;
         }
         if (e->overflow) return -1;
-        rows_advance(r);
     }
     for (i = 0; i < 5; i++) shift_low(e);
     return e->overflow ? -1 : 0;
@@ -268,7 +253,7 @@ static inline unsigned decode_bit(Decoder *d, Slot *s) {
 }
 
 /* On failure, *fail_x and *fail_y give the pixel at which decoding stopped. */
-static int decode_stripe(Decoder *d, uint8_t *labels, size_t width, size_t height, Model *m, Rows *r,
+static int decode_stripe(Decoder *d, uint8_t *labels, size_t width, size_t height, Model *m,
                          size_t *fail_x, size_t *fail_y) {
     Context ctx;
     size_t x, y;
@@ -285,11 +270,9 @@ static int decode_stripe(Decoder *d, uint8_t *labels, size_t width, size_t heigh
     if (d->code == 0xFFFFFFFFu) return DEC_CODE_RANGE;
     for (y = 0; y < height; y++) {
         uint8_t *dst = labels + y * width;
-        uint16_t *cur = r->row[2];
         for (x = 0; x < width; x++) {
-            const size_t xx = x + 2;
             int value = -1;
-            context(m, cur, r->row[1], r->row[0], xx, &ctx);
+            context(m, dst, width, x, y, &ctx);
             for (i = 0; i < ctx.m; i++) {
                 if (decode_bit(d, &m->flags[ctx.base + (size_t)i])) {
                     value = ctx.list[i];
@@ -310,9 +293,7 @@ static int decode_stripe(Decoder *d, uint8_t *labels, size_t width, size_t heigh
                 return d->status;
             }
             dst[x] = (uint8_t)value;
-            cur[xx] = (uint16_t)value;
         }
-        rows_advance(r);
     }
     if (d->pos != d->len) return DEC_LEFT_OVER;
     if (d->code != 0) return DEC_CODE_NONZERO;
@@ -343,7 +324,6 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
     Py_buffer buf;
     Py_ssize_t width, height, k, limit;
     Model m = {0};
-    Rows r = {0};
     Encoder e = {0};
     int rc, nomem;
     PyObject *result;
@@ -364,7 +344,7 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
     e.cap = (size_t)(buf.len / 4 + 64);
     if (e.cap > e.limit) e.cap = e.limit > 0 ? e.limit : 1;
     e.out = (uint8_t *)malloc(e.cap);
-    if (e.out == NULL || model_init(&m, (int)k) < 0 || rows_init(&r, (size_t)width, (int)k) < 0) {
+    if (e.out == NULL || model_init(&m, (int)k) < 0) {
         PyErr_NoMemory();
         goto fail;
     }
@@ -379,7 +359,7 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
         }
     }
     Py_BEGIN_ALLOW_THREADS;
-    rc = encode_stripe((const uint8_t *)buf.buf, (size_t)width, (size_t)height, &m, &r, &e);
+    rc = encode_stripe((const uint8_t *)buf.buf, (size_t)width, (size_t)height, &m, &e);
     Py_END_ALLOW_THREADS;
     nomem = e.nomem;
     if (nomem) {
@@ -389,13 +369,11 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
     result = rc < 0 ? Py_NewRef(Py_None) : PyBytes_FromStringAndSize((const char *)e.out, (Py_ssize_t)e.pos);
     free(e.out);
     free(m.flags);
-    free(r.mem);
     PyBuffer_Release(&buf);
     return result;
 fail:
     free(e.out);
     free(m.flags);
-    free(r.mem);
     PyBuffer_Release(&buf);
     return NULL;
 }
@@ -412,7 +390,6 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
     Py_buffer in, out;
     Py_ssize_t width, height, k, detail = 0;
     Model m = {0};
-    Rows r = {0};
     Decoder d = {0};
     int status = DEC_OK;
     size_t fx = 0, fy = 0;
@@ -423,25 +400,23 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
         PyErr_Format(PyExc_ValueError, "output is %zd bytes, not %zd x %zd", out.len, width, height);
         goto fail;
     }
-    if (model_init(&m, (int)k) < 0 || rows_init(&r, (size_t)width, (int)k) < 0) {
+    if (model_init(&m, (int)k) < 0) {
         PyErr_NoMemory();
         goto fail;
     }
     d.in = (const uint8_t *)in.buf;
     d.len = (size_t)in.len;
     Py_BEGIN_ALLOW_THREADS;
-    status = decode_stripe(&d, (uint8_t *)out.buf, (size_t)width, (size_t)height, &m, &r, &fx, &fy);
+    status = decode_stripe(&d, (uint8_t *)out.buf, (size_t)width, (size_t)height, &m, &fx, &fy);
     Py_END_ALLOW_THREADS;
     if (status == DEC_FIRST_BYTE) detail = d.in[0];
     if (status == DEC_LEFT_OVER) detail = (Py_ssize_t)(d.len - d.pos);
     free(m.flags);
-    free(r.mem);
     PyBuffer_Release(&in);
     PyBuffer_Release(&out);
     return Py_BuildValue("innn", status, (Py_ssize_t)fx, (Py_ssize_t)fy, detail);
 fail:
     free(m.flags);
-    free(r.mem);
     PyBuffer_Release(&in);
     PyBuffer_Release(&out);
     return NULL;

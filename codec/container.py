@@ -152,7 +152,7 @@ class Header:
         raw = self.raw_payload_size
         if self.coding == CODING_RAW:
             return raw, raw
-        stripes = min(self.height, ctx1.MAX_STRIPES)
+        stripes = ctx1.max_stripes(self.width, self.height)
         return ctx1.MIN_PAYLOAD, ctx1.max_payload_size(raw, stripes)
 
     @property
@@ -179,14 +179,14 @@ class Header:
             raise FormatError(f"unsupported version {self.version} (this reader knows {VERSION})")
         if self.coding not in CODINGS:
             raise FormatError(f"unknown payload coding {self.coding}")
-        if self.coding == CODING_CTX1 and self.k < 2:
-            raise FormatError(f"payload coding 1 (ctx1) needs k >= 2, got k={self.k}")
         if self.reserved != 0:
             raise FormatError(f"reserved field is {self.reserved:#06x}, must be 0")
         if self.channels not in CHANNELS:
             raise FormatError(f"channels {self.channels} not in {{3, 4}}")
         if not 1 <= self.k <= MAX_K:
             raise FormatError(f"k {self.k} not in 1..{MAX_K}")
+        if self.coding == CODING_CTX1 and self.k < 2:
+            raise FormatError(f"payload coding 1 (ctx1) needs k >= 2, got k={self.k}")
         if self.bits != bitpack.bits_for(self.k):
             raise FormatError(f"bits {self.bits} != {bitpack.bits_for(self.k)} required by k={self.k}")
         for name in ("width", "height"):
@@ -399,7 +399,8 @@ def loads(
     if header.coding == CODING_CTX1:
         # The stripe table gives the exact length, so truncation and trailing
         # bytes are named as such before the checksum is even looked at.
-        spans = ctx1.stripe_table(view[HEADER.size + header.palette_size : len(view) - CHECKSUM.size], header.height)
+        payload = view[HEADER.size + header.palette_size : len(view) - CHECKSUM.size]
+        spans = ctx1.stripe_table(payload, header.width, header.height)
         low = high = spans[-1][1]
     source = "header" if header.coding == CODING_RAW else "stripe table"
     if size < low:

@@ -1,6 +1,6 @@
 """Payload coding 1, "ctx1": context-modelled labels under a binary range coder.
 
-``spec/FORMAT.md`` section 4 defines it. In short: the label plane is cut into
+``spec/FORMAT.md`` section 5 defines it. In short: the label plane is cut into
 S horizontal stripes, each coded on its own, so that stripes can be decoded on
 separate cores. Within a stripe each label is coded as a few yes/no questions
 ("is it W's label? N's? NE's? NW's?") whose probabilities adapt in a context
@@ -31,6 +31,8 @@ from .errors import FormatError, ParameterError, TruncatedError
 __all__ = [
     "STRIPE_PIXELS",
     "MAX_STRIPES",
+    "MIN_STRIPE_PIXELS",
+    "max_stripes",
     "MIN_STREAM",
     "MIN_PAYLOAD",
     "stripe_count",
@@ -47,6 +49,10 @@ __all__ = [
 STRIPE_PIXELS = 1 << 21
 #: The stripe count is a u16.
 MAX_STRIPES = 0xFFFF
+#: Fewest pixels a stripe may hold on average when there are several (rule D6): every stripe
+#: starts a fresh model (up to 1.2 MB of slots at K = 16), so a file of many tiny stripes
+#: would make a decoder do far more work than its pixels justify.
+MIN_STRIPE_PIXELS = 1 << 12
 #: Shortest stream a stripe can have: the range coder's first byte and the four
 #: bytes of its initial code.
 MIN_STREAM = 5
@@ -76,12 +82,17 @@ _T = TypeVar("_T")
 def stripe_count(width: int, height: int) -> int:
     """The number of stripes kmq's encoder uses for an image.
 
-    ``ceil(width * height / STRIPE_PIXELS)``, at most ``height`` and
-    :data:`MAX_STRIPES`. It depends on the image size only, never on the
-    machine, so equal inputs give equal files everywhere.
+    ``ceil(width * height / STRIPE_PIXELS)``, within :func:`max_stripes`. It depends
+    on the image size only, never on the machine, so equal inputs give equal files
+    everywhere.
     """
     wanted = -(-width * height // STRIPE_PIXELS)
-    return max(1, min(wanted, height, MAX_STRIPES))
+    return max(1, min(wanted, max_stripes(width, height)))
+
+
+def max_stripes(width: int, height: int) -> int:
+    """Most stripes the format allows for an image: ``min(H, 65535, max(1, W * H // 4096))``."""
+    return min(height, MAX_STRIPES, max(1, width * height // MIN_STRIPE_PIXELS))
 
 
 def stripe_rows(height: int, stripes: int) -> list[tuple[int, int]]:
@@ -100,9 +111,14 @@ def max_payload_size(raw_size: int, stripes: int) -> int:
     return raw_size + _COUNT.size + _STRIPE_SLACK * stripes
 
 
-def _run(jobs: list[Callable[[], _T]]) -> list[_T]:
+#: Images smaller than this code their stripes on the calling thread: starting a pool
+#: costs about a millisecond, more than such an image takes to code.
+THREAD_PIXELS = 1 << 20
+
+
+def _run(jobs: list[Callable[[], _T]], pixels: int) -> list[_T]:
     """Run the stripe jobs, on threads when there are several (the C code releases the GIL)."""
-    workers = min(len(jobs), os.cpu_count() or 1)
+    workers = min(len(jobs), os.cpu_count() or 1) if pixels >= THREAD_PIXELS else 1
     if workers <= 1:
         return [job() for job in jobs]
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -123,7 +139,7 @@ def encode(labels: NDArray[np.uint8], k: int, *, limit: int | None = None, strip
         bytes; the container passes the raw payload's size, so that a plane
         coding 1 cannot shrink costs little time.
     stripes : int or None
-        Stripe count, 1 to ``min(H, 65535)``; default :func:`stripe_count`.
+        Stripe count, 1 to :func:`max_stripes`; default :func:`stripe_count`.
 
     Returns
     -------
@@ -139,8 +155,8 @@ def encode(labels: NDArray[np.uint8], k: int, *, limit: int | None = None, strip
     if not 2 <= k <= 256:
         raise ParameterError(f"coding ctx1 needs k in 2..256, got {k}")
     count = stripe_count(width, height) if stripes is None else stripes
-    if not 1 <= count <= min(height, MAX_STRIPES):
-        raise ParameterError(f"stripes {count} not in 1..{min(height, MAX_STRIPES)}")
+    if not 1 <= count <= max_stripes(width, height):
+        raise ParameterError(f"stripes {count} not in 1..{max_stripes(width, height)} for {width}x{height} pixels")
     table = _COUNT.size + _LENGTH.size * count
     budget = (1 << 62) if limit is None else limit - table
     if budget < MIN_STREAM * count:
@@ -151,7 +167,7 @@ def encode(labels: NDArray[np.uint8], k: int, *, limit: int | None = None, strip
         return lambda: _ctx1.encode(labels[start:stop], width, stop - start, k, budget)
 
     try:
-        streams = _run([job(start, stop) for start, stop in stripe_rows(height, count)])
+        streams = _run([job(start, stop) for start, stop in stripe_rows(height, count)], width * height)
     except ValueError as exc:  # a label >= k
         raise ParameterError(str(exc)) from None
     if any(stream is None for stream in streams):
@@ -161,7 +177,7 @@ def encode(labels: NDArray[np.uint8], k: int, *, limit: int | None = None, strip
     return None if limit is not None and len(payload) > limit else payload
 
 
-def stripe_table(payload: memoryview, height: int) -> list[tuple[int, int]]:
+def stripe_table(payload: memoryview, width: int, height: int) -> list[tuple[int, int]]:
     """Read and check the stripe table at the start of a coding-1 payload (rule D6).
 
     Only the table is read: the count and the S lengths. The caller checks
@@ -172,8 +188,8 @@ def stripe_table(payload: memoryview, height: int) -> list[tuple[int, int]]:
     ----------
     payload : memoryview
         The payload, or as much of it as the file holds.
-    height : int
-        From the validated header; bounds the stripe count.
+    width, height : int
+        From the validated header; they bound the stripe count.
 
     Returns
     -------
@@ -185,13 +201,13 @@ def stripe_table(payload: memoryview, height: int) -> list[tuple[int, int]]:
     TruncatedError
         If the payload ends inside the table.
     FormatError
-        If the count is not in 1..H or a length is below :data:`MIN_STREAM`.
+        If the count is not in 1..:func:`max_stripes` or a length is below :data:`MIN_STREAM`.
     """
     if len(payload) < _COUNT.size:
         raise TruncatedError(f"truncated: payload is {len(payload)} bytes, too short for the stripe count")
     (count,) = _COUNT.unpack(payload[: _COUNT.size])
-    if not 1 <= count <= height:
-        raise FormatError(f"stripe count {count} not in 1..{min(height, MAX_STRIPES)} (height {height})")
+    if not 1 <= count <= max_stripes(width, height):
+        raise FormatError(f"stripe count {count} not in 1..{max_stripes(width, height)} for {width}x{height} pixels")
     start = _COUNT.size + _LENGTH.size * count
     if len(payload) < start:
         raise TruncatedError(f"truncated: payload is {len(payload)} bytes, ends inside the table of {count} stripes")
@@ -233,7 +249,9 @@ def decode(payload: memoryview, spans: list[tuple[int, int]], width: int, height
     def job(lo: int, hi: int, start: int, stop: int) -> Callable[[], tuple[int, int, int, int]]:
         return lambda: _ctx1.decode(payload[lo:hi], width, stop - start, k, labels[start:stop])
 
-    results = _run([job(lo, hi, start, stop) for (lo, hi), (start, stop) in zip(spans, rows, strict=True)])
+    results = _run(
+        [job(lo, hi, start, stop) for (lo, hi), (start, stop) in zip(spans, rows, strict=True)], width * height
+    )
     for index, ((status, x, y, detail), (start, stop)) in enumerate(zip(results, rows, strict=True)):
         if status:
             error, message = _STATUS[status]

@@ -23,7 +23,7 @@ from . import container
 from .errors import KmqError
 from .indexed import Indexed
 
-__all__ = ["atomic_write", "read_bytes", "read_container", "read_indexed", "read"]
+__all__ = ["atomic_write", "read_bytes", "read_container", "read_file", "read_indexed", "read"]
 
 # errno values with which link() says "this file system has no hard links".
 _NO_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK, errno.EXDEV})
@@ -180,9 +180,16 @@ def read_container(
     OSError
         If the file cannot be opened.
     """
+    return read_file(path, max_pixels=max_pixels)[1:]
+
+
+def read_file(
+    path: str | os.PathLike[str], *, max_pixels: int | None = container.DEFAULT_MAX_PIXELS
+) -> tuple[bytes, container.Header, NDArray[np.uint8], NDArray[np.uint8]]:
+    """:func:`read_container`, also returning the file's bytes, read once (for ``kmq info``)."""
     data = read_bytes(path, max_pixels=max_pixels)
     with _naming(path):
-        return container.loads(data, max_pixels=max_pixels)
+        return (data, *container.loads(data, max_pixels=max_pixels))
 
 
 def read_indexed(path: str | os.PathLike[str], *, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) -> Indexed:

@@ -19,7 +19,7 @@ import zlib
 MAGIC = b"\x89KMQ"
 HEADER = struct.Struct(">4sBBBBHHII")
 
-# -- section 4.3: the adaptive probabilities ---------------------------------------------------
+# -- section 5.3: the adaptive probabilities ---------------------------------------------------
 
 
 class Slot:
@@ -40,7 +40,7 @@ class Slot:
             self.p += ((1 << 15) - self.p) >> rate
 
 
-# -- section 4.4: the range coder --------------------------------------------------------------
+# -- section 5.4: the range coder --------------------------------------------------------------
 
 
 class Encoder:
@@ -81,7 +81,7 @@ class Encoder:
 
 
 class StreamError(ValueError):
-    """A stripe's stream breaks a rule of section 4.5."""
+    """A stripe's stream breaks a rule of section 5.5."""
 
 
 class Decoder:
@@ -121,7 +121,7 @@ class Decoder:
             raise StreamError("code not 0 at the end")
 
 
-# -- section 4.2: the model ------------------------------------------------------------------
+# -- section 5.2: the model ------------------------------------------------------------------
 
 
 class Model:
@@ -194,7 +194,7 @@ def encode_stripe(labels: list[list[int]], k: int, trace: list[tuple[object, ...
 
 
 def decode_stripe(data: bytes, width: int, height: int, k: int) -> list[list[int]]:
-    """The labels of one stripe; raises StreamError on any rule of section 4.5."""
+    """The labels of one stripe; raises StreamError on any rule of section 5.5."""
     model, coder = Model(k), Decoder(data)
     rows = [[k] * width for _ in range(height)]
     for y in range(height):
@@ -229,11 +229,11 @@ def encode_payload(labels: list[list[int]], k: int, stripes: int) -> bytes:
     return table + b"".join(streams)
 
 
-# -- sections 1, 3, 5, 6: the container ------------------------------------------------------
+# -- sections 1, 3, 5, 6, 7: the container ------------------------------------------------------
 
 
 def read(data: bytes, max_pixels: int | None = 178_956_970) -> tuple[dict[str, int], list[bytes], list[int]]:
-    """(header fields, palette entries, labels in raster order); ValueError on any rule of section 6."""
+    """(header fields, palette entries, labels in raster order); ValueError on any rule of section 7."""
     if data[:4] != MAGIC[: len(data[:4])]:
         raise ValueError("D1 not a kmq file")
     if len(data) < HEADER.size:
@@ -255,10 +255,10 @@ def read(data: bytes, max_pixels: int | None = 178_956_970) -> tuple[dict[str, i
     if coding == 0:
         expected = raw_size
     else:
-        if len(payload) < 2:
+        if len(payload) < 11:
             raise ValueError("D6 truncated")
         stripes = int.from_bytes(payload[:2], "big")
-        if not 1 <= stripes <= height:
+        if not 1 <= stripes <= min(height, max(1, pixels // 4096)):
             raise ValueError("D6 stripe count")
         if len(payload) < 2 + 4 * stripes:
             raise ValueError("D6 truncated")
@@ -266,10 +266,10 @@ def read(data: bytes, max_pixels: int | None = 178_956_970) -> tuple[dict[str, i
         if min(lengths) < 5:
             raise ValueError("D6 stripe length")
         expected = 2 + 4 * stripes + sum(lengths)
-        if expected > raw_size + 2 + 9 * stripes:
-            raise ValueError("D6 payload over raw size + overhead")
     if len(data) != start + expected + 4:
         raise ValueError("D6 length")
+    if coding == 1 and expected > raw_size + 2 + 9 * stripes:
+        raise ValueError("D6 payload over raw size + overhead")
     if struct.unpack(">I", data[-4:])[0] != zlib.crc32(data[:-4]):
         raise ValueError("D7 checksum")
     palette = [data[HEADER.size + i * channels : HEADER.size + (i + 1) * channels] for i in range(k)]

@@ -214,8 +214,23 @@ def test_encode_unknown_coding_is_a_usage_error(work, capsys):
     result = usage_error(capsys, "encode", "grad.png", "--coding", "zip")
 
     assert result.code == 2
-    assert "invalid choice: 'zip'" in result.err
+    assert "'zip' is not a payload coding: choose ctx1 (1) or raw (0)" in result.err
     assert not (work / "grad.kmq").exists()
+
+
+@pytest.mark.parametrize(("value", "coding"), [("0", 0), ("1", 1), ("raw", 0), ("ctx1", 1)])
+def test_encode_coding_by_name_or_number(work, capsys, value, coding):
+    assert run(capsys, "encode", "grad.png", "--coding", value).code == 0
+    assert (work / "grad.kmq").read_bytes()[5] == coding
+
+
+def test_encode_says_why_it_wrote_raw_when_ctx1_was_asked_for(work, capsys):
+    save_png(work / "tiny.png", gradient()[:1, :3])
+
+    result = run(capsys, "encode", "tiny.png", "--coding", "ctx1")
+
+    assert result.code == 0
+    assert "raw payload" in result.out and "ctx1 would not have been smaller" in result.out
 
 
 def test_info_shows_header_palette_and_three_bits_per_pixel_at_k8(work, capsys):
@@ -234,7 +249,7 @@ def test_info_shows_header_palette_and_three_bits_per_pixel_at_k8(work, capsys):
     assert "payload coding 1 (ctx1)" in text
     payload = size - 20 - 8 * 3 - 4
     assert re.search(rf"payload\s+{8 * payload / (W * H):.3f} bits per pixel: {payload} bytes in 1 stripe", text)
-    assert "raw packing would need 3.000 (72 bytes" in text, "what coding 0 would take"
+    assert "raw packing would need 3.000 bits per pixel (72 bytes" in text, "what coding 0 would take"
     assert f"{8 * size / (W * H):.3f} bits per pixel" in text, "file bits per pixel"
     assert re.search(rf"ratio\s+{W * H * 3 / size:.2f} : 1", text)
 

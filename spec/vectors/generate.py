@@ -92,7 +92,7 @@ CTX1 = {
     "ctx1_k4_rgb_1x1": (4, 3, 1, 1, 1, "1x1: no neighbours, one escape"),
     "ctx1_k6_rgb_23x1": (6, 3, 23, 1, 1, "a single row: N, NW, NE, NN always absent"),
     "ctx1_k6_rgb_1x23": (6, 3, 1, 23, 1, "a single column: W, WW, NW, NE always absent"),
-    "ctx1_k8_rgb_16x10_3_stripes": (8, 3, 16, 10, 3, "3 stripes of 3, 3 and 4 rows"),
+    "ctx1_k8_rgb_128x97_3_stripes": (8, 3, 128, 97, 3, "3 stripes of 32, 32 and 33 rows (4096 pixels or more each)"),
 }
 
 
@@ -190,6 +190,11 @@ def _ctx1_invalid(base1: bytes, big: bytes) -> dict[str, tuple[bytes, str, str]]
         "ctx1_k_1": (_patch(k1, 5, b"\x01"), "FormatError", "D4: coding 1 with k = 1"),
         "ctx1_stripes_0": (_patch(base1, 35, b"\x00\x00"), "FormatError", "D6: S = 0"),
         "ctx1_stripes_3_of_2_rows": (_patch(base1, 35, b"\x00\x03"), "FormatError", "D6: S > height"),
+        "ctx1_stripes_2_of_600_pixels": (
+            _patch(big, container.HEADER.size + 3 * 100, b"\x00\x02"),
+            "FormatError",
+            "D6: S = 2 for 600 pixels, under 4096 per stripe",
+        ),
         "ctx1_table_cut": (_with_crc(base1[:39]), "TruncatedError", "D6: the file ends inside the stripe table"),
         "ctx1_stripe_length_4": (_patch(base1, 37, b"\x00\x00\x00\x04"), "FormatError", "D6: a length < 5"),
         "ctx1_payload_short": (_with_crc(base1[:-5]), "TruncatedError", "D6: one byte shorter than the table says"),

@@ -1,0 +1,138 @@
+"""Mutation fuzzing of the decoder: whatever the bytes, an image or a KmqError, nothing else.
+
+Valid files of both codings are damaged the ways files get damaged (cut short, a bit flipped,
+a header field patched, bytes overwritten, two files spliced) and decoded with the checksum
+check off, as libpng's fuzz target does, so the mutations reach the payload decoders instead
+of all stopping at the CRC. A decoded image must have exactly the shape its header declares.
+
+The default run draws a few hundred examples per property. ``KMQ_THOROUGH=1`` draws 100,000
+per property, or ``KMQ_FUZZ_EXAMPLES=N`` exactly N; FORMAT.md section 7 lists what these
+properties enforce.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import kmq
+import numpy as np
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from kmq import container
+
+VECTORS = Path(__file__).resolve().parents[1] / "spec" / "vectors"
+#: A cap well above every seed file, so that a patched width or height is refused or
+#: decoded without allocating much, while K = 1 headers still reach the payload checks.
+MAX_PIXELS = 1 << 16
+
+
+def _examples() -> int:
+    if os.environ.get("KMQ_FUZZ_EXAMPLES"):
+        return int(os.environ["KMQ_FUZZ_EXAMPLES"])
+    return 100_000 if os.environ.get("KMQ_THOROUGH") else 300
+
+
+fuzz = settings(max_examples=_examples(), deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def _seed_files() -> list[bytes]:
+    """Every valid conformance vector (one has 3 stripes), plus larger files of both codings."""
+    files = [path.read_bytes() for path in sorted(VECTORS.glob("*.kmq"))]
+    rng = np.random.default_rng(5)
+    y, x = np.mgrid[0:48, 0:40]
+    for k, channels in ((8, 3), (16, 4), (100, 3), (256, 4)):
+        labels = ((x // 3 + y // 5) % k).astype(np.uint8)
+        labels[rng.random(labels.shape) < 0.05] = rng.integers(0, k, dtype=np.uint8)
+        palette = rng.integers(0, 256, (k, channels), dtype=np.uint8)
+        files.append(container.dumps(palette, labels, "raw"))
+        head = container.Header.for_image(40, 48, channels, k, container.CODING_CTX1).pack()
+        body = head + palette.tobytes() + kmq.ctx1.encode(labels, k)
+        files.append(body + struct.pack(">I", 0))  # the checksum is not checked here
+    return files
+
+
+SEEDS = _seed_files()
+CTX1_SEEDS = [data for data in SEEDS if data[5] == container.CODING_CTX1]
+FIELDS = [name for name, _ in container.HEADER_FIELDS if name != "magic"]
+LIMITS = {"B": 0xFF, "H": 0xFFFF, "I": 0xFFFFFFFF}
+
+
+def decodes_or_refuses(data: bytes) -> None:
+    """The property every mutation must keep."""
+    try:
+        pixels = kmq.decode(data, max_pixels=MAX_PIXELS, verify_checksum=False)
+    except kmq.KmqError:
+        return
+    header = container.Header.unpack(data, max_pixels=None)
+    assert pixels.shape == (header.height, header.width, header.channels)
+    assert pixels.dtype == np.uint8
+
+
+seeds = st.sampled_from(SEEDS)
+
+
+@fuzz
+@given(seeds, st.data())
+@example(SEEDS[0], None)
+def test_truncated_anywhere(data, draw):
+    cut = 0 if draw is None else draw.draw(st.integers(0, len(data) - 1))
+    decodes_or_refuses(data[:cut])
+
+
+@fuzz
+@given(seeds, st.data())
+def test_one_bit_flipped(data, draw):
+    index = draw.draw(st.integers(0, 8 * len(data) - 1))
+    damaged = bytearray(data)
+    damaged[index // 8] ^= 1 << (index % 8)
+    decodes_or_refuses(bytes(damaged))
+
+
+@fuzz
+@given(seeds, st.sampled_from(FIELDS), st.data())
+def test_header_field_patched(data, field, draw):
+    code = dict(container.HEADER_FIELDS)[field]
+    value = draw.draw(
+        st.one_of(st.sampled_from([0, 1, 2, 3, 4, 255, 256, 257, LIMITS[code]]), st.integers(0, LIMITS[code]))
+    )
+    values = list(container.HEADER.unpack(data[: container.HEADER.size]))
+    values[[name for name, _ in container.HEADER_FIELDS].index(field)] = min(value, LIMITS[code])
+    decodes_or_refuses(container.HEADER.pack(*values) + data[container.HEADER.size :])
+
+
+@fuzz
+@given(seeds, st.lists(st.tuples(st.integers(0, 10**6), st.binary(min_size=1, max_size=8)), min_size=1, max_size=4))
+def test_bytes_overwritten(data, patches):
+    damaged = bytearray(data)
+    for offset, chunk in patches:
+        at = offset % len(damaged)
+        damaged[at : at + len(chunk)] = chunk
+    decodes_or_refuses(bytes(damaged))
+
+
+@fuzz
+@given(seeds, seeds, st.data())
+def test_two_files_spliced(a, b, draw):
+    head = draw.draw(st.integers(0, len(a)))
+    tail = draw.draw(st.integers(0, len(b)))
+    decodes_or_refuses(a[:head] + b[tail:])
+
+
+@fuzz
+@given(st.sampled_from(CTX1_SEEDS), st.binary(min_size=0, max_size=64), st.data())
+def test_ctx1_stream_bytes_replaced(data, junk, draw):
+    """The range decoder on arbitrary bytes: any stream, any length, under a valid stripe table."""
+    k, channels = int.from_bytes(data[8:10], "big"), data[6]
+    start = container.HEADER.size + k * channels
+    count = int.from_bytes(data[start : start + 2], "big")
+    table_end = start + 2 + 4 * count
+    body = data[:table_end] + junk + data[table_end + draw.draw(st.integers(0, 64)) :]
+    decodes_or_refuses(body)
+
+
+@fuzz
+@given(st.binary(min_size=0, max_size=200))
+def test_random_bytes_after_the_magic(tail):
+    decodes_or_refuses(container.MAGIC + tail)
