@@ -332,10 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str, example: str) -> argparse.ArgumentParser:
-        return sub.add_parser(
+        p = sub.add_parser(
             name, help=help, description=help, epilog=f"example:\n  {example}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )  # fmt: skip
+        p.set_defaults(command_parser=p)  # so an unknown option gets this command's usage
+        return p
 
     limit_help = f"refuse images with more pixels than this, or 'none' (default: {container.DEFAULT_MAX_PIXELS:,})"
     force_help = "replace an existing output file (it is only replaced once the new one is complete)"
@@ -415,7 +417,9 @@ def _check_encode_options(parser: argparse.ArgumentParser, args: argparse.Namesp
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``kmq`` command; returns the exit status (0, 1 error, 2 usage, 130 interrupted)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if hasattr(args, "check"):
         args.check(args)
     try:

@@ -86,7 +86,7 @@ static inline void context(const Model *m, const uint8_t *row, size_t width, siz
     int w, ww, n, nw, ne, nn;
     if (y >= 2 && x >= 2 && x + 1 < width) { /* all six exist: one test for the common case */
         const uint8_t *up = row - width;
-        w = row[x - 1], ww = row[x - 2], n = up[x], nw = up[x - 1], ne = up[x + 1], nn = up[x - width];
+        w = row[x - 1], ww = row[x - 2], n = up[x], nw = up[x - 1], ne = up[x + 1], nn = (up - width)[x];
     } else {
         w = x >= 1 ? row[x - 1] : a, ww = x >= 2 ? row[x - 2] : a;
         n = nw = ne = nn = a;
@@ -95,7 +95,7 @@ static inline void context(const Model *m, const uint8_t *row, size_t width, siz
             n = up[x];
             if (x >= 1) nw = up[x - 1];
             if (x + 1 < width) ne = up[x + 1];
-            if (y >= 2) nn = up[x - width];
+            if (y >= 2) nn = (up - width)[x];
         }
     }
     const unsigned pat = (unsigned)(w == n) | (unsigned)(w == nw) << 1 | (unsigned)(w == ne) << 2 |

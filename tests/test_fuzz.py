@@ -18,11 +18,14 @@ from pathlib import Path
 
 import kmq
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from kmq import container
 
 VECTORS = Path(__file__).resolve().parents[1] / "spec" / "vectors"
+#: Inputs that fuzz/ targets once found a fault with (fuzz/README.md lists them).
+FINDINGS = sorted((Path(__file__).resolve().parent / "data" / "fuzz").glob("*"))
 #: A cap well above every seed file, so that a patched width or height is refused or
 #: decoded without allocating much, while K = 1 headers still reach the payload checks.
 MAX_PIXELS = 1 << 16
@@ -136,3 +139,8 @@ def test_ctx1_stream_bytes_replaced(data, junk, draw):
 @given(st.binary(min_size=0, max_size=200))
 def test_random_bytes_after_the_magic(tail):
     decodes_or_refuses(container.MAGIC + tail)
+
+
+@pytest.mark.parametrize("path", FINDINGS, ids=lambda p: p.name)
+def test_earlier_fuzz_findings_decode_or_are_refused(path):
+    decodes_or_refuses(path.read_bytes())
