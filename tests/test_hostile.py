@@ -5,8 +5,14 @@ Decoder cases (1-8) run three ways: the library must raise the named ``KmqError`
 with tracemalloc (numpy reports its buffers to it): nothing in proportion to a header value may be
 allocated before the header is validated, and never more than the image the header declares.
 Command cases (9-14) go through ``kmq.cli.main`` and, for the signal, a real process. FORMAT.md
-section 7.1 states the obligations these tests enforce; some cases also have older tests, named
-where they live.
+section 7.1 states the obligations these tests enforce.
+
+The bugs other decoders fixed that these cases stand for: size products that overflow (Pillow
+CVE-2016-9189: cases 3-product-*), palette indices out of range (libpng CVE-2025-64505: 6-label-7-of-5,
+and ctx1's escape >= K in test_ctx1.py), sizes trusted from the file (Pillow CVE-2021-27921 to 27923:
+the stripe lengths of coding 1 are checked against the file before any is used, cases 5-ctx1-* and
+test_ctx1.py's table tests), and bombs in compressed data (libpng CVE-2010-0205, Pillow CVE-2014-9601:
+8-ctx1-bomb).
 """
 
 from __future__ import annotations
