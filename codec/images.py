@@ -29,7 +29,16 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .container import CHANNELS
 from .errors import ImageError, KmqError, ParameterError
 
-__all__ = ["ImageLike", "as_array", "load_image", "save_image", "output_format", "is_image_path"]
+__all__ = [
+    "ImageLike",
+    "as_array",
+    "load_image",
+    "save_image",
+    "output_format",
+    "is_image_path",
+    "image_suffixes",
+    "KMQ_FORMAT",
+]
 
 #: What the encoder accepts: an (H, W, 3|4) uint8 array or any Pillow image.
 ImageLike = Any
@@ -59,7 +68,10 @@ def _from_pillow(image: Image.Image) -> NDArray[np.uint8]:
         return grey
     if image.mode == "La":  # Pillow cannot convert premultiplied La to RGB(A) directly
         image = image.convert("LA")
-    mode = "RGBA" if image.mode in _ALPHA_MODES or "transparency" in image.info else "RGB"
+    # A P image whose palette has alpha (Image.quantize of RGBA, or a kmq RGBA file) keeps it.
+    has_alpha = image.mode in _ALPHA_MODES or "transparency" in image.info
+    has_alpha = has_alpha or (image.mode == "P" and image.palette is not None and image.palette.mode == "RGBA")
+    mode = "RGBA" if has_alpha else "RGB"
     return np.asarray(image if image.mode == mode else image.convert(mode))
 
 
@@ -101,13 +113,15 @@ def as_array(image: ImageLike) -> NDArray[np.uint8]:
     return np.ascontiguousarray(pixels)
 
 
-def load_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
+def load_image(file: str | os.PathLike[str] | BinaryIO, *, name: str | None = None) -> NDArray[np.uint8]:
     """Read an image file with Pillow and normalise it with :func:`as_array`.
 
     Parameters
     ----------
-    path : path-like
-        Any image file Pillow reads.
+    file : path-like or binary file object
+        Any image file Pillow reads (a file object for images already in memory).
+    name : str, optional
+        What error messages call the file (default: the path).
 
     Returns
     -------
@@ -119,29 +133,45 @@ def load_image(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
         If the file is missing, not an image, truncated, or over Pillow's
         decompression-bomb limit.
     """
-    path = Path(path)
+    source = file if hasattr(file, "read") else Path(file)  # type: ignore[arg-type]
+    label = name if name is not None else str(source)
     try:
         with warnings.catch_warnings():
             # Pillow only warns between its limit and twice it; we refuse at
             # the same point it errors, and say so in one line.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 image.load()
                 return as_array(image)
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{path}: {exc}") from None
+        raise ImageError(f"{label}: {exc}") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image Pillow can read") from None
+        raise ImageError(f"{label}: not an image Pillow can read") from None
     except IsADirectoryError:
-        raise ImageError(f"{path}: is a directory") from None
+        raise ImageError(f"{label}: is a directory") from None
     except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
+        raise ImageError(f"{label}: no such file") from None
     except KmqError:
         raise
     except Exception as exc:
         # Pillow's decoders report corrupt data with many exception types
         # (OSError, ValueError, EOFError, struct.error, IndexError, ...).
-        raise ImageError(f"{path}: cannot read image: {type(exc).__name__}: {exc}") from None
+        raise ImageError(f"{label}: cannot read image: {type(exc).__name__}: {exc}") from None
+
+
+#: Pillow's name for kmq's own format, once the plugin is registered.
+KMQ_FORMAT = "KMQ"
+
+
+def image_suffixes() -> frozenset[str]:
+    """Extensions of the image formats the encoder takes from a folder.
+
+    kmq's own is left out: a folder holding earlier outputs is not re-encoded
+    (a .kmq file named on its own is, at its new K).
+    """
+    Image.init()
+    extensions = Image.registered_extensions().items()
+    return frozenset(ext for ext, fmt in extensions if fmt != KMQ_FORMAT and fmt in Image.OPEN)
 
 
 #: Formats whose writers resample the image to sizes of their own.
@@ -150,7 +180,8 @@ _RESIZING_FORMATS = frozenset({"ICO", "ICNS"})
 
 def is_image_path(path: str | os.PathLike[str]) -> bool:
     """Whether a path's extension is one Pillow registers for an image format."""
-    return Path(path).suffix.lower() in Image.registered_extensions()
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
+    return fmt is not None and fmt != KMQ_FORMAT
 
 
 #: Save options per Pillow format: WebP is written lossless and exact, so that
@@ -189,6 +220,8 @@ def output_format(path: str | os.PathLike[str], channels: int = 3) -> str:
     """
     ext = Path(path).suffix.lower()
     fmt = Image.registered_extensions().get(ext)
+    if fmt == KMQ_FORMAT:
+        raise ParameterError(f"{ext}: decoding writes an image format, not a kmq file; use e.g. .png")
     if fmt is None or fmt not in Image.SAVE:
         raise ParameterError(f"cannot write images with extension {ext or '(none)'!r}; use e.g. .png")
     if fmt in _RESIZING_FORMATS:

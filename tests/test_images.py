@@ -180,3 +180,13 @@ def test_corrupt_files_of_any_format_are_image_errors_naming_the_file(tmp_path, 
 def test_formats_that_resize_are_refused(name):
     with pytest.raises(kmq.ParameterError, match="resize"):
         output_format(name)
+
+
+def test_a_palette_image_with_alpha_in_its_palette_keeps_the_alpha():
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[..., 3] = np.arange(16, dtype=np.uint8).reshape(4, 4) // 4 * 80  # four alpha levels
+    image = Image.fromarray(rgba).quantize(4)  # mode P, palette mode RGBA, no "transparency" key
+    assert image.mode == "P" and image.palette.mode == "RGBA"
+
+    assert np.array_equal(as_array(image), np.asarray(image.convert("RGBA")))
