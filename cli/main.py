@@ -18,9 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import kmq
-from kmq import container, files, images, metrics
+import numpy as np
+from kmq import container, files, images, metrics, pictures
 from kmq.errors import KmqError
 from kmq.quantize import MAX_SEED, SPACES
+
+from . import batch as batch_cli
+from . import completion
+from . import pictures as picture_cli
 
 __all__ = ["main", "build_parser"]
 
@@ -75,6 +80,31 @@ def _coding(text: str) -> str:
     raise argparse.ArgumentTypeError(f"{text!r} is not a payload coding: choose ctx1 (1) or raw (0)")
 
 
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"jobs must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"jobs must be at least 1, got {value}")
+    return value
+
+
+def _suffix(text: str) -> str:
+    suffix = text if text.startswith(".") else f".{text}"
+    if len(suffix) < 2 or "/" in suffix or os.sep in suffix:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a file extension such as .png")
+    return suffix.lower()
+
+
+def _k_list(text: str) -> list[int]:
+    return [_k(part) for part in text.split(",") if part.strip()] or [_k(text)]
+
+
+def _flatten_k(args: argparse.Namespace) -> None:
+    args.k = list(dict.fromkeys(k for group in args.k for k in group))
+
+
 def _max_pixels(text: str) -> int | None:
     if text.lower() == "none":
         return None
@@ -85,22 +115,6 @@ def _max_pixels(text: str) -> int | None:
     if value < 1:
         raise argparse.ArgumentTypeError(f"max pixels must be at least 1, got {value}")
     return value
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return a.resolve() == b.resolve()
-
-
-def _check_output(source: Path, out: Path, force: bool) -> None:
-    if not source.exists():
-        raise CommandError(f"{source}: no such file")
-    if _same_file(source, out):
-        raise CommandError(f"{out}: output would overwrite the input file; choose another -o")
-    if out.exists() and not force:
-        raise CommandError(f"{out}: output exists (use --force to overwrite)")
 
 
 def _bpp(nbytes: int, pixels: int) -> float:
@@ -122,48 +136,18 @@ def _db(value: float) -> str:
     return "lossless" if math.isinf(value) else f"{value:.2f} dB"
 
 
-def cmd_encode(args: argparse.Namespace) -> None:
-    source = Path(args.input)
-    out = Path(args.output) if args.output else source.with_suffix(".kmq")
-    _check_output(source, out, args.force)
-    if images.is_image_path(out):
+def cmd_encode(args: argparse.Namespace) -> int:
+    if args.output is not None and images.is_image_path(args.output):
+        out = Path(args.output)
+        if out.exists() and os.path.samefile(out, args.inputs[0]):
+            raise CommandError(f"{out}: output would overwrite the input file; choose another -o")
         raise CommandError(f"{out}: {out.suffix} is an image format; kmq files end in .kmq (to decode, use kmq decode)")
-    start = time.perf_counter()
-    pixels = images.load_image(source)
-    indexed = kmq.quantize(pixels, args.k, seed=args.seed, space=args.space, dither=args.dither, min_psnr=args.min_psnr)
-    data = indexed.to_bytes(args.coding)
-    header = container.Header.unpack(data)
-    note = ""
-    if container.coding_number(args.coding) != header.coding:
-        note = " (ctx1 would not have been smaller, so raw packing was written)"
-    elapsed = time.perf_counter() - start
-    files.atomic_write(out, data, overwrite=args.force)
-    n = indexed.width * indexed.height
-    payload = _payload_bpp(header, len(data))
-    raw = "" if header.coding == container.CODING_RAW else f" (raw {header.bits})"
-    print(
-        f"{source} ({source.stat().st_size:,} B) -> {out} ({len(data):,} B): "
-        f"{indexed.width}x{indexed.height} {_mode(indexed.channels)}, K={indexed.k}, "
-        f"{container.CODINGS[header.coding]} payload {payload:.3f} bit/px{raw}, file {_bpp(len(data), n):.3f} bit/px, "
-        f"PSNR {_db(metrics.psnr(pixels, indexed.to_array()))}, {elapsed:.2f} s{note}"
-    )
+    return batch_cli.run_encode(args)
 
 
-def cmd_decode(args: argparse.Namespace) -> None:
-    source = Path(args.input)
-    out = Path(args.output) if args.output else source.with_suffix(".png")
-    fmt = images.output_format(out)
-    _check_output(source, out, args.force)
-    start = time.perf_counter()
-    indexed = files.read_indexed(source, max_pixels=args.max_pixels)
-    if indexed.channels == 4:
-        images.output_format(out, channels=4)
-    pixels = indexed.to_array()
-    files.atomic_write(out, lambda f: images.save_image(f, pixels, fmt), overwrite=args.force)
-    print(
-        f"{source} -> {out} ({out.stat().st_size:,} B): {indexed.width}x{indexed.height} "
-        f"{_mode(indexed.channels)}, K={indexed.k}, {time.perf_counter() - start:.2f} s"
-    )
+def cmd_decode(args: argparse.Namespace) -> int:
+    images.output_format(args.output or Path("out").with_suffix(args.suffix))  # refuse a bad format before any work
+    return batch_cli.run_decode(args)
 
 
 def describe(path: Path, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) -> dict[str, Any]:
@@ -222,7 +206,13 @@ def describe(path: Path, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) 
 
 
 def cmd_info(args: argparse.Namespace) -> None:
+    if args.palette_image:
+        images.output_format(args.palette_image)  # a bad extension is refused before the file is read
     info = describe(Path(args.file), args.max_pixels)
+    if args.palette_image:
+        palette = np.array([list(bytes.fromhex(entry[1:])) for entry in info["palette"]], np.uint8)
+        picture_cli.write_palette_image(args.palette_image, palette, args.force)
+        info["palette_image"] = args.palette_image
     if args.json:
         print(json.dumps(info, indent=2))
         return
@@ -292,23 +282,48 @@ def cmd_demo(args: argparse.Namespace) -> None:
     for out, content in ((original, pngs[original]), (encoded, data), (decoded, pngs[decoded])):
         files.atomic_write(out, content, overwrite=args.force)
     header = container.loads(data)[0]
-    print(f"kmq demo: scikit-learn's sample photo {SAMPLE}, {width}x{height} RGB, K={args.k}")
-    print(f"wrote into {folder}{os.sep}")
     coding = container.CODINGS[header.coding]
     rows = [
-        ("raw RGB (not written)", n * 3),
-        (f"{original.name} (original, PNG)", original.stat().st_size),
-        (f"{encoded.name} (kmq, {coding})", len(data)),
-        ("the same in raw packing (not written)", header.overhead + header.raw_payload_size),
-        (f"{decoded.name} (decoded, PNG)", decoded.stat().st_size),
+        ("raw RGB (not written)", None, n * 3),
+        (f"{original.name} (original, PNG)", original, original.stat().st_size),
+        (f"{encoded.name} (kmq, {coding})", encoded, len(data)),
+        ("the same in raw packing (not written)", None, header.overhead + header.raw_payload_size),
+        (f"{decoded.name} (decoded, PNG)", decoded, decoded.stat().st_size),
     ]
-    for label, size in rows:
+    psnr = metrics.psnr(pixels, restored)
+    if args.json:
+        document = {
+            "image": SAMPLE,
+            "folder": str(folder),
+            "width": width,
+            "height": height,
+            "k": header.k,
+            "coding": coding,
+            "files": [
+                {"what": label, "path": str(path) if path else None, "bytes": size, "bits_per_pixel": _bpp(size, n)}
+                for label, path, size in rows
+            ],
+            "payload_bits_per_pixel": _payload_bpp(header, len(data)),
+            "psnr": None if math.isinf(psnr) else psnr,
+            "encode_seconds": encode_s,
+            "decode_seconds": decode_s,
+        }
+        print(json.dumps(document, indent=2))
+        return
+    if args.quiet:
+        return
+    print(f"kmq demo: scikit-learn's sample photo {SAMPLE}, {width}x{height} RGB, K={args.k}")
+    print(f"wrote into {folder}{os.sep}")
+    for label, _, size in rows:
         print(f"  {label:<38} {size:>10,} bytes {_bpp(size, n):7.3f} bits/px")
     print(
         f"palette K={header.k}, {coding} payload {_payload_bpp(header, len(data)):.3f} bits/px "
-        f"(raw packing {header.bits:.3f}), PSNR {_db(metrics.psnr(pixels, restored))}, "
-        f"encode {encode_s:.2f} s, decode {decode_s:.3f} s"
+        f"(raw packing {header.bits:.3f}), PSNR {_db(psnr)}, encode {encode_s:.2f} s, decode {decode_s:.3f} s"
     )
+
+
+def cmd_completion(args: argparse.Namespace) -> None:
+    print(completion.script(build_parser(), args.shell, PROG), end="")
 
 
 EPILOG = """examples:
@@ -331,9 +346,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {kmq.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help: str, example: str) -> argparse.ArgumentParser:
+    def command(
+        name: str, help: str, example: str, parents: Sequence[argparse.ArgumentParser] = ()
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(
-            name, help=help, description=help, epilog=f"example:\n  {example}",
+            name, help=help, description=help, epilog=f"example:\n  {example}", parents=list(parents),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )  # fmt: skip
         p.set_defaults(command_parser=p)  # so an unknown option gets this command's usage
@@ -341,11 +358,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     limit_help = f"refuse images with more pixels than this, or 'none' (default: {container.DEFAULT_MAX_PIXELS:,})"
     force_help = "replace an existing output file (it is only replaced once the new one is complete)"
-    p = command(
-        "encode", "quantize an image to K colours and write a .kmq file", "kmq encode photo.jpg -k 16 -o small.kmq"
+
+    reporting = argparse.ArgumentParser(add_help=False)
+    group = reporting.add_argument_group("reporting")
+    group.add_argument("--json", action="store_true", help="print one JSON document instead of text, for scripts")
+    loudness = group.add_mutually_exclusive_group()
+    loudness.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    loudness.add_argument("-v", "--verbose", action="store_true", help="also say what is found, skipped and why")
+
+    batching = argparse.ArgumentParser(add_help=False)
+    group = batching.add_argument_group(
+        "many files",
+        "Several inputs, a folder, a glob or -O make a batch: a bad file is reported and the rest go on (exit 1 at "
+        "the end if any failed), and outputs newer than their input are skipped as up to date.",
     )
-    p.add_argument("input", help="image file in any format Pillow reads (PNG, JPEG, WebP, TIFF, ...)")
-    p.add_argument("-o", "--output", help="output path (default: INPUT with the suffix .kmq)")
+    group.add_argument("-O", "--output-dir", metavar="DIR", help="write outputs into DIR (made if missing)")
+    group.add_argument("-r", "--recursive", action="store_true", help="look in the subfolders of folder inputs")
+    group.add_argument("--force", action="store_true", help=force_help)
+    group.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help=f"worker processes for a batch (default: the CPU count, here {os.cpu_count()})",
+    )
+    group.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="send the files to a Dask distributed scheduler, e.g. tcp://10.0.0.5:8786 (needs kmq[dask])",
+    )
+    p = command(
+        "encode",
+        "quantize images to K colours and write .kmq files",
+        "kmq encode photo.jpg -k 16 -o small.kmq\n  kmq encode photos/ -r -O kmq/ -k 16    (every image below photos/)",
+        parents=[reporting, batching],
+    )
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="image files in any format Pillow reads (PNG, JPEG, WebP, TIFF, ...), folders, or glob patterns",
+    )
+    p.add_argument("-o", "--output", help="output path, for one input (default: INPUT with the suffix .kmq)")
     p.add_argument(
         "-k",
         type=_k_or_auto,
@@ -377,28 +431,105 @@ def build_parser() -> argparse.ArgumentParser:
         help="payload coding: ctx1 (or 1) = context-modelled, on photos 3 to 11 times smaller than raw; where it "
         "would not be smaller, raw is written instead (default); raw (or 0) = exactly ceil(log2 K) bits per pixel",
     )
-    p.add_argument("--force", action="store_true", help=force_help)
     p.set_defaults(run=cmd_encode, check=lambda args, parser=p: _check_encode_options(parser, args))
 
-    p = command("decode", "decode a .kmq file to an image", "kmq decode photo.kmq -o photo.webp")
-    p.add_argument("input", help="a .kmq file")
-    p.add_argument("-o", "--output", help="output image; format from its extension (default: INPUT with .png)")
-    p.add_argument("--force", action="store_true", help=force_help)
+    p = command(
+        "decode",
+        "decode .kmq files to images",
+        "kmq decode photo.kmq -o photo.webp\n  kmq decode kmq/ -r -O png/    (every .kmq file below kmq/)",
+        parents=[reporting, batching],
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help=".kmq files, folders, or glob patterns")
+    p.add_argument("-o", "--output", help="output image, for one input; format from its extension (default: INPUT.png)")
+    p.add_argument(
+        "--suffix",
+        type=_suffix,
+        default=".png",
+        help="format of the outputs when -o is not given, by extension: .png (default), .webp, .tiff, ...",
+    )
     p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=limit_help)
-    p.set_defaults(run=cmd_decode)
+    p.set_defaults(run=cmd_decode, check=lambda args, parser=p: _check_batch_options(parser, args))
 
     p = command("info", "show a .kmq file's header, palette and true bits per pixel", "kmq info photo.kmq --json")
     p.add_argument("file", help="a .kmq file (checked completely, checksum included)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument(
+        "--palette-image", metavar="PATH", help="also draw the palette as swatches into an image, e.g. swatch.png"
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing --palette-image file")
     p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=limit_help)
     p.set_defaults(run=cmd_info)
 
-    p = command("demo", "encode and decode a built-in sample photo, report sizes and quality", "kmq demo /tmp/kmq-demo")
+    p = command(
+        "demo",
+        "encode and decode a built-in sample photo, report sizes and quality",
+        "kmq demo /tmp/kmq-demo",
+        parents=[reporting],
+    )
     p.add_argument("outdir", nargs="?", help="folder for the outputs (default: ./kmq-demo, or -2, -3... if taken)")
     p.add_argument("-k", type=_k, default=8, metavar="K", help="palette size, 1..256 (default: 8)")
     p.add_argument("--seed", type=_seed, default=0, help="k-means++ seed (default: 0)")
     p.add_argument("--force", action="store_true", help="replace earlier demo outputs in OUTDIR")
     p.set_defaults(run=cmd_demo)
+
+    picture_options = argparse.ArgumentParser(add_help=False)
+    picture_options.add_argument("--seed", type=_seed, default=0, help="k-means++ seed (default: 0)")
+    picture_options.add_argument("--space", choices=SPACES, default="rgb", help="colour space to cluster in")
+    picture_options.add_argument("--dither", action="store_true", help="Floyd-Steinberg dithering")
+    picture_options.add_argument("--force", action="store_true", help="replace existing outputs")
+
+    p = command(
+        "compare",
+        "one picture: the original beside the result at each K, with palettes, sizes and PSNR",
+        "kmq compare photo.jpg -k 4 16 64 -o compare.png",
+        parents=[reporting, picture_options],
+    )
+    p.add_argument("input", help="an image file")
+    p.add_argument(
+        "-k",
+        type=_k_list,
+        nargs="+",
+        default=[[4, 16, 64]],
+        metavar="K",
+        help="palette sizes, as -k 4 16 64 or -k 4,16,64 (default: 4 16 64)",
+    )
+    p.add_argument(
+        "-o", "--output", default="compare.png", help="the picture (default: compare.png); .png, .webp, .jpg"
+    )
+    p.add_argument(
+        "--coding", type=_coding, default=container.DEFAULT_CODING, metavar="{ctx1,raw}", help="payload coding"
+    )
+    p.add_argument("--width", type=_jobs, default=480, metavar="PX", help="width of each panel (default: 480)")
+    p.set_defaults(run=picture_cli.cmd_compare, check=_flatten_k)
+
+    p = command(
+        "sweep",
+        "file size and PSNR at every K for each payload coding: the trade-off curve and its elbow",
+        "kmq sweep photo.jpg --k 2,4,8,16,32,64,128,256 -o sweep.png --csv sweep.csv",
+        parents=[reporting, picture_options],
+    )
+    p.add_argument("input", help="an image file")
+    p.add_argument(
+        "-k",
+        "--k",
+        type=_k_list,
+        nargs="+",
+        default=[list(pictures.DEFAULT_KS)],
+        metavar="K",
+        help="palette sizes, as --k 2,4,8 or -k 2 4 8 (default: 2,4,8,16,32,64,128,256)",
+    )
+    p.add_argument("-o", "--output", default="sweep.png", help="the plot, a PNG (default: sweep.png); needs kmq[plot]")
+    p.add_argument("--csv", metavar="PATH", help="also write the figures as CSV")
+    p.add_argument("--no-plot", action="store_true", help="no plot (so no matplotlib): the table, --csv and --json")
+    p.set_defaults(run=picture_cli.cmd_sweep, check=_flatten_k)
+
+    p = command(
+        "completion",
+        "print a tab-completion script for bash, zsh or fish",
+        "source <(kmq completion bash)    (add the line to ~/.bashrc to keep it)",
+    )
+    p.add_argument("shell", choices=completion.SHELLS, help="the shell to complete in")
+    p.set_defaults(run=cmd_completion)
     return parser
 
 
@@ -407,7 +538,17 @@ def _describe_os_error(exc: OSError) -> str:
     return f"{where}{exc.strerror or exc}"
 
 
+def _check_batch_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.output is not None and len(args.inputs) > 1:
+        parser.error("-o names one output; for several inputs use -O DIR")
+    if args.output is not None and args.output_dir is not None:
+        parser.error("-o and -O: choose one")
+    if args.jobs is not None and args.scheduler is not None:
+        parser.error("-j and --scheduler: choose one (the scheduler's workers do the work)")
+
+
 def _check_encode_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    _check_batch_options(parser, args)
     if args.k == "auto" and args.min_psnr is None:
         parser.error("-k auto needs --min-psnr DB")
     if args.k != "auto" and args.min_psnr is not None:
@@ -423,7 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(args, "check"):
         args.check(args)
     try:
-        args.run(args)
+        status = args.run(args)
     except (KmqError, CommandError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
@@ -433,6 +574,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
     except OSError as exc:
         print(f"{PROG}: error: {_describe_os_error(exc)}", file=sys.stderr)
+        return 1
+    except ImportError as exc:  # an optional extra is missing; the message says which
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except MemoryError:
         print(f"{PROG}: error: out of memory", file=sys.stderr)
@@ -445,7 +589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (set KMQ_DEBUG=1 for a traceback)", file=sys.stderr)
         return 1
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -12,11 +12,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 # Submodules as attributes, so that kmq.metrics.psnr works after `import kmq`.
+from . import batch as batch
 from . import bitpack as bitpack
 from . import container as container
 from . import ctx1 as ctx1
 from . import images as images
 from . import metrics as metrics
+from . import pictures as pictures
 from .container import DEFAULT_CODING, DEFAULT_MAX_PIXELS
 from .errors import (
     ChecksumError,
@@ -30,6 +32,7 @@ from .errors import (
 from .files import atomic_write, read
 from .images import ImageLike
 from .indexed import Indexed
+from .pillow_plugin import register_pillow
 from .quantize import quantize
 
 __version__ = "0.1.0"
@@ -44,6 +47,7 @@ __all__ = [
     "decode",
     "read",
     "write",
+    "register_pillow",
     "KmqError",
     "FormatError",
     "TruncatedError",
@@ -162,3 +166,7 @@ def write(
     indexed = quantize(image, k, seed=seed)
     atomic_write(path, indexed.to_bytes(coding), overwrite=overwrite)
     return indexed
+
+
+# Image.open("x.kmq") and im.save("x.kmq") work after `import kmq` (pillow-heif's pattern).
+register_pillow()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
 from . import bitpack, container
 from .errors import ParameterError
@@ -181,6 +183,30 @@ class Indexed:
         """
         _, palette, labels = container.loads(data, max_pixels=max_pixels, verify_checksum=verify_checksum)
         return cls(palette, labels)
+
+    def to_pillow(self) -> Image.Image:
+        """The image as a Pillow palette image (mode ``P``), labels and palette unchanged.
+
+        Returns
+        -------
+        PIL.Image.Image
+            Mode ``P``; its palette is RGBA for RGBA images, so that
+            ``.convert("RGBA")`` (or ``.convert("RGB")`` for RGB) equals
+            :meth:`to_array`.
+        """
+        image = Image.fromarray(self.labels)  # mode L; putpalette makes it P without remapping a label
+        image.putpalette(self.palette.tobytes(), rawmode="RGBA" if self.channels == 4 else "RGB")
+        return image
+
+    def _repr_png_(self) -> bytes:
+        """PNG bytes, so that Jupyter and IPython show an Indexed as a picture.
+
+        Written as a palette PNG from the labels: smaller and faster than the
+        expanded RGB image, and pixel for pixel the same.
+        """
+        buffer = io.BytesIO()
+        self.to_pillow().save(buffer, format="PNG")
+        return buffer.getvalue()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Indexed):

@@ -487,8 +487,8 @@ BAD_INPUTS = [
     ("encode-missing", ["encode", "missing.png"], [r"missing\.png", r"no such file"]),
     ("decode-missing", ["decode", "missing.kmq"], [r"missing\.kmq", r"no such file"]),
     ("info-missing", ["info", "missing.kmq"], [r"missing\.kmq", r"no such file"]),
-    ("encode-directory", ["encode", "folder"], [r"folder", r"is a directory"]),
-    ("decode-directory", ["decode", "folder"], [r"folder", r"is a directory"]),
+    ("encode-empty-folder", ["encode", "folder"], [r"folder", r"no image files"]),
+    ("decode-empty-folder", ["decode", "folder"], [r"folder", r"no \.kmq files"]),
     ("info-directory", ["info", "folder"], [r"folder", r"is a directory"]),
     ("encode-empty", ["encode", "empty.png"], [r"empty\.png", r"not an image|empty"]),
     ("decode-empty", ["decode", "zero.kmq"], [r"zero\.kmq", r"\b0 bytes|empty"]),
@@ -780,7 +780,7 @@ def _interrupt(*args, **kwargs):
 
 
 def test_ctrl_c_during_encode_exits_130_and_writes_nothing(work, capsys, monkeypatch):
-    monkeypatch.setattr(kmq, "quantize", _interrupt)
+    monkeypatch.setattr(kmq.batch, "quantize", _interrupt)
 
     result = run(capsys, "encode", "grad.png")
 

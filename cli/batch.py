@@ -1,0 +1,247 @@
+"""``kmq encode`` and ``kmq decode`` over one file or many: reporting around :mod:`kmq.batch`.
+
+One file named on its own keeps the strict rule (an existing output is an
+error without ``--force``). Anything else is a batch: several inputs, a
+folder, a glob or ``-O DIR``; there, outputs newer than their input are
+skipped as up to date, a bad file is reported and the rest go on, and the exit
+status is 1 if any file failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from kmq import batch, images
+from kmq.batch import DecodeOptions, EncodeOptions, Job, Outcome
+from kmq.files import atomic_write
+
+__all__ = ["run_encode", "run_decode", "Report"]
+
+PROG = "kmq"
+
+
+class Report:
+    """Where a command's words go: per-file lines, errors, a progress bar, a summary or JSON.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        With ``json``, ``quiet`` and ``verbose``.
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.json: bool = getattr(args, "json", False)
+        self.quiet: bool = getattr(args, "quiet", False)
+        self.verbose: bool = getattr(args, "verbose", False)
+        self._bar: Any = None
+
+    def progress(self, total: int, unit: str) -> None:
+        """Start a progress bar, on a terminal only, for more than one file."""
+        if total > 1 and not self.quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False)
+
+    def advance(self) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def _write(self, text: str, stream: TextIO) -> None:
+        if self._bar is not None:
+            self._bar.write(text, file=stream)
+        else:
+            print(text, file=stream)
+
+    def line(self, text: str) -> None:
+        """A result line on stdout (not with --quiet or --json)."""
+        if not self.quiet and not self.json:
+            self._write(text, sys.stdout)
+
+    def detail(self, text: str) -> None:
+        """A line for --verbose only, on stderr so that stdout stays results."""
+        if self.verbose:
+            self._write(f"{PROG}: {text}", sys.stderr)
+
+    def error(self, text: str) -> None:
+        """An error line on stderr (always)."""
+        self._write(f"{PROG}: error: {text}", sys.stderr)
+
+    def emit_json(self, document: dict[str, Any]) -> None:
+        if self.json:
+            print(json.dumps(document, indent=2))
+
+
+def _db(psnr: float | None) -> str:
+    return "lossless" if psnr is None else f"{psnr:.2f} dB"
+
+
+def _encode_line(job: Job, info: dict[str, Any]) -> str:
+    raw = "" if info["coding"] == "raw" else f" (raw {info['raw_bits']})"
+    note = f" ({info['note']})" if info["note"] else ""
+    return (
+        f"{job.source} ({info['input_bytes']:,} B) -> {job.output} ({info['file_bytes']:,} B): "
+        f"{info['width']}x{info['height']} {info['mode']}, K={info['k']}, "
+        f"{info['coding']} payload {info['payload_bits_per_pixel']:.3f} bit/px{raw}, "
+        f"file {info['bits_per_pixel']:.3f} bit/px, PSNR {_db(info['psnr'])}, {info['seconds']:.2f} s{note}"
+    )
+
+
+def _decode_line(job: Job, info: dict[str, Any]) -> str:
+    return (
+        f"{job.source} -> {job.output} ({info['output_bytes']:,} B): {info['width']}x{info['height']} "
+        f"{info['mode']}, K={info['k']}, {info['seconds']:.2f} s"
+    )
+
+
+def _workers(args: argparse.Namespace) -> int:
+    return args.jobs if args.jobs is not None else (os.cpu_count() or 1)
+
+
+def _is_batch(args: argparse.Namespace) -> bool:
+    """Several inputs, an output folder, a folder or a glob; one file named alone is not a batch."""
+    if len(args.inputs) > 1 or args.output_dir is not None:
+        return True
+    path = Path(args.inputs[0])
+    return path.is_dir() or (not path.exists() and glob.has_magic(args.inputs[0]))
+
+
+def _output_for(args: argparse.Namespace, suffix: str) -> Callable[[Path, Path], Path]:
+    if args.output is not None:
+        return lambda source, relative: Path(args.output)
+    if args.output_dir is not None:
+        folder = Path(args.output_dir)
+        return lambda source, relative: folder / relative.with_suffix(suffix)
+    return lambda source, relative: source.with_suffix(suffix)
+
+
+def _run(
+    args: argparse.Namespace,
+    *,
+    verb: str,
+    suffixes: frozenset[str],
+    suffix: str,
+    work: batch.Work,
+    options: EncodeOptions | DecodeOptions,
+    describe: Callable[[Job, dict[str, Any]], str],
+) -> int:
+    report = Report(args)
+    started = time.perf_counter()
+    inputs, problems = batch.find_inputs(args.inputs, recursive=args.recursive, suffixes=suffixes)
+    many = _is_batch(args)
+    jobs = batch.plan(inputs, _output_for(args, suffix), force=args.force, batch=many)
+    records: list[dict[str, Any]] = [{"input": p.split(": ", 1)[0], "status": "failed", "error": p} for p in problems]
+    for problem in problems:
+        report.error(problem)
+    todo = sum(job.action == "run" for job in jobs)
+    workers = 1 if args.scheduler else min(_workers(args), max(todo, 1))
+    where = f"the Dask scheduler at {args.scheduler}" if args.scheduler else f"{workers} worker process(es)"
+    report.detail(
+        f"{len(jobs)} input(s): {todo} to {verb}, {sum(j.action == 'skip' for j in jobs)} up to date, "
+        f"{sum(j.action == 'fail' for j in jobs)} refused; on {where}"
+    )
+    for job in jobs:
+        if job.action == "skip":
+            report.detail(f"{job.reason}, skipped")
+            records.append({"input": str(job.source), "output": str(job.output), "status": "skipped"})
+        elif job.action == "fail":
+            report.error(job.reason)
+            failed = {"input": str(job.source), "output": str(job.output), "status": "failed", "error": job.reason}
+            records.append(failed)
+    megapixels = 0.0
+    report.progress(todo, "file")
+    try:
+        for job, outcome in batch.run(jobs, work, options, workers=workers, scheduler=args.scheduler):
+            record: dict[str, Any] = {"input": str(job.source), "output": str(job.output)}
+            error = outcome.error or _place(job, outcome, args.force, make_folders=args.output_dir is not None)
+            if error:
+                report.error(error)
+                record.update(status="failed", error=error)
+            else:
+                megapixels += outcome.info["width"] * outcome.info["height"] / 1e6
+                report.line(describe(job, outcome.info))
+                record.update(status=f"{verb}d", **outcome.info)
+            records.append(record)
+            report.advance()
+    finally:
+        report.close()
+    elapsed = time.perf_counter() - started
+    counts = {status: sum(r["status"] == status for r in records) for status in (f"{verb}d", "skipped", "failed")}
+    if many and jobs and not report.json and not report.quiet:
+        done = counts[f"{verb}d"]
+        rate = f": {done / elapsed:.1f} files/s, {megapixels / elapsed:.1f} MP/s" if done and elapsed > 0 else ""
+        print(
+            f"{verb}d {done} file(s), {megapixels:.1f} MP in {elapsed:.2f} s{rate}; "
+            f"{counts['skipped']} up to date, {counts['failed']} failed"
+        )
+    report.emit_json(
+        {
+            "command": verb,
+            "files": records,
+            "counts": counts,
+            "megapixels": megapixels,
+            "seconds": elapsed,
+        }
+    )
+    return 1 if counts["failed"] else 0
+
+
+def _place(job: Job, outcome: Outcome, force: bool, make_folders: bool) -> str | None:
+    """Write a finished output atomically; the reason it could not be, or None.
+
+    Subfolders are made under an output folder (``-O``) only: a ``-o`` into a
+    missing folder is more likely a typo than a wish.
+    """
+    assert outcome.content is not None
+    if make_folders and not job.output.parent.exists():
+        try:
+            job.output.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return f"{exc.filename or job.output.parent}: {exc.strerror or exc}"
+    try:
+        atomic_write(job.output, outcome.content, overwrite=force)
+    except OSError as exc:
+        return f"{exc.filename or job.output}: {exc.strerror or exc}"
+    return None
+
+
+def run_encode(args: argparse.Namespace) -> int:
+    """``kmq encode``; returns the exit status."""
+    options = EncodeOptions(
+        k=args.k, seed=args.seed, space=args.space, dither=args.dither, min_psnr=args.min_psnr, coding=args.coding
+    )
+    return _run(
+        args,
+        verb="encode",
+        suffixes=images.image_suffixes(),
+        suffix=".kmq",
+        work=batch.encode_job,
+        options=options,
+        describe=_encode_line,
+    )
+
+
+def run_decode(args: argparse.Namespace) -> int:
+    """``kmq decode``; returns the exit status."""
+    options = DecodeOptions(suffix=Path(args.output).suffix if args.output else args.suffix, max_pixels=args.max_pixels)
+    return _run(
+        args,
+        verb="decode",
+        suffixes=frozenset({".kmq"}),
+        suffix=args.suffix,
+        work=batch.decode_job,
+        options=options,
+        describe=_decode_line,
+    )

@@ -1,0 +1,507 @@
+"""Many files at once: find them, decide what needs doing, run it here or on a cluster.
+
+The work is split so that it can run anywhere. The coordinator (the ``kmq``
+command) finds the inputs, reads each one, and writes each output atomically;
+a worker gets bytes and returns bytes (:func:`encode_job`, :func:`decode_job`).
+So a worker process, or a Dask worker on another machine, needs kmq installed
+and nothing else: no shared file system, no paths.
+
+Outputs that exist are left alone unless ``force`` is set. In a batch an
+output newer than its input is *up to date* and skipped, so running the same
+command again only does what is new; kmq does not compare the options a file
+was made with, so use ``force`` after changing them.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from . import container, files, images, metrics
+from .colour import Space
+from .errors import KmqError, ParameterError
+from .indexed import Indexed
+from .quantize import quantize
+
+__all__ = [
+    "EncodeOptions",
+    "DecodeOptions",
+    "Outcome",
+    "Job",
+    "find_inputs",
+    "plan",
+    "encode_job",
+    "decode_job",
+    "run",
+    "DASK_MISSING",
+    "CONNECT_TIMEOUT",
+]
+
+#: The one-line message when ``--scheduler`` is used without the Dask extra.
+DASK_MISSING = "--scheduler needs Dask's distributed scheduler: pip install 'kmq[dask]'"
+
+#: How long to try to reach a Dask scheduler before giving up.
+CONNECT_TIMEOUT = "10s"
+
+#: Tasks kept in flight per worker, so that workers never wait for the
+#: coordinator to read the next file, while memory stays bounded for any number of files.
+_IN_FLIGHT_PER_WORKER = 2
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """What ``kmq encode`` passes to :func:`kmq.quantize` and the container."""
+
+    k: int | Literal["auto"] = 8
+    seed: int = 0
+    space: Space = "rgb"
+    dither: bool = False
+    min_psnr: float | None = None
+    coding: str = container.DEFAULT_CODING
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """What ``kmq decode`` needs: the output's Pillow format and the pixel limit."""
+
+    suffix: str = ".png"
+    max_pixels: int | None = container.DEFAULT_MAX_PIXELS
+
+
+@dataclass
+class Outcome:
+    """A job's result: the output's bytes and figures, or the one-line reason it failed."""
+
+    content: bytes | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input and the output it should become.
+
+    ``action`` is ``"run"``, ``"skip"`` (the output is up to date) or ``"fail"``
+    (``reason`` says why, e.g. the output exists without ``force``).
+    """
+
+    source: Path
+    output: Path
+    action: Literal["run", "skip", "fail"] = "run"
+    reason: str = ""
+
+
+def _is_hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _folder_files(folder: Path, recursive: bool, suffixes: frozenset[str]) -> list[Path]:
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    # Hidden files and folders are skipped: they include our own temporary files.
+    return sorted(p for p in found if p.suffix.lower() in suffixes and p.is_file() and not _is_hidden(p, folder))
+
+
+def find_inputs(
+    arguments: Sequence[str], *, recursive: bool, suffixes: Iterable[str]
+) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """Expand files, folders and glob patterns into input files.
+
+    Parameters
+    ----------
+    arguments : sequence of str
+        Each is a file (taken whatever its extension), a folder (its files
+        with one of ``suffixes``; every level below it with ``recursive``), or
+        a glob pattern that the shell did not expand (``"photos/*.jpg"``,
+        ``"**/*.png"``).
+    recursive : bool
+        Descend into folders.
+    suffixes : iterable of str
+        Lower-case extensions, with the dot, taken from folders.
+
+    Returns
+    -------
+    inputs : list of (path, relative path)
+        In argument order, each file once; the relative path is where the
+        output goes under an output folder (the path below a folder argument,
+        else the file name).
+    problems : list of str
+        One line per argument that matched nothing.
+    """
+    wanted = frozenset(s.lower() for s in suffixes)
+    inputs: list[tuple[Path, Path]] = []
+    problems: list[str] = []
+    seen: set[Path] = set()
+
+    def add(path: Path, relative: Path) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            inputs.append((path, relative))
+
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            matches = _folder_files(path, recursive, wanted)
+            for found in matches:
+                add(found, found.relative_to(path))
+            if not matches:
+                kinds = ", ".join(sorted(wanted)) if len(wanted) <= 3 else "image"
+                below = " or below it" if recursive else " (use -r to look in subfolders)"
+                problems.append(f"{argument}: no {kinds} files in this folder{below}")
+        elif path.exists():
+            add(path, Path(path.name))
+        elif glob.has_magic(argument):
+            matches = sorted(Path(m) for m in glob.glob(argument, recursive=True))
+            hits = 0
+            for found in matches:
+                if found.is_dir():
+                    for inner in _folder_files(found, recursive, wanted):
+                        add(inner, Path(found.name) / inner.relative_to(found))
+                        hits += 1
+                elif found.is_file():
+                    add(found, Path(found.name))
+                    hits += 1
+            if not hits:
+                problems.append(f"{argument}: no files match")
+        else:
+            problems.append(f"{argument}: no such file or folder")
+    return inputs, problems
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def plan(
+    inputs: Sequence[tuple[Path, Path]],
+    output_for: Callable[[Path, Path], Path],
+    *,
+    force: bool,
+    batch: bool,
+) -> list[Job]:
+    """Decide, for each input, whether to run, skip or refuse it.
+
+    Parameters
+    ----------
+    inputs : sequence of (path, relative path)
+        As :func:`find_inputs` returns them.
+    output_for : callable
+        ``output_for(path, relative)`` gives the output path.
+    force : bool
+        Replace existing outputs.
+    batch : bool
+        Skip outputs newer than their input (True), or refuse every existing
+        output (False: one file named on the command line).
+
+    Returns
+    -------
+    list of Job
+        One per input, in order.
+    """
+    jobs: list[Job] = []
+    claimed: dict[Path, Path] = {}
+    for source, relative in inputs:
+        out = output_for(source, relative)
+        key = out.resolve()
+        if key in claimed:
+            jobs.append(Job(source, out, "fail", f"{out}: also the output of {claimed[key]}; rename one input"))
+            continue
+        claimed[key] = source
+        if _same_file(source, out):
+            jobs.append(Job(source, out, "fail", f"{out}: output would overwrite the input file; choose another -o"))
+        elif out.is_dir():
+            jobs.append(Job(source, out, "fail", f"{out}: output is a directory"))
+        elif os.path.lexists(out) and not force:
+            if batch and _newer(out, source):
+                jobs.append(Job(source, out, "skip", f"{out}: up to date"))
+            elif batch:
+                jobs.append(Job(source, out, "fail", f"{out}: exists and is older than its input (use --force)"))
+            else:
+                jobs.append(Job(source, out, "fail", f"{out}: output exists (use --force to overwrite)"))
+        else:
+            jobs.append(Job(source, out))
+    return jobs
+
+
+def _newer(out: Path, source: Path) -> bool:
+    try:
+        return os.stat(out).st_mtime_ns >= os.stat(source).st_mtime_ns
+    except OSError:
+        return False
+
+
+def _mode(channels: int) -> str:
+    return "RGBA" if channels == 4 else "RGB"
+
+
+def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
+    """Encode one image file's bytes into a kmq file; never raises for bad input.
+
+    Parameters
+    ----------
+    data : bytes
+        The image file, in any format Pillow reads.
+    name : str
+        The input's name, for messages.
+    options : EncodeOptions
+
+    Returns
+    -------
+    Outcome
+        The kmq file and its figures (``width``, ``height``, ``mode``, ``k``,
+        ``coding``, ``file_bytes``, ``bits_per_pixel``,
+        ``payload_bits_per_pixel``, ``raw_bits``, ``psnr`` (None when
+        lossless), ``seconds``, ``note``), or the error.
+    """
+    start = time.perf_counter()
+    try:
+        pixels = images.load_image(io.BytesIO(data), name=name)
+        indexed = quantize(
+            pixels, options.k, seed=options.seed, space=options.space, dither=options.dither, min_psnr=options.min_psnr
+        )
+        kmq_file = indexed.to_bytes(options.coding)
+        psnr = metrics.psnr(pixels, indexed.to_array())
+    except KmqError as exc:
+        return Outcome(error=str(exc) if str(exc).startswith(name) else f"{name}: {exc}")
+    except MemoryError:
+        return Outcome(error=f"{name}: out of memory")
+    header = container.Header.unpack(kmq_file)
+    pixels_n = header.pixels
+    note = ""
+    if container.coding_number(options.coding) != header.coding:
+        note = "ctx1 would not have been smaller, so raw packing was written"
+    payload_bits = 8 * (len(kmq_file) - header.overhead)
+    payload_bpp = float(header.bits) if header.coding == container.CODING_RAW else payload_bits / pixels_n
+    info = {
+        "input_bytes": len(data),
+        "width": header.width,
+        "height": header.height,
+        "mode": _mode(header.channels),
+        "k": header.k,
+        "coding": container.CODINGS[header.coding],
+        "file_bytes": len(kmq_file),
+        "bits_per_pixel": 8 * len(kmq_file) / pixels_n,
+        "payload_bits_per_pixel": payload_bpp,
+        "raw_bits": header.bits,
+        "psnr": None if psnr == float("inf") else psnr,
+        "seconds": time.perf_counter() - start,
+        "note": note,
+    }
+    return Outcome(kmq_file, info)
+
+
+def decode_job(data: bytes, name: str, options: DecodeOptions) -> Outcome:
+    """Decode one kmq file's bytes into an image file; never raises for bad input.
+
+    Parameters
+    ----------
+    data : bytes
+        The kmq file.
+    name : str
+        The input's name, for messages.
+    options : DecodeOptions
+
+    Returns
+    -------
+    Outcome
+        The image file and its figures (``width``, ``height``, ``mode``,
+        ``k``, ``output_bytes``, ``seconds``), or the error.
+    """
+    start = time.perf_counter()
+    try:
+        indexed = Indexed.from_bytes(data, max_pixels=options.max_pixels)
+        fmt = images.output_format(Path("out").with_suffix(options.suffix), channels=indexed.channels)
+        buffer = io.BytesIO()
+        images.save_image(buffer, indexed.to_array(), fmt)
+    except KmqError as exc:
+        return Outcome(error=f"{name}: {exc}")
+    except MemoryError:
+        return Outcome(error=f"{name}: out of memory")
+    content = buffer.getvalue()
+    info = {
+        "width": indexed.width,
+        "height": indexed.height,
+        "mode": _mode(indexed.channels),
+        "k": indexed.k,
+        "output_bytes": len(content),
+        "seconds": time.perf_counter() - start,
+    }
+    return Outcome(content, info)
+
+
+Work = Callable[[bytes, str, Any], Outcome]
+
+
+def _read(job: Job, work: Work, max_pixels: int | None) -> bytes:
+    if work is decode_job:
+        # Bounded by the header: a huge file that is not kmq is not read whole.
+        return files.read_bytes(job.source, max_pixels=max_pixels)
+    return job.source.read_bytes()
+
+
+def _describe(exc: BaseException, path: Path) -> str:
+    if isinstance(exc, KmqError):
+        text = str(exc)
+        return text if text.startswith(str(path)) else f"{path}: {text}"
+    if isinstance(exc, OSError):
+        return f"{exc.filename or path}: {exc.strerror or exc}"
+    return f"{path}: {type(exc).__name__}: {exc}"
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches the whole process group; the coordinator alone handles it,
+    # so that workers do not each print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run(
+    jobs: Sequence[Job],
+    work: Work,
+    options: Any,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+) -> Iterator[tuple[Job, Outcome]]:
+    """Run the jobs whose action is ``"run"``, yielding results as they finish.
+
+    Reading inputs and writing outputs is the caller's side; each input is read
+    just before its task is sent, and at most two tasks per worker are in
+    flight, so memory does not grow with the number of files.
+
+    Parameters
+    ----------
+    jobs : sequence of Job
+        Only those with ``action == "run"`` are run.
+    work : callable
+        :func:`encode_job` or :func:`decode_job`.
+    options : EncodeOptions or DecodeOptions
+        Passed to ``work``.
+    workers : int
+        Local worker processes; 1 runs everything in this process.
+    scheduler : str or None
+        Address of a Dask distributed scheduler (``tcp://host:8786``); the
+        tasks go to its workers instead, and ``workers`` is ignored.
+
+    Yields
+    ------
+    (Job, Outcome)
+        In the order the jobs finish; a job whose input cannot be read, or
+        whose worker died, has an Outcome with ``error`` set.
+
+    Raises
+    ------
+    ImportError
+        If ``scheduler`` is given and ``distributed`` is not installed.
+    """
+    todo = [job for job in jobs if job.action == "run"]
+    max_pixels = getattr(options, "max_pixels", None)
+
+    def submit_all(submit: Callable[[bytes, str], Any]) -> Iterator[tuple[Job, Any] | tuple[Job, Outcome]]:
+        for job in todo:
+            try:
+                data = _read(job, work, max_pixels)
+            except (KmqError, OSError) as exc:
+                yield job, Outcome(error=_describe(exc, job.source))
+                continue
+            yield job, submit(data, str(job.source))
+
+    if scheduler is None and (workers <= 1 or len(todo) <= 1):
+        yield from submit_all(lambda data, name: work(data, name, options))
+        return
+    if scheduler is not None:
+        yield from _run_dask(submit_all, work, options, scheduler)
+        return
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=_ignore_sigint) as pool:
+        yield from _drain(
+            submit_all(lambda data, name: pool.submit(work, data, name, options)),
+            limit=_IN_FLIGHT_PER_WORKER * workers,
+            wait_any=lambda pending: wait(pending, return_when=FIRST_COMPLETED)[0],
+            result=_future_result,
+            cancel=lambda pending: [f.cancel() for f in pending],
+        )
+
+
+def _future_result(future: Future[Outcome], job: Job) -> Outcome:
+    try:
+        return future.result()
+    except Exception as exc:  # a worker died (BrokenProcessPool) or could not unpickle
+        return Outcome(error=f"{job.source}: worker failed: {type(exc).__name__}: {exc}")
+
+
+def _drain(
+    submitted: Iterator[Any],
+    *,
+    limit: int,
+    wait_any: Callable[[set[Any]], Iterable[Any]],
+    result: Callable[[Any, Job], Outcome],
+    cancel: Callable[[set[Any]], object],
+) -> Iterator[tuple[Job, Outcome]]:
+    """Keep at most ``limit`` futures in flight and yield each as it completes."""
+    pending: dict[Any, Job] = {}
+    try:
+        for job, item in submitted:
+            if isinstance(item, Outcome):
+                yield job, item
+                continue
+            pending[item] = job
+            while len(pending) >= limit:
+                for done in list(wait_any(set(pending))):
+                    finished = pending.pop(done)
+                    yield finished, result(done, finished)
+        while pending:
+            for done in list(wait_any(set(pending))):
+                finished = pending.pop(done)
+                yield finished, result(done, finished)
+    finally:
+        if pending:
+            cancel(set(pending))
+
+
+def _run_dask(
+    submit_all: Callable[[Callable[[bytes, str], Any]], Iterator[Any]],
+    work: Work,
+    options: Any,
+    address: str,
+) -> Iterator[tuple[Job, Outcome]]:
+    try:
+        from distributed import Client
+        from distributed import wait as dask_wait
+    except ImportError:
+        raise ImportError(DASK_MISSING) from None
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        raise ParameterError(f"--scheduler {address}: cannot connect ({exc})") from None
+    try:
+        threads = sum(client.nthreads().values()) or 1
+
+        def result(future: Any, job: Job) -> Outcome:
+            try:
+                outcome: Outcome = future.result()
+                return outcome
+            except Exception as exc:  # the task or its worker failed on the cluster
+                return Outcome(error=f"{job.source}: worker failed: {type(exc).__name__}: {exc}")
+            finally:
+                future.release()
+
+        yield from _drain(
+            # pure=False: equal bytes under two names are still two jobs.
+            submit_all(lambda data, name: client.submit(work, data, name, options, pure=False)),
+            limit=_IN_FLIGHT_PER_WORKER * threads,
+            wait_any=lambda pending: dask_wait(list(pending), return_when="FIRST_COMPLETED").done,
+            result=result,
+            cancel=lambda pending: client.cancel(list(pending)),
+        )
+    finally:
+        client.close()

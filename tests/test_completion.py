@@ -1,0 +1,70 @@
+"""Specification of ``kmq completion``: scripts made from the parser, checked in a real bash."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+from kmq.cli import completion
+from kmq.cli.main import build_parser, main
+
+
+def complete(script: str, *words: str) -> list[str]:
+    """What bash offers after ``kmq WORDS`` (the last word is the one being completed)."""
+    line = " ".join(f"'{w}'" for w in ("kmq", *words))
+    program = f'{script}\nCOMP_WORDS=({line}); COMP_CWORD={len(words)}; _kmq; printf "%s\\n" "${{COMPREPLY[@]}}"'
+    result = subprocess.run(["bash", "-c", program], capture_output=True, text=True, check=True, cwd="/")
+    return sorted(filter(None, result.stdout.splitlines()))
+
+
+needs_bash = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+
+
+@pytest.fixture(scope="module")
+def bash_script() -> str:
+    return completion.script(build_parser(), "bash")
+
+
+@needs_bash
+def test_bash_completes_the_commands(bash_script):
+    assert complete(bash_script, "") == sorted(
+        ["encode", "decode", "info", "demo", "completion", "--help", "-h", "--version"]
+        + [name for name in ("compare", "sweep") if name in completion._commands(build_parser())]
+    )
+    assert complete(bash_script, "de") == ["decode", "demo"]
+
+
+@needs_bash
+def test_bash_completes_each_commands_own_options(bash_script):
+    assert complete(bash_script, "encode", "--sc") == ["--scheduler"]
+    assert complete(bash_script, "decode", "--su") == ["--suffix"]
+    assert "--dither" not in complete(bash_script, "decode", "--")
+
+
+@needs_bash
+def test_bash_completes_the_values_of_options_with_choices(bash_script):
+    assert complete(bash_script, "encode", "x.png", "--space", "") == ["oklab", "rgb"]
+    assert complete(bash_script, "completion", "") == ["bash", "fish", "zsh"]
+
+
+def test_every_option_of_every_command_is_in_every_script():
+    parser = build_parser()
+    for shell in completion.SHELLS:
+        text = completion.script(parser, shell)
+        for sub in completion._commands(parser).values():
+            for action in sub._actions:
+                for option in action.option_strings:
+                    spelled = (
+                        option
+                        if shell != "fish"
+                        else (f"-l {option[2:]}" if option[:2] == "--" else f"-s {option[1:]}")
+                    )
+                    assert spelled in text, (shell, option)
+
+
+def test_zsh_uses_bashcompinit_and_the_command_prints_the_script(capsys):
+    assert main(["completion", "zsh"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("autoload -U +X bashcompinit && bashcompinit\n")
+    assert "complete -o filenames -o bashdefault -F _kmq kmq" in out
