@@ -422,7 +422,8 @@ def run(
     if scheduler is not None:
         yield from _run_dask(submit_all, work, options, scheduler)
         return
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=_ignore_sigint) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=_ignore_sigint)
+    try:
         yield from _drain(
             submit_all(lambda data, name: pool.submit(work, data, name, options)),
             limit=_IN_FLIGHT_PER_WORKER * workers,
@@ -430,6 +431,22 @@ def run(
             result=_future_result,
             cancel=lambda pending: [f.cancel() for f in pending],
         )
+    except BaseException:
+        # Interrupted, or the caller stopped early: what the workers are doing will be thrown
+        # away (only this process writes outputs), so stop them now rather than wait for them.
+        _stop_workers(pool)
+        raise
+    pool.shutdown()
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _future_result(future: Future[Outcome], job: Job) -> Outcome:

@@ -19,7 +19,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import kmq
@@ -388,3 +392,31 @@ def test_scheduler_without_dask_names_the_extra(photos, capsys, monkeypatch):
 
     assert result.code == 1
     assert result.err.strip() == "kmq: error: --scheduler needs Dask's distributed scheduler: pip install 'kmq[dask]'"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a process group is POSIX")
+def test_ctrl_c_stops_the_worker_processes_at_once(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        save_png(tmp_path / f"noise{i}.png", rng.integers(0, 256, (1000, 1000, 3), dtype=np.uint8))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kmq", "encode", ".", "-O", "out", "-k", "256", "-j", "2", "--verbose"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal gives it
+    )
+    plan_line = proc.stderr.readline() if proc.stderr else ""
+    time.sleep(1.0)  # the workers are busy on their first images (about 3 s each)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole group
+    started = time.monotonic()
+    out, err = proc.communicate(timeout=60)
+
+    assert "4 to encode" in plan_line
+    assert proc.returncode == 130, err
+    assert time.monotonic() - started < 2.0  # the workers are stopped, not waited for
+    assert err.strip() == "kmq: interrupted"
+    assert out == "" and not any((tmp_path / "out").glob("*")) and temp_files(tmp_path) == []
+    if shutil.which("pgrep"):
+        assert subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True).stdout == b""  # no worker left
