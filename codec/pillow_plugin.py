@@ -57,9 +57,9 @@ space      ``"rgb"`` (default) or ``"oklab"``: where to cluster
 ========== ================================================================
 
 Any mode :func:`kmq.images.as_array` accepts can be saved (every Pillow mode),
-normalised as it says, except that a P image whose palette has an alpha
-channel (``Image.quantize`` of an RGBA image, a 4-channel kmq file) is read as
-RGBA, so that its alpha is kept. A bad option value raises
+normalised as it says (so a P image whose palette has an alpha channel, from
+``Image.quantize`` of an RGBA image or a 4-channel kmq file, keeps its alpha,
+and saving it equals ``kmq.encode`` of the same image). A bad option value raises
 :class:`kmq.ParameterError` (a ``ValueError``) whose message names the option.
 
 A mode ``"P"`` image saved without ``colors`` keeps its own palette, losslessly:
@@ -295,25 +295,13 @@ def _check_options(info: dict[str, object]) -> _Options:
     )
 
 
-def _with_palette_alpha(image: Image.Image) -> Image.Image:
-    """``image``, as RGBA if it is a P image whose palette has an alpha channel.
-
-    :func:`kmq.images.as_array` reads a P image without a ``transparency`` entry
-    through ``convert("RGB")``, which drops an RGBA palette's alpha (such images
-    come from ``Image.quantize`` of RGBA images, and from 4-channel kmq files).
-    """
-    if image.mode == "P" and "transparency" not in image.info and image.palette and image.palette.mode == "RGBA":
-        return image.convert("RGBA")
-    return image
-
-
 def _palette_image(image: Image.Image) -> Indexed:
     """A mode "P" image as it stands: its indices, its used palette entries (see the module docstring)."""
     if image.getexif().get(ExifTags.Base.Orientation, 1) != 1:
         image = ImageOps.exif_transpose(image)  # as as_array would, so indices and colours stay aligned
     # The colours as kmq.encode sees them (transparency; opaque RGBA becomes RGB):
     # every pixel of one index has one colour, so a scatter finds each.
-    pixels = as_array(_with_palette_alpha(image))
+    pixels = as_array(image)
     indices = np.asarray(image, dtype=np.uint8)
     table = np.zeros((256, pixels.shape[2]), dtype=np.uint8)
     table[indices.reshape(-1)] = pixels.reshape(-1, pixels.shape[2])
@@ -329,7 +317,7 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     else:
         k = _DEFAULT_COLORS if options.colors is None else options.colors
         indexed = quantize(
-            _with_palette_alpha(im),
+            im,
             k,
             seed=options.seed,
             space=options.space,
