@@ -48,7 +48,13 @@ class Report:
         if total > 1 and not self.quiet and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False)
+            try:
+                width = os.get_terminal_size(sys.stderr.fileno()).columns
+            except (OSError, ValueError):
+                width = 0
+            # A pseudo-terminal may report 0 columns, where tqdm would draw nothing: assume 80.
+            sizing = {"dynamic_ncols": True} if width > 0 else {"ncols": 80}
+            self._bar = tqdm(total=total, unit=unit, file=sys.stderr, leave=False, **sizing)
 
     def advance(self) -> None:
         if self._bar is not None:
