@@ -52,8 +52,8 @@ class Report:
                 width = os.get_terminal_size(sys.stderr.fileno()).columns
             except (OSError, ValueError):
                 width = 0
-            # A pseudo-terminal may report 0 columns, where tqdm would draw nothing: assume 80.
-            sizing = {"dynamic_ncols": True} if width > 0 else {"ncols": 80}
+            # A pseudo-terminal may report a 0 x 0 size, where tqdm would draw nothing: assume 80 x 24.
+            sizing = {"dynamic_ncols": True} if width > 0 else {"ncols": 80, "nrows": 24}
             self._bar = tqdm(total=total, unit=unit, file=sys.stderr, leave=False, **sizing)
 
     def advance(self) -> None:

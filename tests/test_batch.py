@@ -420,3 +420,35 @@ def test_ctrl_c_stops_the_worker_processes_at_once(tmp_path):
     assert out == "" and not any((tmp_path / "out").glob("*")) and temp_files(tmp_path) == []
     if shutil.which("pgrep"):
         assert subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True).stdout == b""  # no worker left
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+@pytest.mark.parametrize("terminal", [True, False], ids=["pty", "pipe"])
+def test_a_real_terminal_gets_the_bar_and_a_pipe_does_not(photos, terminal):
+    import pty
+
+    master, slave = pty.openpty()  # its size is 0 x 0, as under `script` or an IDE's console
+    stderr = slave if terminal else subprocess.PIPE
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kmq", "encode", "photos", "-r", "-O", "out", "-j", "1"],
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+    )
+    out, err = proc.communicate(timeout=120)
+    os.close(slave)
+    if terminal:
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the other side is closed and drained
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        err = b"".join(chunks)
+    os.close(master)
+
+    assert proc.returncode == 0
+    assert (b"/4 [" in err) is terminal
+    assert b"/4 [" not in out and out.count(b" -> ") == 4
