@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import math
 import os
 import sys
 import time
@@ -21,9 +22,10 @@ from typing import Any, TextIO
 
 from kmq import batch, images
 from kmq.batch import DecodeOptions, EncodeOptions, Job, Outcome
+from kmq.errors import ParameterError as KmqCommandError
 from kmq.files import atomic_write
 
-__all__ = ["run_encode", "run_decode", "Report"]
+__all__ = ["run_encode", "run_decode", "Report", "db"]
 
 PROG = "kmq"
 
@@ -90,8 +92,9 @@ class Report:
             print(json.dumps(document, indent=2))
 
 
-def _db(psnr: float | None) -> str:
-    return "lossless" if psnr is None else f"{psnr:.2f} dB"
+def db(psnr: float | None) -> str:
+    """A PSNR for people: ``"31.20 dB"``, or ``"lossless"`` for None or infinity."""
+    return "lossless" if psnr is None or math.isinf(psnr) else f"{psnr:.2f} dB"
 
 
 def _encode_line(job: Job, info: dict[str, Any]) -> str:
@@ -101,7 +104,7 @@ def _encode_line(job: Job, info: dict[str, Any]) -> str:
         f"{job.source} ({info['input_bytes']:,} B) -> {job.output} ({info['file_bytes']:,} B): "
         f"{info['width']}x{info['height']} {info['mode']}, K={info['k']}, "
         f"{info['coding']} payload {info['payload_bits_per_pixel']:.3f} bit/px{raw}, "
-        f"file {info['bits_per_pixel']:.3f} bit/px, PSNR {_db(info['psnr'])}, {info['seconds']:.2f} s{note}"
+        f"file {info['bits_per_pixel']:.3f} bit/px, PSNR {db(info['psnr'])}, {info['seconds']:.2f} s{note}"
     )
 
 
@@ -145,10 +148,15 @@ def _run(
 ) -> int:
     report = Report(args)
     started = time.perf_counter()
+    if args.output_dir is not None and os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
+        raise KmqCommandError(f"{args.output_dir}: -O names a folder, and this is a file")
     inputs, problems = batch.find_inputs(args.inputs, recursive=args.recursive, suffixes=suffixes)
     many = _is_batch(args)
     jobs = batch.plan(inputs, _output_for(args, suffix), force=args.force, batch=many)
-    records: list[dict[str, Any]] = [{"input": p.split(": ", 1)[0], "status": "failed", "error": p} for p in problems]
+    records: list[dict[str, Any]] = [
+        {"input": p.split(": ", 1)[0], "output": None, "status": "failed", "error": p} for p in problems
+    ]
+    order = {job.source: index for index, job in enumerate(jobs)}
     for problem in problems:
         report.error(problem)
     todo = sum(job.action == "run" for job in jobs)
@@ -183,6 +191,8 @@ def _run(
             report.advance()
     finally:
         report.close()
+    # Results arrive as workers finish; scripts get them in input order.
+    records[len(problems) :] = sorted(records[len(problems) :], key=lambda r: order[Path(r["input"])])
     elapsed = time.perf_counter() - started
     counts = {status: sum(r["status"] == status for r in records) for status in (f"{verb}d", "skipped", "failed")}
     if many and jobs and not report.json and not report.quiet:

@@ -7,6 +7,7 @@ This layer parses arguments, calls the library and prints; all the work is in
 from __future__ import annotations
 
 import argparse
+import glob
 import io
 import json
 import math
@@ -90,6 +91,16 @@ def _jobs(text: str) -> int:
     return value
 
 
+def _width(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"width must be a whole number of pixels, got {text!r}") from None
+    if not 16 <= value <= 2048:  # a picture several panels wide: 2048 px each is already large
+        raise argparse.ArgumentTypeError(f"width must be in 16..2048 pixels, got {value}")
+    return value
+
+
 def _suffix(text: str) -> str:
     suffix = text if text.startswith(".") else f".{text}"
     if len(suffix) < 2 or "/" in suffix or os.sep in suffix:
@@ -130,10 +141,6 @@ def _payload_bpp(header: container.Header, file_bytes: int) -> float:
 
 def _mode(channels: int) -> str:
     return "RGBA" if channels == 4 else "RGB"
-
-
-def _db(value: float) -> str:
-    return "lossless" if math.isinf(value) else f"{value:.2f} dB"
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
@@ -207,11 +214,14 @@ def describe(path: Path, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) 
 
 def cmd_info(args: argparse.Namespace) -> None:
     if args.palette_image:
-        images.output_format(args.palette_image)  # a bad extension is refused before the file is read
+        try:
+            images.output_format(args.palette_image)  # a bad extension is refused before the file is read
+        except KmqError as exc:
+            raise CommandError(f"--palette-image {exc}") from None
     info = describe(Path(args.file), args.max_pixels)
     if args.palette_image:
         palette = np.array([list(bytes.fromhex(entry[1:])) for entry in info["palette"]], np.uint8)
-        picture_cli.write_palette_image(args.palette_image, palette, args.force)
+        picture_cli.write_palette_image(args.palette_image, palette, args.force, args.file)
         info["palette_image"] = args.palette_image
     if args.json:
         print(json.dumps(info, indent=2))
@@ -318,7 +328,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print(f"  {label:<38} {size:>10,} bytes {_bpp(size, n):7.3f} bits/px")
     print(
         f"palette K={header.k}, {coding} payload {_payload_bpp(header, len(data)):.3f} bits/px "
-        f"(raw packing {header.bits:.3f}), PSNR {_db(psnr)}, encode {encode_s:.2f} s, decode {decode_s:.3f} s"
+        f"(raw packing {header.bits:.3f}), PSNR {batch_cli.db(psnr)}, encode {encode_s:.2f} s, decode {decode_s:.3f} s"
     )
 
 
@@ -499,7 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--coding", type=_coding, default=container.DEFAULT_CODING, metavar="{ctx1,raw}", help="payload coding"
     )
-    p.add_argument("--width", type=_jobs, default=480, metavar="PX", help="width of each panel (default: 480)")
+    p.add_argument("--width", type=_width, default=480, metavar="PX", help="panel width, 16..2048 (default: 480)")
     p.set_defaults(run=picture_cli.cmd_compare, check=_flatten_k)
 
     p = command(
@@ -539,10 +549,14 @@ def _describe_os_error(exc: OSError) -> str:
 
 
 def _check_batch_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if args.output is not None and len(args.inputs) > 1:
-        parser.error("-o names one output; for several inputs use -O DIR")
     if args.output is not None and args.output_dir is not None:
         parser.error("-o and -O: choose one")
+    if args.output is not None and len(args.inputs) > 1:
+        parser.error("-o names one output; for several inputs use -O DIR")
+    if args.output is not None and not Path(args.inputs[0]).is_file() and Path(args.inputs[0]).exists():
+        parser.error("-o names one output; for a folder use -O DIR")
+    if args.output is not None and not Path(args.inputs[0]).exists() and glob.has_magic(args.inputs[0]):
+        parser.error("-o names one output; for a glob pattern use -O DIR")
     if args.jobs is not None and args.scheduler is not None:
         parser.error("-j and --scheduler: choose one (the scheduler's workers do the work)")
 
@@ -555,8 +569,28 @@ def _check_encode_options(parser: argparse.ArgumentParser, args: argparse.Namesp
         parser.error("--min-psnr goes with -k auto")
 
 
+def _failure(exc: Exception) -> str:
+    """The one line for a command that failed as a whole, after ``kmq: ``."""
+    if isinstance(exc, (KmqError, CommandError)):
+        return f"error: {exc}"
+    if isinstance(exc, OSError):
+        return f"error: {_describe_os_error(exc)}"
+    if isinstance(exc, ImportError):  # an optional extra is missing; the message says which
+        return f"error: {exc}"
+    if isinstance(exc, MemoryError):
+        return "error: out of memory"
+    if os.environ.get("KMQ_DEBUG"):  # a bug: still one line, with a way to see more
+        raise exc
+    return f"internal error: {type(exc).__name__}: {exc} (set KMQ_DEBUG=1 for a traceback)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``kmq`` command; returns the exit status (0, 1 error, 2 usage, 130 interrupted)."""
+    for stream in (sys.stdout, sys.stderr):
+        # File names that are not valid UTF-8 are printed escaped rather than stopping a batch.
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
@@ -565,29 +599,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.check(args)
     try:
         status = args.run(args)
-    except (KmqError, CommandError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
     except BrokenPipeError:
         # The reader (e.g. `| head`) has gone: stay quiet, as a Unix filter does.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except OSError as exc:
-        print(f"{PROG}: error: {_describe_os_error(exc)}", file=sys.stderr)
-        return 1
-    except ImportError as exc:  # an optional extra is missing; the message says which
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    except MemoryError:
-        print(f"{PROG}: error: out of memory", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug: still one line, with a way to see more
-        if os.environ.get("KMQ_DEBUG"):
-            raise
-        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (set KMQ_DEBUG=1 for a traceback)", file=sys.stderr)
+    except Exception as exc:
+        message = _failure(exc)
+        print(f"{PROG}: {message}", file=sys.stderr)
+        if getattr(args, "json", False):
+            # A script reading stdout still gets one JSON document.
+            print(json.dumps({"command": args.command, "error": message.removeprefix("error: ")}, indent=2))
         return 1
     return status or 0
 

@@ -16,7 +16,6 @@ runs stripes on threads and turns the extension's status codes into errors.
 from __future__ import annotations
 
 import itertools
-import os
 import struct
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,7 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _ctx1
+from . import _ctx1, threads
 from .errors import FormatError, ParameterError, TruncatedError
 
 __all__ = [
@@ -118,7 +117,7 @@ THREAD_PIXELS = 1 << 20
 
 def _run(jobs: list[Callable[[], _T]], pixels: int) -> list[_T]:
     """Run the stripe jobs, on threads when there are several (the C code releases the GIL)."""
-    workers = min(len(jobs), os.cpu_count() or 1) if pixels >= THREAD_PIXELS else 1
+    workers = min(len(jobs), threads.available()) if pixels >= THREAD_PIXELS else 1
     if workers <= 1:
         return [job() for job in jobs]
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -37,6 +37,7 @@ __all__ = [
     "output_format",
     "is_image_path",
     "image_suffixes",
+    "identify",
     "KMQ_FORMAT",
 ]
 
@@ -159,6 +160,36 @@ def load_image(file: str | os.PathLike[str] | BinaryIO, *, name: str | None = No
         raise ImageError(f"{label}: cannot read image: {type(exc).__name__}: {exc}") from None
 
 
+def identify(path: str | os.PathLike[str]) -> str:
+    """The Pillow format of an image file, from its header alone (nothing is decoded).
+
+    Parameters
+    ----------
+    path : path-like
+        A file.
+
+    Returns
+    -------
+    str
+        Pillow's format name, e.g. ``"PNG"``.
+
+    Raises
+    ------
+    ImageError
+        If Pillow does not recognise the file.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return str(image.format)
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        reason = "not an image Pillow can read" if isinstance(exc, UnidentifiedImageError) else str(exc)
+        raise ImageError(f"{path}: {reason}") from None
+    except Exception as exc:  # a header Pillow's parser trips on
+        raise ImageError(f"{path}: cannot read image: {type(exc).__name__}: {exc}") from None
+
+
 #: Pillow's name for kmq's own format, once the plugin is registered.
 KMQ_FORMAT = "KMQ"
 
@@ -221,7 +252,7 @@ def output_format(path: str | os.PathLike[str], channels: int = 3) -> str:
     ext = Path(path).suffix.lower()
     fmt = Image.registered_extensions().get(ext)
     if fmt == KMQ_FORMAT:
-        raise ParameterError(f"{ext}: decoding writes an image format, not a kmq file; use e.g. .png")
+        raise ParameterError(f"{ext} is kmq's own format, not an image format to write here; use e.g. .png")
     if fmt is None or fmt not in Image.SAVE:
         raise ParameterError(f"cannot write images with extension {ext or '(none)'!r}; use e.g. .png")
     if fmt in _RESIZING_FORMATS:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -11,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from . import bitpack, container
+from . import bitpack, container, threads
 from .errors import ParameterError
 
 __all__ = ["Indexed"]
@@ -56,7 +55,7 @@ def _expand(palette: NDArray[np.uint8], labels: NDArray[np.uint8]) -> NDArray[np
         np.take(table, index, out=out[start * channels : head * channels].view(table.dtype))
         out[head * channels : stop * channels] = np.take(palette, flat[head:stop], axis=0).reshape(-1)
 
-    workers = min(os.cpu_count() or 1, 8) if flat.size >= _THREAD_PIXELS else 1
+    workers = min(threads.available(), 8) if flat.size >= _THREAD_PIXELS else 1
     step = -(-flat.size // workers // group) * group
     bounds = [(start, min(start + step, flat.size)) for start in range(0, flat.size, step)]
     if len(bounds) == 1:

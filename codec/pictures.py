@@ -109,6 +109,10 @@ def _over(colours: NDArray[np.uint8], backdrop: NDArray[np.uint8]) -> NDArray[np
     return ((blended + 127) // 255).astype(np.uint8)
 
 
+def _colours(n: int) -> str:
+    return f"{n:,} colour" + ("" if n == 1 else "s")
+
+
 def _check_positive(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
         raise ParameterError(f"{name} must be a positive integer, got {value!r}")
@@ -409,7 +413,7 @@ def compare(
         _Cell(
             _display(pixels, shown),
             "original",
-            [f"{width}x{height} {mode}, {distinct:,} colours", f"{raw:,} bytes raw, {8 * channels} bits/px"],
+            [f"{width}x{height} {mode}, {_colours(distinct)}", f"{raw:,} bytes raw, {8 * channels} bits/px"],
             None,
             fonts,
         )
@@ -422,7 +426,8 @@ def compare(
         row = _row(k, indexed, data, metrics.psnr(pixels, decoded), seconds)
         rows.append(row)
         quality = "lossless" if row["lossless"] else f"PSNR {row['psnr']:.2f} dB"
-        used = f"{row['palette_size']} colours" if row["palette_size"] != k else f"{k} colours"
+        # Fewer entries than asked for happen when the image has fewer colours than K.
+        used = _colours(row["palette_size"]) + ("" if row["palette_size"] == k else f" (of K={k})")
         lines = [
             f"{row['bits_per_pixel']:.3f} bits/px, {row['file_bytes']:,} bytes",
             quality,

@@ -125,6 +125,7 @@ class KmqImageFile(ImageFile.ImageFile):
             # the other formats, then raises UnidentifiedImageError.
             msg = f"not a valid kmq header: {exc}"
             raise SyntaxError(msg) from exc
+        self._header = bytes(head)
         self._mode = "P"
         self._size = (header.width, header.height)
         # The colours come with the pixels on load(); until then only the palette's mode is known.
@@ -133,6 +134,26 @@ class KmqImageFile(ImageFile.ImageFile):
         self.info["k"] = header.k
         # The checksum covers the header, so the decoder reads the file from offset 0.
         self.tile = [ImageFile._Tile(_DECODER, (0, 0, *self._size), 0, (bytes(head),))]
+
+    def verify(self) -> None:
+        """Check the whole file (checksum and every label) without keeping the pixels.
+
+        As Pillow's ``verify``: nothing is loaded, the file cannot be used
+        afterwards (reopen it to load), and a broken file raises
+        ``SyntaxError``, as PNG's checksum check does.
+        """
+        if self.fp is None:
+            msg = "verify must be called directly after open"
+            raise RuntimeError(msg)
+        header = Header.unpack(self._header, max_pixels=None)
+        self.fp.seek(0)
+        data = _read_at_most(self.fp, header.overhead + header.payload_size_range[1] + 1)
+        try:
+            container.loads(data, max_pixels=None)
+        except KmqError as exc:
+            msg = f"broken kmq file: {exc}"
+            raise SyntaxError(msg) from exc
+        super().verify()  # closes the file, as for every format
 
     def load_end(self) -> None:
         """Refresh the Python-side palette from the one the decoder put in the image."""

@@ -452,3 +452,141 @@ def test_a_real_terminal_gets_the_bar_and_a_pipe_does_not(photos, terminal):
     assert proc.returncode == 0
     assert (b"/4 [" in err) is terminal
     assert b"/4 [" not in out and out.count(b" -> ") == 4
+
+
+# --------------------------------------------------------------------------
+# 5. Faults a batch must survive, and inputs it must not read whole
+# --------------------------------------------------------------------------
+
+
+def die_on_a(data: bytes, name: str, options: kmq.batch.EncodeOptions) -> kmq.batch.Outcome:
+    """encode_job, except that the worker given a.png dies at once, as under the OOM killer."""
+    if name.endswith("a.png"):
+        os._exit(9)
+    return kmq.batch.encode_job(data, name, options)
+
+
+def report_threads(data: bytes, name: str, options: object) -> kmq.batch.Outcome:
+    from threadpoolctl import threadpool_info
+
+    blas = max((pool["num_threads"] for pool in threadpool_info()), default=1)
+    return kmq.batch.Outcome(b"", {"kmq": kmq.threads.available(), "blas": blas})
+
+
+def _jobs(folder: Path, names: list[str]) -> list[Job]:
+    return [Job(folder / name, folder / "out" / Path(name).with_suffix(".kmq")) for name in names]
+
+
+def test_a_worker_that_dies_fails_its_files_and_the_batch_goes_on(tmp_path):
+    names = [f"{c}.png" for c in "abcdefgh"]
+    for name in names:
+        save_png(tmp_path / name, gradient())
+
+    results = dict(kmq.batch.run(_jobs(tmp_path, names), die_on_a, kmq.batch.EncodeOptions(), workers=2))
+
+    by_name = {job.source.name: outcome for job, outcome in results.items()}
+    assert sorted(by_name) == names  # every file has an outcome
+    assert "worker failed" in (by_name["a.png"].error or "")
+    for later in names[5:]:  # sent after the pool broke (at most 4 were in flight): to a fresh one
+        assert by_name[later].error is None and by_name[later].content is not None
+
+
+def test_worker_processes_use_one_thread_each(tmp_path):
+    pytest.importorskip("threadpoolctl")
+    for name in ("a.png", "b.png"):
+        save_png(tmp_path / name, gradient())
+
+    results = list(kmq.batch.run(_jobs(tmp_path, ["a.png", "b.png"]), report_threads, None, workers=2))
+
+    assert [outcome.info for _, outcome in results] == [{"kmq": 1, "blas": 1}] * 2
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists() or not hasattr(os, "mkfifo"), reason="needs /dev/zero and FIFOs")
+def test_devices_and_fifos_are_refused_without_reading_them(photos, capsys):
+    os.mkfifo("fifo.png")
+
+    result = run(capsys, "encode", "/dev/zero", "fifo.png", "photos/a.png", "-O", "out", "-j", "1")
+
+    assert result.code == 1
+    assert "kmq: error: /dev/zero: not a regular file" in result.err
+    assert "kmq: error: fifo.png: not a regular file" in result.err
+    assert (Path("out") / "a.kmq").is_file()
+
+
+def test_a_file_that_is_no_image_is_refused_from_its_header(photos, capsys, monkeypatch):
+    (photos / "big.png").write_bytes(b"not an image" + bytes(1 << 20))
+    read = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        assert self.name != "big.png", "read whole"
+        return read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+
+    result = run(capsys, "encode", "photos", "-O", "out", "-j", "1")
+
+    assert result.code == 1 and "big.png: not an image Pillow can read" in result.err
+
+
+def test_results_are_reported_in_input_order_whatever_order_they_finish_in(photos, capsys):
+    result = run(capsys, "encode", "photos", "-r", "-O", "out", "-j", "2", "--json")
+
+    inputs = [Path(record["input"]).name for record in json.loads(result.out)["files"]]
+    assert inputs == ["a.png", "b.png", "c.png", "d.jpg"]
+
+
+@pytest.mark.parametrize("address", ["foo", "inproc://x", "tcp://"])
+def test_a_malformed_scheduler_address_is_one_plain_error(photos, capsys, monkeypatch, address):
+    pytest.importorskip("distributed")
+    monkeypatch.setattr(kmq.batch, "CONNECT_TIMEOUT", "0.5s")
+
+    result = run(capsys, "encode", "photos", "-O", "out", "--scheduler", address)
+
+    assert result.code == 1
+    assert re.fullmatch(r"kmq: error: --scheduler .*\n", result.err), result.err
+    assert "internal error" not in result.err
+
+
+def test_an_output_folder_that_is_a_file_is_refused_before_any_work(photos, capsys, monkeypatch):
+    Path("out").write_text("a file")
+    monkeypatch.setattr(kmq.batch, "quantize", lambda *a, **k: pytest.fail("worked"))
+
+    result = run(capsys, "encode", "photos", "-O", "out")
+
+    assert result.code == 1 and result.err == "kmq: error: out: -O names a folder, and this is a file\n"
+
+
+@pytest.mark.parametrize("inputs", [["photos"], ["photos/*.png"]], ids=["folder", "glob"])
+def test_dash_o_with_a_folder_or_glob_is_a_usage_error(photos, capsys, inputs):
+    result = usage_error(capsys, "encode", *inputs, "-o", "x.kmq")
+
+    assert result.code == 2 and "-o names one output" in result.err
+
+
+def test_a_json_run_that_fails_as_a_whole_still_prints_json(photos, capsys):
+    Path("out").write_text("a file")
+
+    result = run(capsys, "encode", "photos", "-O", "out", "--json")
+
+    assert result.code == 1
+    assert json.loads(result.out) == {"command": "encode", "error": "out: -O names a folder, and this is a file"}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a file system that takes any bytes as a name")
+def test_a_name_that_is_not_utf8_is_printed_escaped_and_the_batch_goes_on(photos):
+    odd = os.fsencode(photos) + b"/caf\xe9.png"
+    with open(odd, "wb") as handle:
+        handle.write((photos / "a.png").read_bytes())
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}  # strict: what a UTF-8 terminal or pipe gets
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "kmq", "encode", "photos", "-O", "out", "-j", "1"],
+        cwd=photos.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    assert "caf\\udce9.png" in proc.stdout or "caf\\xe9.png" in proc.stdout
+    assert os.path.exists(os.fsencode(photos.parent) + b"/out/caf\xe9.kmq")

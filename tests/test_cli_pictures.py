@@ -147,3 +147,39 @@ def test_info_palette_image_keeps_an_existing_file_without_force(work, capsys, g
     assert_one_line_error(result, r"swatch\.png", r"exists")
     assert (work / "swatch.png").read_bytes() == b"mine"
     assert run(capsys, "info", "good.kmq", "--palette-image", "swatch.png", "--force").code == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["compare", "grad.png", "-o", "grad.png", "--force"],
+        ["sweep", "grad.png", "-o", "grad.png", "--force"],
+        ["sweep", "grad.png", "--no-plot", "--csv", "grad.png", "--force"],
+    ],
+    ids=["compare", "sweep-plot", "sweep-csv"],
+)
+def test_an_output_that_is_the_input_is_refused_even_with_force(work, capsys, argv):
+    before = (work / "grad.png").read_bytes()
+
+    result = run(capsys, *argv)
+
+    assert_one_line_error(result, r"grad\.png", r"overwrite the input")
+    assert (work / "grad.png").read_bytes() == before
+
+
+def test_sweep_csv_and_plot_must_be_two_files(work, capsys):
+    assert_one_line_error(run(capsys, "sweep", "grad.png", "-o", "s.png", "--csv", "s.png"), r"--csv and -o")
+
+
+def test_info_palette_image_errors_name_the_option(work, capsys, good_kmq):
+    assert_one_line_error(run(capsys, "info", "good.kmq", "--palette-image", "x.xyz"), r"--palette-image", r"\.xyz")
+    assert_one_line_error(
+        run(capsys, "info", "good.kmq", "--palette-image", "good.kmq", "--force"), r"--palette-image", r"\.kmq"
+    )
+
+
+@pytest.mark.parametrize("width", ["0", "15", "2049", "100000", "wide"])
+def test_compare_panel_width_is_bounded(work, capsys, width):
+    result = usage_error(capsys, "compare", "grad.png", "--width", width)
+
+    assert result.code == 2 and "width must" in result.err

@@ -46,6 +46,18 @@ def test_bash_completes_each_commands_own_options(bash_script):
 def test_bash_completes_the_values_of_options_with_choices(bash_script):
     assert complete(bash_script, "encode", "x.png", "--space", "") == ["oklab", "rgb"]
     assert complete(bash_script, "completion", "") == ["bash", "fish", "zsh"]
+    assert complete(bash_script, "encode", "x.png", "--coding", "") == ["ctx1", "raw"]
+
+
+@needs_bash
+def test_bash_completes_file_names_with_spaces_whole(bash_script, tmp_path):
+    (tmp_path / "my photo.png").write_bytes(b"")
+    line = f"kmq encode '{tmp_path}/my'"
+    program = f'{bash_script}\nCOMP_WORDS=({line}); COMP_CWORD=2; _kmq; printf "%s\\n" "${{COMPREPLY[@]}}"'
+
+    result = subprocess.run(["bash", "-c", program], capture_output=True, text=True, check=True)
+
+    assert result.stdout.splitlines() == [f"{tmp_path}/my photo.png"]
 
 
 def test_every_option_of_every_command_is_in_every_script():

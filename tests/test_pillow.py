@@ -261,6 +261,24 @@ def test_corrupt_payload_fails_at_load() -> None:
     assert isinstance(info.value.__cause__, kmq.ChecksumError)
 
 
+def test_verify_passes_a_good_file_and_closes_it() -> None:
+    im = Image.open(io.BytesIO(kmq_bytes([[1, 2, 3], [4, 5, 6]], ramp(2, 4, 16))))
+
+    im.verify()
+
+    assert im.fp is None
+    with pytest.raises(RuntimeError, match="directly after open"):
+        im.verify()
+
+
+def test_verify_checks_the_checksum_as_pngs_verify_does() -> None:
+    data = bytearray(kmq_bytes([[1, 2, 3], [4, 5, 6]], ramp(2, 4, 16)))
+    data[HEADER.size + 6] ^= 0x10
+
+    with pytest.raises(SyntaxError, match="broken kmq file: checksum"):
+        Image.open(io.BytesIO(bytes(data))).verify()
+
+
 @pytest.mark.parametrize("coding", ["raw", "ctx1"])
 @pytest.mark.parametrize("keep", [HEADER.size + 1, HEADER.size + 6, -5, -1])
 def test_truncated_body_fails_at_load(coding: str, keep: int) -> None:
