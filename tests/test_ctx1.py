@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -143,7 +144,7 @@ def test_threads_and_one_thread_code_the_same(monkeypatch):
     monkeypatch.setattr(ctx1, "THREAD_PIXELS", 0)
     data = ctx1_file(labels, 8, stripes=7)
     on_threads = container.loads(data)[2]
-    monkeypatch.setattr(ctx1.os, "cpu_count", lambda: 1)
+    monkeypatch.setenv("KMQ_THREADS", "1")
     assert np.array_equal(container.loads(data)[2], on_threads)
     assert ctx1.encode(labels, 8, stripes=7) == data[20 + 24 : -4], "the encoder too"
 
@@ -325,3 +326,13 @@ def test_payload_over_raw_plus_framing_is_rejected():
     padded = reframed(data, [stream + bytes(20)])
     with pytest.raises(kmq.FormatError, match=r"over the 14 allowed \(raw packing 3 \+ 11 for 1 stripes\)"):
         container.loads(padded)
+
+
+def test_kmq_threads_caps_the_threads_and_bad_values_are_ignored(monkeypatch):
+    from kmq import threads
+
+    monkeypatch.setenv("KMQ_THREADS", "1")
+    assert threads.available() == 1
+    for bad in ("0", "-3", "many", ""):
+        monkeypatch.setenv("KMQ_THREADS", bad)
+        assert threads.available() == (os.cpu_count() or 1)
