@@ -1,7 +1,7 @@
 """Batch throughput: the 24 Kodak images through ``kmq encode`` / ``kmq decode`` (issue 6).
 
 Usage (from the repository root):
-    python benchmarks/bench_batch.py [--repeat R] [--quiet S] [-k K] [--corpus DIR]
+    python benchmarks/bench_batch.py [--repeat R] [--quiet S] [-k K] [--copies N] [--corpus DIR]
 
 Each row runs the real command in a fresh process, as a user would, into an empty output folder
 (so nothing is skipped as up to date), and reports the median wall time of ``--repeat`` runs:
@@ -16,7 +16,9 @@ Throughput is images per second and megapixels per second of wall time, start-up
 (``startup`` is ``python -m kmq --version``, for scale), and ``x -j 1`` is the speed-up over
 ``-j 1`` in the same run. ``other`` is the CPU-seconds per second other processes used during the
 runs (the cluster's own workers excluded); ``--quiet S`` waits up to S s for an idle machine
-before each run. When the corpus is missing the script says so and exits 0.
+before each run. ``--copies N`` works on N copies of each image (N x 24 files), to show how the fixed
+costs (start-up, the worker pool, importing and connecting the Dask client) are amortised. When the
+corpus is missing the script says so and exits 0.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def run_once(argv: list[str], quiet: float, cluster: object | None) -> tuple[flo
     watch = LoadWatch()
     before = _cluster_cpu(cluster)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "kmq", *argv], check=True)
+    subprocess.run([sys.executable, "-m", "kmq", *argv], check=True, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
     other = watch.other_share()
     if other is not None and cluster is not None:
@@ -69,21 +71,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", type=float, default=0.0, help="wait up to S s for an idle machine before each run")
     parser.add_argument("-k", type=int, default=8, help="palette size (default: 8)")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument(
+        "--copies", type=int, default=1, help="encode N copies of the Kodak set, to see fixed costs amortised"
+    )
     args = parser.parse_args(argv)
 
-    kodak = args.corpus / "kodak"
-    images = sorted(kodak.glob("*.png"))
-    if not images:
-        print(f"no Kodak images in {kodak}: nothing to measure")
+    corpus = args.corpus / "kodak"
+    originals = sorted(corpus.glob("*.png"))
+    if not originals:
+        print(f"no Kodak images in {corpus}: nothing to measure")
         return 0
     from PIL import Image
 
+    copies = tempfile.TemporaryDirectory()
+    kodak = corpus
+    if args.copies > 1:
+        kodak = Path(copies.name)
+        for n in range(args.copies):
+            for original in originals:
+                shutil.copyfile(original, kodak / f"{original.stem}-{n}.png")
+    images = sorted(kodak.glob("*.png"))
     megapixels = sum(Image.open(p).size[0] * Image.open(p).size[1] for p in images) / 1e6
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import distributed"], check=True)
+    import_dask = time.perf_counter() - started
 
     from distributed import LocalCluster
 
     print("\n".join(machine_lines()))
-    print(f"{len(images)} Kodak images, {megapixels:.2f} MP in all, K={args.k}, median of {args.repeat} runs")
+    what = "Kodak images" if args.copies == 1 else f"Kodak images ({args.copies} copies of each)"
+    print(f"{len(images)} {what}, {megapixels:.2f} MP in all, K={args.k}, median of {args.repeat} runs")
+    print(f"python -c 'import distributed' (part of the Dask client's fixed cost): {import_dask:.2f} s")
     with (
         tempfile.TemporaryDirectory() as scratch,
         LocalCluster(
@@ -128,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{verb + ' ' + name:<16} {median:9.3f} {len(images) / median:9.2f} {megapixels / median:7.2f} "
                     f"{base / median:7.2f} {max(others):6.2f}"
                 )
+    copies.cleanup()
     return 0
 
 
