@@ -482,6 +482,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace earlier demo outputs in OUTDIR")
     p.set_defaults(run=cmd_demo)
 
+    def k_list(p: argparse.ArgumentParser, flags: list[str], default: Sequence[int], help: str) -> None:
+        shown = ",".join(map(str, default))
+        p.add_argument(
+            *flags, type=_k_list, nargs="+", default=[list(default)], metavar="K", help=f"{help} (default: {shown})"
+        )
+
     picture_options = argparse.ArgumentParser(add_help=False)
     picture_options.add_argument("--seed", type=_seed, default=0, help="k-means++ seed (default: 0)")
     picture_options.add_argument("--space", choices=SPACES, default="rgb", help="colour space to cluster in")
@@ -495,14 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[reporting, picture_options],
     )
     p.add_argument("input", help="an image file")
-    p.add_argument(
-        "-k",
-        type=_k_list,
-        nargs="+",
-        default=[[4, 16, 64]],
-        metavar="K",
-        help="palette sizes, as -k 4 16 64 or -k 4,16,64 (default: 4 16 64)",
-    )
+    k_list(p, ["-k"], (4, 16, 64), "palette sizes, as -k 4 16 64 or -k 4,16,64")
     p.add_argument(
         "-o", "--output", default="compare.png", help="the picture (default: compare.png); .png, .webp, .jpg"
     )
@@ -519,15 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[reporting, picture_options],
     )
     p.add_argument("input", help="an image file")
-    p.add_argument(
-        "-k",
-        "--k",
-        type=_k_list,
-        nargs="+",
-        default=[list(pictures.DEFAULT_KS)],
-        metavar="K",
-        help="palette sizes, as --k 2,4,8 or -k 2 4 8 (default: 2,4,8,16,32,64,128,256)",
-    )
+    k_list(p, ["-k", "--k"], pictures.DEFAULT_KS, "palette sizes, as --k 2,4,8 or -k 2 4 8")
     p.add_argument("-o", "--output", default="sweep.png", help="the plot, a PNG (default: sweep.png); needs kmq[plot]")
     p.add_argument("--csv", metavar="PATH", help="also write the figures as CSV")
     p.add_argument("--no-plot", action="store_true", help="no plot (so no matplotlib): the table, --csv and --json")
