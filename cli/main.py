@@ -128,21 +128,6 @@ def _max_pixels(text: str) -> int | None:
     return value
 
 
-def _bpp(nbytes: int, pixels: int) -> float:
-    return 8 * nbytes / pixels
-
-
-def _payload_bpp(header: container.Header, file_bytes: int) -> float:
-    """Payload bits per pixel: the label width for raw packing (its last byte's padding is not a rate)."""
-    if header.coding == container.CODING_RAW:
-        return float(header.bits)
-    return _bpp(file_bytes - header.overhead, header.pixels)
-
-
-def _mode(channels: int) -> str:
-    return "RGBA" if channels == 4 else "RGB"
-
-
 def cmd_encode(args: argparse.Namespace) -> int:
     if args.output is not None and images.is_image_path(args.output):
         out = Path(args.output)
@@ -191,21 +176,21 @@ def describe(path: Path, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) 
         "height": header.height,
         "pixels": n,
         "channels": header.channels,
-        "mode": _mode(header.channels),
+        "mode": header.mode,
         "k": header.k,
         "bits_per_label": header.bits,
         "palette": ["#" + entry.tobytes().hex() for entry in palette],
         "header_bytes": container.HEADER.size,
         "palette_bytes": header.palette_size,
         "payload_bytes": payload,
-        "payload_bits_per_pixel": _payload_bpp(header, file_bytes),
+        "payload_bits_per_pixel": header.payload_bits_per_pixel(file_bytes),
         "padding_bits": payload * 8 - n * header.bits if header.coding == container.CODING_RAW else None,
         "stripes": stripes,
         "raw_payload_bytes": header.raw_payload_size,
         "raw_payload_bits_per_pixel": float(header.bits),
         "checksum_bytes": container.CHECKSUM.size,
         "file_bytes": file_bytes,
-        "file_bits_per_pixel": _bpp(file_bytes, n),
+        "file_bits_per_pixel": header.file_bits_per_pixel(file_bytes),
         "raw_bytes": raw,
         "ratio": raw / file_bytes,
         "checksum": "ok",
@@ -310,10 +295,15 @@ def cmd_demo(args: argparse.Namespace) -> None:
             "k": header.k,
             "coding": coding,
             "files": [
-                {"what": label, "path": str(path) if path else None, "bytes": size, "bits_per_pixel": _bpp(size, n)}
+                {
+                    "what": label,
+                    "path": str(path) if path else None,
+                    "bytes": size,
+                    "bits_per_pixel": header.file_bits_per_pixel(size),
+                }
                 for label, path, size in rows
             ],
-            "payload_bits_per_pixel": _payload_bpp(header, len(data)),
+            "payload_bits_per_pixel": header.payload_bits_per_pixel(len(data)),
             "psnr": None if math.isinf(psnr) else psnr,
             "encode_seconds": encode_s,
             "decode_seconds": decode_s,
@@ -325,9 +315,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"kmq demo: scikit-learn's sample photo {SAMPLE}, {width}x{height} RGB, K={args.k}")
     print(f"wrote into {folder}{os.sep}")
     for label, _, size in rows:
-        print(f"  {label:<38} {size:>10,} bytes {_bpp(size, n):7.3f} bits/px")
+        print(f"  {label:<38} {size:>10,} bytes {header.file_bits_per_pixel(size):7.3f} bits/px")
     print(
-        f"palette K={header.k}, {coding} payload {_payload_bpp(header, len(data)):.3f} bits/px "
+        f"palette K={header.k}, {coding} payload {header.payload_bits_per_pixel(len(data)):.3f} bits/px "
         f"(raw packing {header.bits:.3f}), PSNR {batch_cli.db(psnr)}, encode {encode_s:.2f} s, decode {decode_s:.3f} s"
     )
 

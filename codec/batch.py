@@ -244,10 +244,6 @@ def _newer(out: Path, source: Path) -> bool:
         return False
 
 
-def _mode(channels: int) -> str:
-    return "RGBA" if channels == 4 else "RGB"
-
-
 def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
     """Encode one image file's bytes into a kmq file; never raises for bad input.
 
@@ -280,22 +276,19 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
     except MemoryError:
         return Outcome(error=f"{name}: out of memory")
     header = container.Header.unpack(kmq_file)
-    pixels_n = header.pixels
     note = ""
     if container.coding_number(options.coding) != header.coding:
         note = "ctx1 would not have been smaller, so raw packing was written"
-    payload_bits = 8 * (len(kmq_file) - header.overhead)
-    payload_bpp = float(header.bits) if header.coding == container.CODING_RAW else payload_bits / pixels_n
     info = {
         "input_bytes": len(data),
         "width": header.width,
         "height": header.height,
-        "mode": _mode(header.channels),
+        "mode": header.mode,
         "k": header.k,
         "coding": container.CODINGS[header.coding],
         "file_bytes": len(kmq_file),
-        "bits_per_pixel": 8 * len(kmq_file) / pixels_n,
-        "payload_bits_per_pixel": payload_bpp,
+        "bits_per_pixel": header.file_bits_per_pixel(len(kmq_file)),
+        "payload_bits_per_pixel": header.payload_bits_per_pixel(len(kmq_file)),
         "raw_bits": header.bits,
         "psnr": None if psnr == float("inf") else psnr,
         "seconds": time.perf_counter() - start,
@@ -335,7 +328,7 @@ def decode_job(data: bytes, name: str, options: DecodeOptions) -> Outcome:
     info = {
         "width": indexed.width,
         "height": indexed.height,
-        "mode": _mode(indexed.channels),
+        "mode": container.mode_name(indexed.channels),
         "k": indexed.k,
         "output_bytes": len(content),
         "seconds": time.perf_counter() - start,

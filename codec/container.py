@@ -26,6 +26,7 @@ __all__ = [
     "CODINGS",
     "DEFAULT_CODING",
     "coding_number",
+    "mode_name",
     "as_bytes_view",
     "CHANNELS",
     "MAX_K",
@@ -160,6 +161,26 @@ class Header:
         """Bytes of the file that are not payload: header, palette and checksum."""
         return HEADER.size + self.palette_size + CHECKSUM.size
 
+    @property
+    def max_file_size(self) -> int:
+        """The longest file this header allows; a reader need never read more (plus one byte to see trailing data)."""
+        return self.overhead + self.payload_size_range[1]
+
+    @property
+    def mode(self) -> str:
+        """The image's Pillow mode: ``"RGB"`` or ``"RGBA"``."""
+        return mode_name(self.channels)
+
+    def file_bits_per_pixel(self, file_bytes: int) -> float:
+        """Bits per pixel of a whole file of ``file_bytes`` with this header."""
+        return 8 * file_bytes / self.pixels
+
+    def payload_bits_per_pixel(self, file_bytes: int) -> float:
+        """Bits per pixel of the payload alone: the label width for coding 0 (its last byte's padding is no rate)."""
+        if self.coding == CODING_RAW:
+            return float(self.bits)
+        return 8 * (file_bytes - self.overhead) / self.pixels
+
     def validate(self, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
         """Check every field against the spec.
 
@@ -253,6 +274,11 @@ class Header:
         header = cls(width, height, channels, k, bits, coding, version, reserved)
         header.validate(max_pixels)
         return header
+
+
+def mode_name(channels: int) -> str:
+    """Pillow's mode for a channel count: ``"RGBA"`` for 4, ``"RGB"`` for 3."""
+    return "RGBA" if channels == 4 else "RGB"
 
 
 def coding_number(coding: int | str) -> int:

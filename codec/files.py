@@ -152,7 +152,7 @@ def read_bytes(path: str | os.PathLike[str], *, max_pixels: int | None = contain
         header = container.Header.unpack(file.read(container.HEADER.size), max_pixels)
         file.seek(0)
         # Never more than the header allows, plus one byte to tell "trailing bytes".
-        return file.read(header.overhead + header.payload_size_range[1] + 1)
+        return file.read(header.max_file_size + 1)
 
 
 def read_container(

@@ -194,7 +194,7 @@ class Indexed:
             :meth:`to_array`.
         """
         image = Image.fromarray(self.labels)  # mode L; putpalette makes it P without remapping a label
-        image.putpalette(self.palette.tobytes(), rawmode="RGBA" if self.channels == 4 else "RGB")
+        image.putpalette(self.palette.tobytes(), rawmode=container.mode_name(self.channels))
         return image
 
     def _repr_png_(self) -> bytes:

@@ -191,7 +191,7 @@ def _row(k: int, indexed: Indexed, data: bytes, quality: float, seconds: float) 
         "coding": container.CODINGS[header.coding],
         "file_bytes": len(data),
         "payload_bytes": len(data) - header.overhead,
-        "bits_per_pixel": 8 * len(data) / header.pixels,
+        "bits_per_pixel": header.file_bits_per_pixel(len(data)),
         # JSON has no infinity: a lossless result has no PSNR, and says so in "lossless".
         "psnr": None if lossless else float(quality),
         "lossless": lossless,
@@ -406,7 +406,7 @@ def compare(
     shown = _panel_size(width, height, max_width, max_height)
     fonts = (_font(_HEADING_SIZE), _font(_FONT_SIZE))
 
-    mode = "RGBA" if channels == 4 else "RGB"
+    mode = container.mode_name(channels)
     distinct = histogram(pixels).colours.shape[0]
     raw = height * width * channels
     cells = [

@@ -86,14 +86,14 @@ from . import bitpack, container, ctx1
 from .colour import Space
 from .container import CODING_RAW, CODINGS, DEFAULT_CODING, HEADER, MAX_K, Header
 from .errors import KmqError, ParameterError
-from .images import as_array
+from .images import KMQ_FORMAT, as_array
 from .indexed import Indexed
 from .quantize import MAX_SEED, SPACES, quantize
 
 __all__ = ["FORMAT", "EXTENSION", "MIME_TYPE", "register_pillow", "KmqImageFile", "KmqDecoder"]
 
 #: Pillow's format identifier, as in ``im.save(f, format="KMQ")`` and ``im.format``.
-FORMAT = "KMQ"
+FORMAT = KMQ_FORMAT
 #: The file extension registered for the format.
 EXTENSION = ".kmq"
 #: The media type registered in ``Image.MIME`` (an unregistered ``x-`` type: spec/FORMAT.md registers none).
@@ -129,7 +129,7 @@ class KmqImageFile(ImageFile.ImageFile):
         self._mode = "P"
         self._size = (header.width, header.height)
         # The colours come with the pixels on load(); until then only the palette's mode is known.
-        self.palette = ImagePalette.ImagePalette(_palette_mode(header.channels))
+        self.palette = ImagePalette.ImagePalette(header.mode)
         self.info["coding"] = CODINGS[header.coding]
         self.info["k"] = header.k
         # The checksum covers the header, so the decoder reads the file from offset 0.
@@ -147,7 +147,7 @@ class KmqImageFile(ImageFile.ImageFile):
             raise RuntimeError(msg)
         header = Header.unpack(self._header, max_pixels=None)
         self.fp.seek(0)
-        data = _read_at_most(self.fp, header.overhead + header.payload_size_range[1] + 1)
+        data = _read_at_most(self.fp, header.max_file_size + 1)
         try:
             container.loads(data, max_pixels=None)
         except KmqError as exc:
@@ -188,7 +188,7 @@ class KmqDecoder(ImageFile.PyDecoder):
         expected = self.args[0]
         header = Header.unpack(expected, max_pixels=None)
         # Never more than the header allows, plus one byte to tell "trailing bytes".
-        data = _read_at_most(self.fd, header.overhead + header.payload_size_range[1] + 1)
+        data = _read_at_most(self.fd, header.max_file_size + 1)
         if data[: HEADER.size] != expected:
             msg = "kmq file changed since it was opened: its header differs"
             raise OSError(msg)
@@ -200,14 +200,10 @@ class KmqDecoder(ImageFile.PyDecoder):
                 msg = f"broken kmq file: {exc}"
                 raise OSError(msg) from exc
             palette, labels = _salvage(memoryview(data), header)
-        mode = _palette_mode(header.channels)
+        mode = header.mode
         self.im.putpalette(mode, mode, palette.tobytes())
         self.set_as_raw(labels.tobytes(), "P")
         return -1, 0
-
-
-def _palette_mode(channels: int) -> str:
-    return "RGBA" if channels == 4 else "RGB"
 
 
 def _read_at_most(fd: IO[bytes], size: int) -> bytes:
