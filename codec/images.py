@@ -4,8 +4,9 @@ The rules, applied to every input the encoder sees:
 
 - an (H, W, 3) or (H, W, 4) uint8 array is taken as RGB or RGBA;
 - a Pillow image is rotated by its EXIF orientation, then converted: modes with
-  alpha (LA, La, PA, RGBa, RGBA) and images with a transparency entry (a tRNS
-  colour key in P, L or RGB) to RGBA; 16-bit greys to 8 bits by
+  alpha (LA, La, PA, RGBa, RGBA), images with a transparency entry (a tRNS
+  colour key in P, L or RGB) and P images whose palette has alpha (from
+  ``Image.quantize`` of RGBA, or a 4-channel kmq file) to RGBA; 16-bit greys to 8 bits by
   ``round(v / 257)`` (I;16 and its variants always, and I when every value is
   in 0..65535 and some value is above 255, which is how Pillow opens 16-bit
   PGM files); every other mode (1, L, P, CMYK, YCbCr, LAB, HSV, I, F, ...) to
@@ -16,9 +17,12 @@ The rules, applied to every input the encoder sees:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -26,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .container import CHANNELS
+from .container import CHANNELS, mode_name
 from .errors import ImageError, KmqError, ParameterError
 
 __all__ = [
@@ -38,6 +42,7 @@ __all__ = [
     "is_image_path",
     "image_suffixes",
     "identify",
+    "upright",
     "KMQ_FORMAT",
 ]
 
@@ -59,11 +64,27 @@ def _sixteen_bit_grey(image: Image.Image) -> NDArray[np.uint8] | None:
     return np.repeat(grey8[:, :, None], 3, axis=2)
 
 
+def upright(image: Image.Image) -> Image.Image:
+    """The image rotated by its EXIF orientation; the same object when there is nothing to do.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+
+    Returns
+    -------
+    PIL.Image.Image
+    """
+    # exif_transpose copies the image even when the orientation is 1.
+    if image.getexif().get(_ORIENTATION, 1) != 1:
+        return ImageOps.exif_transpose(image)
+    return image
+
+
 def _from_pillow(image: Image.Image) -> NDArray[np.uint8]:
     # Each Pillow step below copies the image, so a step is taken only when it
     # changes something: a 12 MP photo then peaks at about 1.5x its own size.
-    if image.getexif().get(_ORIENTATION, 1) != 1:
-        image = ImageOps.exif_transpose(image)
+    image = upright(image)
     grey = _sixteen_bit_grey(image)
     if grey is not None:
         return grey
@@ -135,29 +156,9 @@ def load_image(file: str | os.PathLike[str] | BinaryIO, *, name: str | None = No
         decompression-bomb limit.
     """
     source = file if hasattr(file, "read") else Path(file)  # type: ignore[arg-type]
-    label = name if name is not None else str(source)
-    try:
-        with warnings.catch_warnings():
-            # Pillow only warns between its limit and twice it; we refuse at
-            # the same point it errors, and say so in one line.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(source) as image:
-                image.load()
-                return as_array(image)
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"{label}: {exc}") from None
-    except UnidentifiedImageError:
-        raise ImageError(f"{label}: not an image Pillow can read") from None
-    except IsADirectoryError:
-        raise ImageError(f"{label}: is a directory") from None
-    except FileNotFoundError:
-        raise ImageError(f"{label}: no such file") from None
-    except KmqError:
-        raise
-    except Exception as exc:
-        # Pillow's decoders report corrupt data with many exception types
-        # (OSError, ValueError, EOFError, struct.error, IndexError, ...).
-        raise ImageError(f"{label}: cannot read image: {type(exc).__name__}: {exc}") from None
+    with _pillow_errors(name if name is not None else str(source)), Image.open(source) as image:
+        image.load()
+        return as_array(image)
 
 
 def identify(path: str | os.PathLike[str]) -> str:
@@ -176,18 +177,35 @@ def identify(path: str | os.PathLike[str]) -> str:
     Raises
     ------
     ImageError
-        If Pillow does not recognise the file.
+        As :func:`load_image`, for what the header shows.
     """
+    with _pillow_errors(str(path)), Image.open(path) as image:
+        return str(image.format)
+
+
+@contextlib.contextmanager
+def _pillow_errors(label: str) -> Iterator[None]:
+    """Turn whatever Pillow raises for a bad file into one :class:`ImageError` naming ``label``."""
     try:
         with warnings.catch_warnings():
+            # Pillow only warns between its limit and twice it; we refuse at
+            # the same point it errors, and say so in one line.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                return str(image.format)
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        reason = "not an image Pillow can read" if isinstance(exc, UnidentifiedImageError) else str(exc)
-        raise ImageError(f"{path}: {reason}") from None
-    except Exception as exc:  # a header Pillow's parser trips on
-        raise ImageError(f"{path}: cannot read image: {type(exc).__name__}: {exc}") from None
+            yield
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{label}: {exc}") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{label}: not an image Pillow can read") from None
+    except IsADirectoryError:
+        raise ImageError(f"{label}: is a directory") from None
+    except FileNotFoundError:
+        raise ImageError(f"{label}: no such file") from None
+    except KmqError:
+        raise
+    except Exception as exc:
+        # Pillow's decoders report corrupt data with many exception types
+        # (OSError, ValueError, EOFError, struct.error, IndexError, ...).
+        raise ImageError(f"{label}: cannot read image: {type(exc).__name__}: {exc}") from None
 
 
 #: Pillow's name for kmq's own format, once the plugin is registered.
@@ -210,7 +228,7 @@ _RESIZING_FORMATS = frozenset({"ICO", "ICNS"})
 
 
 def is_image_path(path: str | os.PathLike[str]) -> bool:
-    """Whether a path's extension is one Pillow registers for an image format."""
+    """Whether a path's extension is one Pillow registers for an image format (kmq's own ``.kmq`` is not)."""
     fmt = Image.registered_extensions().get(Path(path).suffix.lower())
     return fmt is not None and fmt != KMQ_FORMAT
 
@@ -249,7 +267,13 @@ def output_format(path: str | os.PathLike[str], channels: int = 3) -> str:
         If Pillow has no writer for the extension, cannot write the mode, or
         would lose the alpha channel.
     """
-    ext = Path(path).suffix.lower()
+    return _format_for(Path(path).suffix.lower(), channels)
+
+
+@functools.lru_cache(maxsize=64)
+def _format_for(ext: str, channels: int) -> str:
+    # Cached: a batch asks once per file, and the answer depends only on these two.
+    # (A ParameterError is not cached, so a plugin registered later is still found.)
     fmt = Image.registered_extensions().get(ext)
     if fmt == KMQ_FORMAT:
         raise ParameterError(f"{ext} is kmq's own format, not an image format to write here; use e.g. .png")
@@ -262,7 +286,7 @@ def output_format(path: str | os.PathLike[str], channels: int = 3) -> str:
     try:
         Image.fromarray(probe).save(buffer, format=fmt, **SAVE_OPTIONS.get(fmt, {}))
     except Exception as exc:  # Pillow's writers raise many types; all mean "cannot"
-        raise ParameterError(f"cannot write {'RGBA' if channels == 4 else 'RGB'} images as {fmt}: {exc}") from None
+        raise ParameterError(f"cannot write {mode_name(channels)} images as {fmt}: {exc}") from None
     if channels == 4:
         try:
             with Image.open(buffer) as back:
@@ -274,14 +298,14 @@ def output_format(path: str | os.PathLike[str], channels: int = 3) -> str:
     return fmt
 
 
-def save_image(file: str | os.PathLike[str] | BinaryIO, pixels: NDArray[np.uint8], fmt: str) -> None:
-    """Write pixels in a Pillow format.
+def save_image(file: str | os.PathLike[str] | BinaryIO, pixels: NDArray[np.uint8] | Image.Image, fmt: str) -> None:
+    """Write pixels, or a Pillow image, in a Pillow format.
 
     Parameters
     ----------
     file : path-like or binary file object
         Destination.
-    pixels : (H, W, 3|4) uint8 ndarray
+    pixels : (H, W, 3|4) uint8 ndarray or PIL.Image.Image
         The image.
     fmt : str
         Pillow format name, as returned by :func:`output_format`.
@@ -292,7 +316,8 @@ def save_image(file: str | os.PathLike[str] | BinaryIO, pixels: NDArray[np.uint8
         If Pillow cannot write the image.
     """
     try:
-        Image.fromarray(pixels).save(file, format=fmt, **SAVE_OPTIONS.get(fmt, {}))
+        image = pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels)
+        image.save(file, format=fmt, **SAVE_OPTIONS.get(fmt, {}))
     except (KeyError, ValueError, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise  # a disk error, not an image error: the caller names the file

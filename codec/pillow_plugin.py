@@ -80,13 +80,13 @@ from typing import IO, Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import ExifTags, Image, ImageFile, ImageOps, ImagePalette
+from PIL import Image, ImageFile, ImagePalette
 
 from . import bitpack, container, ctx1
 from .colour import Space
 from .container import CODING_RAW, CODINGS, DEFAULT_CODING, HEADER, MAX_K, Header
 from .errors import KmqError, ParameterError
-from .images import KMQ_FORMAT, as_array
+from .images import KMQ_FORMAT, as_array, upright
 from .indexed import Indexed
 from .quantize import MAX_SEED, SPACES, quantize
 
@@ -314,8 +314,7 @@ def _check_options(info: dict[str, object]) -> _Options:
 
 def _palette_image(image: Image.Image) -> Indexed:
     """A mode "P" image as it stands: its indices, its used palette entries (see the module docstring)."""
-    if image.getexif().get(ExifTags.Base.Orientation, 1) != 1:
-        image = ImageOps.exif_transpose(image)  # as as_array would, so indices and colours stay aligned
+    image = upright(image)  # as as_array does, so that indices and colours stay aligned
     # The colours as kmq.encode sees them (transparency; opaque RGBA becomes RGB):
     # every pixel of one index has one colour, so a scatter finds each.
     pixels = as_array(image)
