@@ -81,22 +81,37 @@ def main(argv: list[str] | None = None) -> int:
     if not originals:
         print(f"no Kodak images in {corpus}: nothing to measure")
         return 0
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        print("the dask rows need distributed: pip install 'kmq[dask]'")
+        return 1
+    with tempfile.TemporaryDirectory() as copies:
+        kodak = corpus
+        if args.copies > 1:
+            kodak = Path(copies)
+            for n in range(args.copies):
+                for original in originals:
+                    shutil.copyfile(original, kodak / f"{original.stem}-{n}.png")
+        return measure(args, kodak)
+
+
+def _pixels(path: Path) -> int:
     from PIL import Image
 
-    copies = tempfile.TemporaryDirectory()
-    kodak = corpus
-    if args.copies > 1:
-        kodak = Path(copies.name)
-        for n in range(args.copies):
-            for original in originals:
-                shutil.copyfile(original, kodak / f"{original.stem}-{n}.png")
+    with Image.open(path) as image:
+        return image.size[0] * image.size[1]
+
+
+def measure(args: argparse.Namespace, kodak: Path) -> int:
+    """Print the table for the images in ``kodak``."""
+    from distributed import LocalCluster
+
     images = sorted(kodak.glob("*.png"))
-    megapixels = sum(Image.open(p).size[0] * Image.open(p).size[1] for p in images) / 1e6
+    megapixels = sum(_pixels(p) for p in images) / 1e6
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import distributed"], check=True)
     import_dask = time.perf_counter() - started
-
-    from distributed import LocalCluster
 
     print("\n".join(machine_lines()))
     what = "Kodak images" if args.copies == 1 else f"Kodak images ({args.copies} copies of each)"
@@ -136,17 +151,18 @@ def main(argv: list[str] | None = None) -> int:
                         watched,
                     )
                     times.append(seconds)
-                    others.append(other or 0.0)
+                    others.append(other)
                     if verb == "encode" and not encoded.exists():
                         shutil.copytree(out, encoded)
                     shutil.rmtree(out)
                 median = statistics.median(times)
                 base = base or median
+                measured = [o for o in others if o is not None]
+                load = f"{max(measured):6.2f}" if measured else "     ?"
                 print(
                     f"{verb + ' ' + name:<16} {median:9.3f} {len(images) / median:9.2f} {megapixels / median:7.2f} "
-                    f"{base / median:7.2f} {max(others):6.2f}"
+                    f"{base / median:7.2f} {load}"
                 )
-    copies.cleanup()
     return 0
 
 

@@ -11,90 +11,19 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
-import math
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from kmq import batch, images
 from kmq.batch import DecodeOptions, EncodeOptions, Job, Outcome
-from kmq.errors import ParameterError as KmqCommandError
 from kmq.files import atomic_write
 
-__all__ = ["run_encode", "run_decode", "Report", "db"]
+from .report import CommandError, Report, db
 
-PROG = "kmq"
-
-
-class Report:
-    """Where a command's words go: per-file lines, errors, a progress bar, a summary or JSON.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        With ``json``, ``quiet`` and ``verbose``.
-    """
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.json: bool = getattr(args, "json", False)
-        self.quiet: bool = getattr(args, "quiet", False)
-        self.verbose: bool = getattr(args, "verbose", False)
-        self._bar: Any = None
-
-    def progress(self, total: int, unit: str) -> None:
-        """Start a progress bar, on a terminal only, for more than one file."""
-        if total > 1 and not self.quiet and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            try:
-                width = os.get_terminal_size(sys.stderr.fileno()).columns
-            except (OSError, ValueError):
-                width = 0
-            # A pseudo-terminal may report a 0 x 0 size, where tqdm would draw nothing: assume 80 x 24.
-            sizing = {"dynamic_ncols": True} if width > 0 else {"ncols": 80, "nrows": 24}
-            self._bar = tqdm(total=total, unit=unit, file=sys.stderr, leave=False, **sizing)
-
-    def advance(self) -> None:
-        if self._bar is not None:
-            self._bar.update(1)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-
-    def _write(self, text: str, stream: TextIO) -> None:
-        if self._bar is not None:
-            self._bar.write(text, file=stream)
-        else:
-            print(text, file=stream)
-
-    def line(self, text: str) -> None:
-        """A result line on stdout (not with --quiet or --json)."""
-        if not self.quiet and not self.json:
-            self._write(text, sys.stdout)
-
-    def detail(self, text: str) -> None:
-        """A line for --verbose only, on stderr so that stdout stays results."""
-        if self.verbose:
-            self._write(f"{PROG}: {text}", sys.stderr)
-
-    def error(self, text: str) -> None:
-        """An error line on stderr (always)."""
-        self._write(f"{PROG}: error: {text}", sys.stderr)
-
-    def emit_json(self, document: dict[str, Any]) -> None:
-        if self.json:
-            print(json.dumps(document, indent=2))
-
-
-def db(psnr: float | None) -> str:
-    """A PSNR for people: ``"31.20 dB"``, or ``"lossless"`` for None or infinity."""
-    return "lossless" if psnr is None or math.isinf(psnr) else f"{psnr:.2f} dB"
+__all__ = ["run_encode", "run_decode"]
 
 
 def _encode_line(job: Job, info: dict[str, Any]) -> str:
@@ -149,36 +78,37 @@ def _run(
     report = Report(args)
     started = time.perf_counter()
     if args.output_dir is not None and os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
-        raise KmqCommandError(f"{args.output_dir}: -O names a folder, and this is a file")
+        raise CommandError(f"{args.output_dir}: -O names a folder, and this is a file")
     inputs, problems = batch.find_inputs(args.inputs, recursive=args.recursive, suffixes=suffixes)
     many = _is_batch(args)
     jobs = batch.plan(inputs, _output_for(args, suffix), force=args.force, batch=many)
     records: list[dict[str, Any]] = [
-        {"input": p.split(": ", 1)[0], "output": None, "status": "failed", "error": p} for p in problems
+        {"input": argument, "output": None, "status": "failed", "error": message} for argument, message in problems
     ]
-    order = {job.source: index for index, job in enumerate(jobs)}
-    for problem in problems:
-        report.error(problem)
+    for _, message in problems:
+        report.error(message)
+    # One record per job, filled in as results arrive (workers finish in any order), listed in input order.
+    by_job: dict[int, dict[str, Any]] = {}
     todo = sum(job.action == "run" for job in jobs)
-    workers = 1 if args.scheduler else min(_workers(args), max(todo, 1))
-    where = f"the Dask scheduler at {args.scheduler}" if args.scheduler else f"{workers} worker process(es)"
+    workers = 1 if args.scheduler else _workers(args)
+    where = f"the Dask scheduler at {args.scheduler}" if args.scheduler else f"{min(workers, todo)} worker process(es)"
     report.detail(
         f"{len(jobs)} input(s): {todo} to {verb}, {sum(j.action == 'skip' for j in jobs)} up to date, "
         f"{sum(j.action == 'fail' for j in jobs)} refused; on {where}"
     )
     for job in jobs:
+        record: dict[str, Any] = {"input": str(job.source), "output": str(job.output)}
         if job.action == "skip":
             report.detail(f"{job.reason}, skipped")
-            records.append({"input": str(job.source), "output": str(job.output), "status": "skipped"})
+            by_job[id(job)] = {**record, "status": "skipped"}
         elif job.action == "fail":
             report.error(job.reason)
-            failed = {"input": str(job.source), "output": str(job.output), "status": "failed", "error": job.reason}
-            records.append(failed)
+            by_job[id(job)] = {**record, "status": "failed", "error": job.reason}
     megapixels = 0.0
     report.progress(todo, "file")
     try:
         for job, outcome in batch.run(jobs, work, options, workers=workers, scheduler=args.scheduler):
-            record: dict[str, Any] = {"input": str(job.source), "output": str(job.output)}
+            record = {"input": str(job.source), "output": str(job.output)}
             error = outcome.error or _place(job, outcome, args.force, make_folders=args.output_dir is not None)
             if error:
                 report.error(error)
@@ -187,30 +117,22 @@ def _run(
                 megapixels += outcome.info["width"] * outcome.info["height"] / 1e6
                 report.line(describe(job, outcome.info))
                 record.update(status=f"{verb}d", **outcome.info)
-            records.append(record)
+            by_job[id(job)] = record
             report.advance()
     finally:
         report.close()
-    # Results arrive as workers finish; scripts get them in input order.
-    records[len(problems) :] = sorted(records[len(problems) :], key=lambda r: order[Path(r["input"])])
+    records += [by_job[id(job)] for job in jobs]
     elapsed = time.perf_counter() - started
     counts = {status: sum(r["status"] == status for r in records) for status in (f"{verb}d", "skipped", "failed")}
-    if many and jobs and not report.json and not report.quiet:
+    if many and jobs:
         done = counts[f"{verb}d"]
         rate = f": {done / elapsed:.1f} files/s, {megapixels / elapsed:.1f} MP/s" if done and elapsed > 0 else ""
-        print(
+        report.line(
             f"{verb}d {done} file(s), {megapixels:.1f} MP in {elapsed:.2f} s{rate}; "
             f"{counts['skipped']} up to date, {counts['failed']} failed"
         )
-    report.emit_json(
-        {
-            "command": verb,
-            "files": records,
-            "counts": counts,
-            "megapixels": megapixels,
-            "seconds": elapsed,
-        }
-    )
+    summary = {"command": verb, "files": records, "counts": counts, "megapixels": megapixels, "seconds": elapsed}
+    report.emit_json(summary)
     return 1 if counts["failed"] else 0
 
 

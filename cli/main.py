@@ -1,7 +1,10 @@
-"""The ``kmq`` command: encode, decode, info and demo.
+"""The ``kmq`` command: encode, decode, info, compare, sweep, demo and completion.
 
-This layer parses arguments, calls the library and prints; all the work is in
-``kmq``. Every failure is one line on stderr: exit 1 for errors, 2 for usage.
+This module parses arguments and runs the single-file commands; ``batch``
+(encode and decode over many files), ``pictures`` (compare, sweep) and
+``completion`` hold the others, and ``report`` how they all speak. All the
+work is in ``kmq``. Every failure is one line on stderr: exit 1 for errors, 2
+for usage, 130 for Ctrl-C.
 """
 
 from __future__ import annotations
@@ -27,15 +30,11 @@ from kmq.quantize import MAX_SEED, SPACES
 from . import batch as batch_cli
 from . import completion
 from . import pictures as picture_cli
+from .report import PROG, CommandError, Report, db
 
 __all__ = ["main", "build_parser"]
 
-PROG = "kmq"
 SAMPLE = "china.jpg"
-
-
-class CommandError(Exception):
-    """A failure the command reports in one line (exit 1)."""
 
 
 def _k(text: str) -> int:
@@ -131,8 +130,7 @@ def _max_pixels(text: str) -> int | None:
 def cmd_encode(args: argparse.Namespace) -> int:
     if args.output is not None and images.is_image_path(args.output):
         out = Path(args.output)
-        if out.exists() and os.path.samefile(out, args.inputs[0]):
-            raise CommandError(f"{out}: output would overwrite the input file; choose another -o")
+        files.check_output(out, args.inputs[0], force=True)  # the input itself is the worse mistake
         raise CommandError(f"{out}: {out.suffix} is an image format; kmq files end in .kmq (to decode, use kmq decode)")
     return batch_cli.run_encode(args)
 
@@ -159,6 +157,10 @@ def describe(path: Path, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) 
     dict
         Header fields, palette as ``#rrggbb[aa]`` strings, section sizes and bits per pixel.
     """
+    return _describe(path, max_pixels)[0]
+
+
+def _describe(path: Path, max_pixels: int | None) -> tuple[dict[str, Any], np.ndarray]:
     data, header, palette, _ = files.read_file(path, max_pixels=max_pixels)
     n = header.pixels
     raw = n * header.channels
@@ -167,7 +169,7 @@ def describe(path: Path, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) 
     stripes = None
     if header.coding == container.CODING_CTX1:
         stripes = int.from_bytes(data[container.HEADER.size + header.palette_size :][:2], "big")
-    return {
+    info = {
         "file": str(path),
         "version": header.version,
         "coding": header.coding,
@@ -195,21 +197,17 @@ def describe(path: Path, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) 
         "ratio": raw / file_bytes,
         "checksum": "ok",
     }
+    return info, palette
 
 
 def cmd_info(args: argparse.Namespace) -> None:
-    if args.palette_image:
-        try:
-            images.output_format(args.palette_image)  # a bad extension is refused before the file is read
-        except KmqError as exc:
-            raise CommandError(f"--palette-image {exc}") from None
-    info = describe(Path(args.file), args.max_pixels)
-    if args.palette_image:
-        palette = np.array([list(bytes.fromhex(entry[1:])) for entry in info["palette"]], np.uint8)
-        picture_cli.write_palette_image(args.palette_image, palette, args.force, args.file)
+    swatch_format = picture_cli.palette_image_format(args.palette_image) if args.palette_image else None
+    info, palette = _describe(Path(args.file), args.max_pixels)
+    if swatch_format is not None:
+        picture_cli.write_palette_image(args.palette_image, palette, swatch_format, args.force, args.file)
         info["palette_image"] = args.palette_image
     if args.json:
-        print(json.dumps(info, indent=2))
+        Report(args).emit_json(info)
         return
     swatches = "\n".join(f"  {i:3d}  {c}" for i, c in enumerate(info["palette"]))
     if info["coding"] == container.CODING_RAW:
@@ -286,6 +284,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         (f"{decoded.name} (decoded, PNG)", decoded, decoded.stat().st_size),
     ]
     psnr = metrics.psnr(pixels, restored)
+    report = Report(args)
     if args.json:
         document = {
             "image": SAMPLE,
@@ -308,17 +307,15 @@ def cmd_demo(args: argparse.Namespace) -> None:
             "encode_seconds": encode_s,
             "decode_seconds": decode_s,
         }
-        print(json.dumps(document, indent=2))
+        report.emit_json(document)
         return
-    if args.quiet:
-        return
-    print(f"kmq demo: scikit-learn's sample photo {SAMPLE}, {width}x{height} RGB, K={args.k}")
-    print(f"wrote into {folder}{os.sep}")
+    report.line(f"kmq demo: scikit-learn's sample photo {SAMPLE}, {width}x{height} RGB, K={args.k}")
+    report.line(f"wrote into {folder}{os.sep}")
     for label, _, size in rows:
-        print(f"  {label:<38} {size:>10,} bytes {header.file_bits_per_pixel(size):7.3f} bits/px")
-    print(
+        report.line(f"  {label:<38} {size:>10,} bytes {header.file_bits_per_pixel(size):7.3f} bits/px")
+    report.line(
         f"palette K={header.k}, {coding} payload {header.payload_bits_per_pixel(len(data)):.3f} bits/px "
-        f"(raw packing {header.bits:.3f}), PSNR {batch_cli.db(psnr)}, encode {encode_s:.2f} s, decode {decode_s:.3f} s"
+        f"(raw packing {header.bits:.3f}), PSNR {db(psnr)}, encode {encode_s:.2f} s, decode {decode_s:.3f} s"
     )
 
 
@@ -359,12 +356,17 @@ def build_parser() -> argparse.ArgumentParser:
     limit_help = f"refuse images with more pixels than this, or 'none' (default: {container.DEFAULT_MAX_PIXELS:,})"
     force_help = "replace an existing output file (it is only replaced once the new one is complete)"
 
-    reporting = argparse.ArgumentParser(add_help=False)
-    group = reporting.add_argument_group("reporting")
-    group.add_argument("--json", action="store_true", help="print one JSON document instead of text, for scripts")
-    loudness = group.add_mutually_exclusive_group()
-    loudness.add_argument("-q", "--quiet", action="store_true", help="print errors only")
-    loudness.add_argument("-v", "--verbose", action="store_true", help="also say what is found, skipped and why")
+    def reporting_options(verbose: bool) -> argparse.ArgumentParser:
+        parent = argparse.ArgumentParser(add_help=False)
+        group = parent.add_argument_group("reporting")
+        group.add_argument("--json", action="store_true", help="print one JSON document instead of text, for scripts")
+        loudness = group.add_mutually_exclusive_group()
+        loudness.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+        if verbose:
+            loudness.add_argument("-v", "--verbose", action="store_true", help="also say what is found and skipped")
+        return parent
+
+    reporting, verbose_reporting = reporting_options(False), reporting_options(True)
 
     batching = argparse.ArgumentParser(add_help=False)
     group = batching.add_argument_group(
@@ -391,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
         "encode",
         "quantize images to K colours and write .kmq files",
         "kmq encode photo.jpg -k 16 -o small.kmq\n  kmq encode photos/ -r -O kmq/ -k 16    (every image below photos/)",
-        parents=[reporting, batching],
+        parents=[verbose_reporting, batching],
     )
     p.add_argument(
         "inputs",
@@ -437,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
         "decode",
         "decode .kmq files to images",
         "kmq decode photo.kmq -o photo.webp\n  kmq decode kmq/ -r -O png/    (every .kmq file below kmq/)",
-        parents=[reporting, batching],
+        parents=[verbose_reporting, batching],
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help=".kmq files, folders, or glob patterns")
     p.add_argument("-o", "--output", help="output image, for one input; format from its extension (default: INPUT.png)")

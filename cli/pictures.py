@@ -4,47 +4,30 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import math
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from kmq import files, images, pictures
 from kmq.errors import ParameterError
 
-from .batch import db
+from .report import Report, db
 
-__all__ = ["cmd_compare", "cmd_sweep", "write_palette_image"]
-
-
-def _refuse_existing(out: Path, force: bool, source: str | None = None) -> None:
-    if source is not None and out.exists() and os.path.samefile(out, source):
-        raise ParameterError(f"{out}: output would overwrite the input file; choose another -o")
-    if out.exists() and not force:
-        raise ParameterError(f"{out}: output exists (use --force to overwrite)")
+__all__ = ["cmd_compare", "cmd_sweep", "palette_image_format", "write_palette_image"]
 
 
-def _picture_format(out: Path) -> str:
-    return images.output_format(out)
-
-
-def _save(out: Path, image: Any, fmt: str, force: bool) -> None:
+def _write_image(out: Path, picture: Any, fmt: str, force: bool) -> None:
     buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **images.SAVE_OPTIONS.get(fmt, {}))
+    images.save_image(buffer, picture, fmt)
     files.atomic_write(out, buffer.getvalue(), overwrite=force)
-
-
-def _json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{key: (None if isinstance(v, float) and math.isinf(v) else v) for key, v in row.items()} for row in rows]
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
     """``kmq compare INPUT -k K ... -o compare.png``."""
+    report = Report(args)
     out = Path(args.output)
-    fmt = _picture_format(out)
-    _refuse_existing(out, args.force, args.input)
+    fmt = images.output_format(out)
+    files.check_output(out, args.input, force=args.force)
     pixels = images.load_image(args.input)
     picture, rows = pictures.compare(
         pixels,
@@ -56,31 +39,30 @@ def cmd_compare(args: argparse.Namespace) -> None:
         max_width=args.width,
         title=Path(args.input).name,
     )
-    _save(out, picture.convert("RGB") if fmt == "JPEG" else picture, fmt, args.force)
-    if args.json:
-        print(json.dumps({"input": args.input, "output": str(out), "rows": _json_rows(rows)}, indent=2))
-    elif not args.quiet:
-        for row in rows:
-            print(
-                f"K={row['k']}: {row['file_bytes']:,} bytes, {row['bits_per_pixel']:.3f} bits/px "
-                f"({row['coding']}), PSNR {db(row['psnr'])}"
-            )
-        print(f"wrote {out} ({picture.width}x{picture.height})")
+    _write_image(out, picture, fmt, args.force)
+    for row in rows:
+        report.line(
+            f"K={row['k']}: {row['file_bytes']:,} bytes, {row['bits_per_pixel']:.3f} bits/px "
+            f"({row['coding']}), PSNR {db(row['psnr'])}"
+        )
+    report.line(f"wrote {out} ({picture.width}x{picture.height})")
+    report.emit_json({"input": args.input, "output": str(out), "rows": rows})
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
     """``kmq sweep INPUT --k 2,4,... -o sweep.png --csv sweep.csv``."""
+    report = Report(args)
     out = None if args.no_plot else Path(args.output)
     csv_out = Path(args.csv) if args.csv else None
     if out is not None:
         if out.suffix.lower() != ".png":
             raise ParameterError(f"{out}: the sweep plot is a PNG; name it .png (or use --no-plot)")
         pictures.require_matplotlib()  # before minutes of work, not after
-        _refuse_existing(out, args.force, args.input)
+        files.check_output(out, args.input, force=args.force)
     if csv_out is not None:
-        if out is not None and os.path.abspath(csv_out) == os.path.abspath(out):
+        if out is not None and files.same_file(csv_out, out):
             raise ParameterError(f"{csv_out}: --csv and -o name the same file")
-        _refuse_existing(csv_out, args.force, args.input)
+        files.check_output(csv_out, args.input, force=args.force)
     pixels = images.load_image(args.input)
     height, width = pixels.shape[:2]
     rows = pictures.sweep(pixels, args.k, seed=args.seed, space=args.space, dither=args.dither)
@@ -92,30 +74,34 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         text = io.StringIO()
         pictures.sweep_csv(rows, text)
         files.atomic_write(csv_out, text.getvalue().encode(), overwrite=args.force)
-    if args.json:
-        document = {"input": args.input, "width": width, "height": height, "elbow": best, "rows": _json_rows(rows)}
-        print(json.dumps(document, indent=2))
-        return
-    if args.quiet:
-        return
-    print(f"{'K':>4} {'coding':<6} {'file bytes':>11} {'bits/px':>8} {'PSNR':>11}")
+    report.line(f"{'K':>4} {'coding':<6} {'file bytes':>11} {'bits/px':>8} {'PSNR':>11}")
     for row in rows:
         mark = "  <- elbow" if row["k"] == best and row["coding"] == "ctx1" else ""
-        print(
+        report.line(
             f"{row['k']:>4} {row['coding']:<6} {row['file_bytes']:>11,} {row['bits_per_pixel']:>8.3f} "
             f"{db(row['psnr']):>11}{mark}"
         )
     written = [str(p) for p in (out, csv_out) if p is not None]
     elbow = f"K={best}" if best is not None else "none (the curve has no clear bend)"
-    print(f"elbow: {elbow}" + (f"; wrote {', '.join(written)}" if written else ""), file=sys.stdout)
+    report.line(f"elbow: {elbow}" + (f"; wrote {', '.join(written)}" if written else ""))
+    report.emit_json({"input": args.input, "width": width, "height": height, "elbow": best, "rows": rows})
 
 
-def write_palette_image(path: str, palette: Any, force: bool, source: str) -> None:
-    """``kmq info --palette-image PATH``: the palette as swatches, in any image format Pillow writes."""
-    out = Path(path)
+def palette_image_format(path: str) -> str:
+    """The Pillow format for ``--palette-image PATH``, refused before the kmq file is read."""
     try:
-        fmt = images.output_format(out)  # RGB: transparent entries are drawn over a checkerboard
-        _refuse_existing(out, force, source)
+        return images.output_format(path)  # RGB: transparent entries are drawn over a checkerboard
     except ParameterError as exc:
         raise ParameterError(f"--palette-image {exc}") from None
-    _save(out, pictures.palette_image(palette), fmt, force)
+
+
+def write_palette_image(path: str, palette: np.ndarray, fmt: str, force: bool, source: str) -> None:
+    """``kmq info --palette-image PATH``: the palette as swatches, in ``fmt``."""
+    out = Path(path)
+    try:
+        files.check_output(out, source, force=force)
+    except FileExistsError as exc:
+        raise ParameterError(f"--palette-image {exc.filename}: {exc.strerror}") from None
+    except ParameterError as exc:
+        raise ParameterError(f"--palette-image {exc}") from None
+    _write_image(out, pictures.palette_image(palette), fmt, force)

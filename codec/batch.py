@@ -47,8 +47,8 @@ __all__ = [
     "CONNECT_TIMEOUT",
 ]
 
-#: The one-line message when ``--scheduler`` is used without the Dask extra.
-DASK_MISSING = "--scheduler needs Dask's distributed scheduler: pip install 'kmq[dask]'"
+#: The one-line message when a scheduler is given without the Dask extra.
+DASK_MISSING = "sending work to a Dask scheduler needs distributed: pip install 'kmq[dask]'"
 
 #: How long to try to reach a Dask scheduler before giving up.
 CONNECT_TIMEOUT = "10s"
@@ -69,6 +69,11 @@ class EncodeOptions:
     min_psnr: float | None = None
     coding: str = container.DEFAULT_CODING
 
+    def read(self, path: Path) -> bytes:
+        """An input's bytes, once its header shows it is an image (a big non-image is not read whole)."""
+        images.identify(path)
+        return path.read_bytes()
+
 
 @dataclass(frozen=True)
 class DecodeOptions:
@@ -76,6 +81,10 @@ class DecodeOptions:
 
     suffix: str = ".png"
     max_pixels: int | None = container.DEFAULT_MAX_PIXELS
+
+    def read(self, path: Path) -> bytes:
+        """An input's bytes, at most what its kmq header allows (so a huge non-kmq file is not read whole)."""
+        return files.read_bytes(path, max_pixels=self.max_pixels)
 
 
 @dataclass
@@ -113,7 +122,7 @@ def _folder_files(folder: Path, recursive: bool, suffixes: frozenset[str]) -> li
 
 def find_inputs(
     arguments: Sequence[str], *, recursive: bool, suffixes: Iterable[str]
-) -> tuple[list[tuple[Path, Path]], list[str]]:
+) -> tuple[list[tuple[Path, Path]], list[tuple[str, str]]]:
     """Expand files, folders and glob patterns into input files.
 
     Parameters
@@ -135,12 +144,12 @@ def find_inputs(
         In argument order, each file once; the relative path is where the
         output goes under an output folder (the path below a folder argument,
         else the file name).
-    problems : list of str
-        One line per argument that matched nothing.
+    problems : list of (str, str)
+        Each argument that matched nothing, with the one line that says so.
     """
     wanted = frozenset(s.lower() for s in suffixes)
     inputs: list[tuple[Path, Path]] = []
-    problems: list[str] = []
+    problems: list[tuple[str, str]] = []
     seen: set[Path] = set()
 
     def add(path: Path, relative: Path) -> None:
@@ -158,7 +167,7 @@ def find_inputs(
             if not matches:
                 kinds = ", ".join(sorted(wanted)) if len(wanted) <= 3 else "image"
                 below = " or below it" if recursive else " (use -r to look in subfolders)"
-                problems.append(f"{argument}: no {kinds} files in this folder{below}")
+                problems.append((argument, f"{argument}: no {kinds} files in this folder{below}"))
         elif path.exists():
             add(path, Path(path.name))
         elif glob.has_magic(argument):
@@ -173,17 +182,10 @@ def find_inputs(
                     add(found, Path(found.name))
                     hits += 1
             if not hits:
-                problems.append(f"{argument}: no files match")
+                problems.append((argument, f"{argument}: no files match"))
         else:
-            problems.append(f"{argument}: no such file or folder")
+            problems.append((argument, f"{argument}: no such file or folder"))
     return inputs, problems
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return a.resolve() == b.resolve()
 
 
 def plan(
@@ -221,7 +223,7 @@ def plan(
             jobs.append(Job(source, out, "fail", f"{out}: also the output of {claimed[key]}; rename one input"))
             continue
         claimed[key] = source
-        if _same_file(source, out):
+        if files.same_file(source, out):
             jobs.append(Job(source, out, "fail", f"{out}: output would overwrite the input file; choose another -o"))
         elif out.is_dir():
             jobs.append(Job(source, out, "fail", f"{out}: output is a directory"))
@@ -258,8 +260,9 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
     Returns
     -------
     Outcome
-        The kmq file and its figures (``width``, ``height``, ``mode``, ``k``,
-        ``coding``, ``file_bytes``, ``bits_per_pixel``,
+        The kmq file and its figures (``input_bytes``, ``width``, ``height``,
+        ``mode``, ``k`` and ``palette_size`` (both the file's K), ``coding``,
+        ``file_bytes``, ``bits_per_pixel``,
         ``payload_bits_per_pixel``, ``raw_bits``, ``psnr`` (None when
         lossless), ``seconds``, ``note``), or the error.
     """
@@ -272,7 +275,7 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
         kmq_file = indexed.to_bytes(options.coding)
         psnr = metrics.psnr(pixels, indexed.to_array())
     except KmqError as exc:
-        return Outcome(error=str(exc) if str(exc).startswith(name) else f"{name}: {exc}")
+        return Outcome(error=_describe(exc, name))
     except MemoryError:
         return Outcome(error=f"{name}: out of memory")
     header = container.Header.unpack(kmq_file)
@@ -285,6 +288,7 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
         "height": header.height,
         "mode": header.mode,
         "k": header.k,
+        "palette_size": header.k,
         "coding": container.CODINGS[header.coding],
         "file_bytes": len(kmq_file),
         "bits_per_pixel": header.file_bits_per_pixel(len(kmq_file)),
@@ -312,7 +316,8 @@ def decode_job(data: bytes, name: str, options: DecodeOptions) -> Outcome:
     -------
     Outcome
         The image file and its figures (``width``, ``height``, ``mode``,
-        ``k``, ``output_bytes``, ``seconds``), or the error.
+        ``k`` and ``palette_size`` (both the file's K), ``output_bytes``,
+        ``seconds``), or the error.
     """
     start = time.perf_counter()
     try:
@@ -321,7 +326,7 @@ def decode_job(data: bytes, name: str, options: DecodeOptions) -> Outcome:
         buffer = io.BytesIO()
         images.save_image(buffer, indexed.to_array(), fmt)
     except KmqError as exc:
-        return Outcome(error=f"{name}: {exc}")
+        return Outcome(error=_describe(exc, name))
     except MemoryError:
         return Outcome(error=f"{name}: out of memory")
     content = buffer.getvalue()
@@ -330,6 +335,7 @@ def decode_job(data: bytes, name: str, options: DecodeOptions) -> Outcome:
         "height": indexed.height,
         "mode": container.mode_name(indexed.channels),
         "k": indexed.k,
+        "palette_size": indexed.k,
         "output_bytes": len(content),
         "seconds": time.perf_counter() - start,
     }
@@ -339,24 +345,21 @@ def decode_job(data: bytes, name: str, options: DecodeOptions) -> Outcome:
 Work = Callable[[bytes, str, Any], Outcome]
 
 
-def _read(job: Job, work: Work, max_pixels: int | None) -> bytes:
-    if not stat.S_ISREG(os.stat(job.source).st_mode):
+def _read(path: Path, options: EncodeOptions | DecodeOptions) -> bytes:
+    if not stat.S_ISREG(os.stat(path).st_mode):
         # A device or a FIFO could be endless or block forever.
-        raise ImageError(f"{job.source}: not a regular file")
-    if work is decode_job:
-        # Bounded by the header: a huge file that is not kmq is not read whole.
-        return files.read_bytes(job.source, max_pixels=max_pixels)
-    images.identify(job.source)  # reads the header only: a big file that is no image is not read whole
-    return job.source.read_bytes()
+        raise ImageError(f"{path}: not a regular file")
+    return options.read(path)
 
 
-def _describe(exc: BaseException, path: Path) -> str:
+def _describe(exc: BaseException, name: str | Path) -> str:
+    """One line naming the file: kmq's messages may already start with it, OSError's name it themselves."""
     if isinstance(exc, KmqError):
         text = str(exc)
-        return text if text.startswith(str(path)) else f"{path}: {text}"
+        return text if text.startswith(str(name)) else f"{name}: {text}"
     if isinstance(exc, OSError):
-        return f"{exc.filename or path}: {exc.strerror or exc}"
-    return f"{path}: {type(exc).__name__}: {exc}"
+        return f"{exc.filename or name}: {exc.strerror or exc}"
+    return f"{name}: worker failed: {type(exc).__name__}: {exc}"
 
 
 def _start_worker() -> None:
@@ -377,7 +380,7 @@ def _start_worker() -> None:
 def run(
     jobs: Sequence[Job],
     work: Work,
-    options: Any,
+    options: EncodeOptions | DecodeOptions,
     *,
     workers: int = 1,
     scheduler: str | None = None,
@@ -395,7 +398,7 @@ def run(
     work : callable
         :func:`encode_job` or :func:`decode_job`.
     options : EncodeOptions or DecodeOptions
-        Passed to ``work``.
+        Passed to ``work``; its ``read`` reads each input.
     workers : int
         Local worker processes; 1 runs everything in this process.
     scheduler : str or None
@@ -414,12 +417,11 @@ def run(
         If ``scheduler`` is given and ``distributed`` is not installed.
     """
     todo = [job for job in jobs if job.action == "run"]
-    max_pixels = getattr(options, "max_pixels", None)
 
     def submit_all(submit: Callable[[bytes, str], Any]) -> Iterator[tuple[Job, Any] | tuple[Job, Outcome]]:
         for job in todo:
             try:
-                data = _read(job, work, max_pixels)
+                data = _read(job.source, options)
             except (KmqError, OSError) as exc:
                 yield job, Outcome(error=_describe(exc, job.source))
                 continue
@@ -476,7 +478,7 @@ def _future_result(future: Future[Outcome], job: Job) -> Outcome:
     try:
         return future.result()
     except Exception as exc:  # a worker died (BrokenProcessPool) or could not unpickle
-        return Outcome(error=f"{job.source}: worker failed: {type(exc).__name__}: {exc}")
+        return Outcome(error=_describe(exc, job.source))
 
 
 def _drain(
@@ -522,10 +524,10 @@ def _run_dask(
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
-        raise ParameterError(f"--scheduler {address}: cannot connect ({exc})") from None
+        raise ParameterError(f"scheduler {address}: cannot connect ({exc})") from None
     except Exception as exc:  # distributed raises ValueError, TypeError, ... for a malformed address
         example = "such as tcp://host:8786"
-        raise ParameterError(f"--scheduler {address!r} is not a scheduler address {example} ({exc})") from None
+        raise ParameterError(f"scheduler {address!r} is not a scheduler address {example} ({exc})") from None
     try:
         slots = sum(client.nthreads().values()) or 1
 
@@ -534,7 +536,7 @@ def _run_dask(
                 outcome: Outcome = future.result()
                 return outcome
             except Exception as exc:  # the task or its worker failed on the cluster
-                return Outcome(error=f"{job.source}: worker failed: {type(exc).__name__}: {exc}")
+                return Outcome(error=_describe(exc, job.source))
             finally:
                 future.release()
 

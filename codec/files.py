@@ -20,10 +20,19 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import container
-from .errors import KmqError
+from .errors import KmqError, ParameterError
 from .indexed import Indexed
 
-__all__ = ["atomic_write", "read_bytes", "read_container", "read_file", "read_indexed", "read"]
+__all__ = [
+    "same_file",
+    "check_output",
+    "atomic_write",
+    "read_bytes",
+    "read_container",
+    "read_file",
+    "read_indexed",
+    "read",
+]
 
 # errno values with which link() says "this file system has no hard links".
 _NO_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK, errno.EXDEV})
@@ -58,6 +67,41 @@ def _place(tmp: Path, path: Path, overwrite: bool) -> None:
         os.replace(tmp, path)
     else:
         os.unlink(tmp)
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one file (hard links and symlinks included; by resolved path if either is missing)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def check_output(
+    out: str | os.PathLike[str], source: str | os.PathLike[str] | None = None, *, force: bool = False
+) -> None:
+    """Refuse an output path before any work: the input itself always, an existing file without ``force``.
+
+    Parameters
+    ----------
+    out : path-like
+        The output to be written (with :func:`atomic_write`).
+    source : path-like, optional
+        The input it is made from.
+    force : bool
+        Whether an existing ``out`` may be replaced.
+
+    Raises
+    ------
+    ParameterError
+        If ``out`` is ``source``.
+    FileExistsError
+        If ``out`` exists and ``force`` is False.
+    """
+    if source is not None and os.path.lexists(out) and same_file(out, source):
+        raise ParameterError(f"{os.fspath(out)}: output would overwrite the input file; choose another output")
+    if not force and os.path.lexists(out):
+        raise FileExistsError(errno.EEXIST, "output exists (use --force to overwrite)", os.fspath(out))
 
 
 def atomic_write(

@@ -65,7 +65,7 @@ ROW_FIELDS: tuple[str, ...] = (
 #: The K values :func:`sweep` tries unless told otherwise: every label width from 1 to 8 bits.
 DEFAULT_KS: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 256)
 #: What :func:`require_matplotlib` raises, defined once so the CLI and the tests agree.
-MATPLOTLIB_MISSING = "kmq sweep needs matplotlib: pip install 'kmq[plot]'"
+MATPLOTLIB_MISSING = "the sweep plot needs matplotlib: pip install 'kmq[plot]'"
 
 # Swatch grids: a mid grey line stays visible next to white and black swatches alike.
 _SEPARATOR = (160, 160, 160)

@@ -46,7 +46,9 @@ def test_compare_writes_one_picture_and_prints_each_ks_figures(work, capsys):
 
     assert result.code == 0, result
     picture = opened(work / "cmp.png")
-    assert picture.format == "PNG" and picture.width > 3 * 16  # original and two panels side by side
+    one_k, _ = pictures.compare(gradient(), [2], title="grad.png")
+    assert picture.format == "PNG" and picture.height == one_k.height
+    assert picture.width > one_k.width  # the original and two panels side by side: one more than with one K
     lines = result.out.splitlines()
     assert lines[0].startswith("K=2: ") and lines[1].startswith("K=8: ")
     size = len(kmq.encode(gradient(), 8))
@@ -97,7 +99,7 @@ def test_sweep_json_names_the_elbow(work, capsys):
     result = run(capsys, "sweep", "grad.png", "-k", "2", "4", "8", "16", "--no-plot", "--json")
 
     document = json.loads(result.out)
-    assert document["elbow"] == pictures.elbow(document["rows"])
+    assert document["elbow"] == pictures.elbow(document["rows"]) == 4  # the gradient's knee, read off its table
     assert {row["k"] for row in document["rows"]} == {2, 4, 8, 16}
     assert not (work / "sweep.png").exists()
 
@@ -108,7 +110,7 @@ def test_sweep_without_matplotlib_says_which_extra_before_any_work(work, capsys,
 
     result = run(capsys, "sweep", "grad.png")
 
-    assert_one_line_error(result, r"^kmq: error: kmq sweep needs matplotlib: pip install 'kmq\[plot\]'$")
+    assert_one_line_error(result, r"^kmq: error: the sweep plot needs matplotlib: pip install 'kmq\[plot\]'$")
 
 
 def test_sweep_no_plot_works_without_matplotlib(work, capsys, monkeypatch):

@@ -404,7 +404,7 @@ def test_missing_matplotlib_is_one_line_naming_the_extra(monkeypatch, gradient_s
         pictures.require_matplotlib()
     with pytest.raises(ImportError, match=f"^{re.escape(MATPLOTLIB_MISSING)}$"):
         sweep_figure(gradient_sweep)
-    assert MATPLOTLIB_MISSING == "kmq sweep needs matplotlib: pip install 'kmq[plot]'"
+    assert MATPLOTLIB_MISSING == "the sweep plot needs matplotlib: pip install 'kmq[plot]'"
 
 
 def test_importing_pictures_does_not_import_matplotlib():
