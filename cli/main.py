@@ -37,14 +37,33 @@ __all__ = ["main", "build_parser"]
 SAMPLE = "china.jpg"
 
 
-def _k(text: str) -> int:
+def _integer(text: str, name: str, low: int, high: int | None = None) -> int:
+    """An option's integer in ``low..high`` (no upper bound if None), or an error naming it and the range."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"K must be an integer, got {text!r}") from None
-    if not 1 <= value <= container.MAX_K:
-        raise argparse.ArgumentTypeError(f"K must be in 1..{container.MAX_K}, got {value}")
+        raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+    if high is None and value < low:
+        raise argparse.ArgumentTypeError(f"{name} must be at least {low}, got {value}")
+    if high is not None and not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{name} must be in {low}..{high}, got {value}")
     return value
+
+
+def _k(text: str) -> int:
+    return _integer(text, "K", 1, container.MAX_K)
+
+
+def _seed(text: str) -> int:
+    return _integer(text, "seed", 0, MAX_SEED)
+
+
+def _jobs(text: str) -> int:
+    return _integer(text, "jobs", 1)
+
+
+def _width(text: str) -> int:
+    return _integer(text, "width", 16, 2048)  # pixels per panel; several panels at 2048 are already large
 
 
 def _k_or_auto(text: str) -> int | str:
@@ -61,16 +80,6 @@ def _decibels(text: str) -> float:
     return value
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seed must be an integer, got {text!r}") from None
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"seed must be in 0..{MAX_SEED}, got {value}")
-    return value
-
-
 def _coding(text: str) -> str:
     names = {str(number): name for number, name in container.CODINGS.items()}
     if text in names.values():
@@ -78,26 +87,6 @@ def _coding(text: str) -> str:
     if text in names:
         return names[text]
     raise argparse.ArgumentTypeError(f"{text!r} is not a payload coding: choose ctx1 (1) or raw (0)")
-
-
-def _jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"jobs must be a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"jobs must be at least 1, got {value}")
-    return value
-
-
-def _width(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"width must be a whole number of pixels, got {text!r}") from None
-    if not 16 <= value <= 2048:  # a picture several panels wide: 2048 px each is already large
-        raise argparse.ArgumentTypeError(f"width must be in 16..2048 pixels, got {value}")
-    return value
 
 
 def _suffix(text: str) -> str:
@@ -118,13 +107,7 @@ def _flatten_k(args: argparse.Namespace) -> None:
 def _max_pixels(text: str) -> int | None:
     if text.lower() == "none":
         return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"max pixels must be a positive integer or 'none', got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"max pixels must be at least 1, got {value}")
-    return value
+    return _integer(text, "max pixels (or 'none')", 1)
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
