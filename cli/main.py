@@ -25,7 +25,7 @@ import kmq
 import numpy as np
 from kmq import container, files, images, metrics, pictures
 from kmq.errors import KmqError
-from kmq.quantize import MAX_SEED, SPACES
+from kmq.quantize import DEFAULT_K, MAX_SEED, SPACES
 
 from . import batch as batch_cli
 from . import completion
@@ -388,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-k",
         type=_k_or_auto,
-        default=8,
+        default=DEFAULT_K,
         metavar="K",
         help="palette size, 1..256 (default: 8, i.e. 3 bits per pixel), or 'auto' with --min-psnr",
     )
@@ -452,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[reporting],
     )
     p.add_argument("outdir", nargs="?", help="folder for the outputs (default: ./kmq-demo, or -2, -3... if taken)")
-    p.add_argument("-k", type=_k, default=8, metavar="K", help="palette size, 1..256 (default: 8)")
+    p.add_argument("-k", type=_k, default=DEFAULT_K, metavar="K", help=f"palette size, 1..256 (default: {DEFAULT_K})")
     p.add_argument("--seed", type=_seed, default=0, help="k-means++ seed (default: 0)")
     p.add_argument("--force", action="store_true", help="replace earlier demo outputs in OUTDIR")
     p.set_defaults(run=cmd_demo)

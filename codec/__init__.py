@@ -33,7 +33,7 @@ from .files import atomic_write, read
 from .images import ImageLike
 from .indexed import Indexed
 from .pillow_plugin import register_pillow
-from .quantize import quantize
+from .quantize import DEFAULT_K, quantize
 
 __version__ = "0.1.0"
 
@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 
-def encode(image: ImageLike, k: int = 8, *, seed: int = 0, coding: int | str = DEFAULT_CODING) -> bytes:
+def encode(image: ImageLike, k: int = DEFAULT_K, *, seed: int = 0, coding: int | str = DEFAULT_CODING) -> bytes:
     """Quantize an image to at most ``k`` colours and return a kmq file.
 
     Parameters
@@ -127,7 +127,7 @@ def decode(
 def write(
     path: str | os.PathLike[str],
     image: ImageLike,
-    k: int = 8,
+    k: int = DEFAULT_K,
     *,
     seed: int = 0,
     coding: int | str = DEFAULT_CODING,

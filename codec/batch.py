@@ -31,7 +31,7 @@ from . import container, files, images, metrics, threads
 from .colour import Space
 from .errors import ImageError, KmqError, ParameterError
 from .indexed import Indexed
-from .quantize import quantize
+from .quantize import DEFAULT_K, quantize
 
 __all__ = [
     "EncodeOptions",
@@ -62,7 +62,7 @@ _IN_FLIGHT_PER_WORKER = 2
 class EncodeOptions:
     """What ``kmq encode`` passes to :func:`kmq.quantize` and the container."""
 
-    k: int | Literal["auto"] = 8
+    k: int | Literal["auto"] = DEFAULT_K
     seed: int = 0
     space: Space = "rgb"
     dither: bool = False

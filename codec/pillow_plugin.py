@@ -74,7 +74,6 @@ With ``colors`` the image is quantized like any other.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import IO, Literal, cast
 
@@ -84,11 +83,11 @@ from PIL import Image, ImageFile, ImagePalette
 
 from . import bitpack, container, ctx1
 from .colour import Space
-from .container import CODING_RAW, CODINGS, DEFAULT_CODING, HEADER, MAX_K, Header
+from .container import CODING_RAW, CODINGS, DEFAULT_CODING, HEADER, Header
 from .errors import KmqError, ParameterError
 from .images import KMQ_FORMAT, as_array, upright
 from .indexed import Indexed
-from .quantize import MAX_SEED, SPACES, quantize
+from .quantize import DEFAULT_K, check_options, quantize
 
 __all__ = ["FORMAT", "EXTENSION", "MIME_TYPE", "register_pillow", "KmqImageFile", "KmqDecoder"]
 
@@ -100,8 +99,6 @@ EXTENSION = ".kmq"
 MIME_TYPE = "image/x-kmq"
 #: Name of the decoder in Pillow's registry.
 _DECODER = "kmq"
-#: Palette size when ``colors`` is not given, as :func:`kmq.encode`.
-_DEFAULT_COLORS = 8
 
 
 def _accept(prefix: bytes) -> bool:
@@ -275,22 +272,18 @@ def _check_options(info: dict[str, object]) -> _Options:
         return ParameterError(f"KMQ save option {name} must be {requirement}, got {info[name]!r}")
 
     colors = info.get("colors")
-    if colors is not None and colors != "auto":
-        if isinstance(colors, bool) or not isinstance(colors, numbers.Integral) or not 1 <= int(colors) <= MAX_K:
-            raise bad("colors", f"an integer in 1..{MAX_K} or 'auto'")
-        colors = int(colors)
     min_psnr = info.get("min_psnr")
-    if min_psnr is not None:
-        if isinstance(min_psnr, bool) or not isinstance(min_psnr, numbers.Real) or not float(min_psnr) > 0:
-            raise bad("min_psnr", "a positive number of dB")
-        if colors != "auto":
-            raise ParameterError(f"KMQ save option min_psnr applies only with colors='auto', got colors={colors!r}")
-        min_psnr = float(min_psnr)
-    elif colors == "auto":
-        raise ParameterError("KMQ save option colors='auto' needs min_psnr, a positive number of dB")
     seed = info.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) <= MAX_SEED:
-        raise bad("seed", f"an integer in 0..{MAX_SEED}")
+    space = info.get("space", "rgb")
+    # colors=None means "the default K", or "the P image's own palette": both valid.
+    check_options(
+        DEFAULT_K if colors is None else colors,
+        seed,
+        space,
+        min_psnr,
+        names={"k": "colors"},
+        prefix="KMQ save option ",
+    )
     coding = info.get("coding", DEFAULT_CODING)
     if not isinstance(coding, int | str):
         raise bad("coding", " or ".join(repr(name) for name in CODINGS.values()))
@@ -304,11 +297,14 @@ def _check_options(info: dict[str, object]) -> _Options:
         dither = dither == Image.Dither.FLOYDSTEINBERG
     elif isinstance(dither, Image.Dither) or not isinstance(dither, bool):
         raise bad("dither", "True, False, Image.Dither.NONE or Image.Dither.FLOYDSTEINBERG")
-    space = info.get("space", "rgb")
-    if space not in SPACES:
-        raise bad("space", " or ".join(repr(name) for name in SPACES))
+    k = None if colors is None else colors if colors == "auto" else int(cast(int, colors))
     return _Options(
-        cast('int | Literal["auto"] | None', colors), min_psnr, int(seed), number, dither, cast(Space, space)
+        cast('int | Literal["auto"] | None', k),
+        None if min_psnr is None else float(cast(float, min_psnr)),
+        int(cast(int, seed)),
+        number,
+        dither,
+        cast(Space, space),
     )
 
 
@@ -331,7 +327,7 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     if options.colors is None and im.mode == "P":
         indexed = _palette_image(im)
     else:
-        k = _DEFAULT_COLORS if options.colors is None else options.colors
+        k = DEFAULT_K if options.colors is None else options.colors
         indexed = quantize(
             im,
             k,

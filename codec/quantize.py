@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,7 +37,10 @@ from .histogram import Histogram, histogram
 from .images import ImageLike, as_array
 from .indexed import Indexed
 
-__all__ = ["quantize", "MAX_SEED", "SPACES"]
+__all__ = ["quantize", "check_options", "DEFAULT_K", "MAX_SEED", "SPACES"]
+
+#: The palette size kmq uses when none is given: 8 colours, 3 bits per pixel in raw packing.
+DEFAULT_K = 8
 
 #: Seeds are what numpy's generators accept and what the CLI documents: 0 to 2**32 - 1.
 MAX_SEED = 2**32 - 1
@@ -89,18 +93,47 @@ def _binned(
     return _Points(sums / mass[occupied, None], mass[occupied], grid, bits)
 
 
-def _check_options(k: object, seed: object, space: object, min_psnr: object) -> None:
+def check_options(
+    k: object,
+    seed: object,
+    space: object,
+    min_psnr: object,
+    *,
+    names: Mapping[str, str] | None = None,
+    prefix: str = "",
+) -> None:
+    """Check :func:`quantize`'s options before any work, with messages that name them.
+
+    Parameters
+    ----------
+    k, seed, space, min_psnr
+        As :func:`quantize` takes them.
+    names : mapping, optional
+        What the caller calls each option (the Pillow plugin calls ``k``
+        ``colors``); the default is the parameter names.
+    prefix : str
+        Put before every message, e.g. ``"KMQ save option "``.
+
+    Raises
+    ------
+    ParameterError
+        Naming the first option that is out of range or out of place.
+    """
+    name = {"k": "k", "seed": "seed", "space": "space", "min_psnr": "min_psnr", **(names or {})}
+    k_, psnr_ = name["k"], name["min_psnr"]
     if k == "auto":
+        if min_psnr is None:
+            raise ParameterError(f"{prefix}{k_}='auto' needs {psnr_}, a positive number of dB")
         if not isinstance(min_psnr, numbers.Real) or isinstance(min_psnr, bool) or not float(min_psnr) > 0:
-            raise ParameterError(f"k='auto' needs min_psnr, a positive number of dB, got {min_psnr!r}")
+            raise ParameterError(f"{prefix}{psnr_} must be a positive number of dB, got {min_psnr!r}")
     elif isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= int(k) <= MAX_K:
-        raise ParameterError(f"k must be an integer in 1..{MAX_K} or 'auto', got {k!r}")
+        raise ParameterError(f"{prefix}{k_} must be an integer in 1..{MAX_K} or 'auto', got {k!r}")
     elif min_psnr is not None:
-        raise ParameterError(f"min_psnr applies only with k='auto', got k={k!r}")
+        raise ParameterError(f"{prefix}{psnr_} applies only with {k_}='auto', got {k_}={k!r}")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) <= MAX_SEED:
-        raise ParameterError(f"seed must be an integer in 0..{MAX_SEED}, got {seed!r}")
+        raise ParameterError(f"{prefix}{name['seed']} must be an integer in 0..{MAX_SEED}, got {seed!r}")
     if space not in SPACES:
-        raise ParameterError(f"space must be one of {', '.join(SPACES)}, got {space!r}")
+        raise ParameterError(f"{prefix}{name['space']} must be one of {', '.join(SPACES)}, got {space!r}")
 
 
 def _centres(
@@ -247,7 +280,7 @@ def quantize(
     ImageError
         If a Pillow image cannot be read.
     """
-    _check_options(k, seed, space, min_psnr)
+    check_options(k, seed, space, min_psnr)
     pixels = as_array(image)
     if dither and pixels.shape[2] == 4:
         raise ParameterError("dither works on RGB images only; this image has an alpha channel")
