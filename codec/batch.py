@@ -68,6 +68,8 @@ class EncodeOptions:
     dither: bool = False
     min_psnr: float | None = None
     coding: str = container.DEFAULT_CODING
+    #: Pillow format of the output, e.g. ``"PNG"``, written by :func:`kmq.images.save_indexed`; None for kmq.
+    output_format: str | None = None
 
     def read(self, path: Path) -> bytes:
         """An input's bytes, once its header shows it is an image (a big non-image is not read whole)."""
@@ -264,7 +266,10 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
         ``mode``, ``k`` and ``palette_size`` (both the file's K), ``coding``,
         ``file_bytes``, ``bits_per_pixel``,
         ``payload_bits_per_pixel``, ``raw_bits``, ``psnr`` (None when
-        lossless), ``seconds``, ``note``), or the error.
+        lossless), ``seconds``, ``note``), or the error. With
+        ``options.output_format`` set, the image file instead (as
+        :func:`kmq.images.save_indexed` writes it), with ``format`` added and
+        ``coding``, ``payload_bits_per_pixel`` and ``raw_bits`` None.
     """
     start = time.perf_counter()
     try:
@@ -272,6 +277,8 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
         indexed = quantize(
             pixels, options.k, seed=options.seed, space=options.space, dither=options.dither, min_psnr=options.min_psnr
         )
+        if options.output_format is not None:
+            return _image_outcome(pixels, indexed, options.output_format, len(data), start)
         kmq_file = indexed.to_bytes(options.coding)
         psnr = metrics.psnr(pixels, indexed.to_array())
     except KmqError as exc:
@@ -301,6 +308,32 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
     return Outcome(kmq_file, info)
 
 
+def _image_outcome(pixels: Any, indexed: Indexed, fmt: str, input_bytes: int, start: float) -> Outcome:
+    """``encode_job``'s result when the output is an image file (``EncodeOptions.output_format``)."""
+    buffer = io.BytesIO()
+    images.save_indexed(buffer, indexed, fmt)
+    content = buffer.getvalue()
+    psnr = metrics.psnr(pixels, indexed.to_array())
+    info = {
+        "input_bytes": input_bytes,
+        "width": indexed.width,
+        "height": indexed.height,
+        "mode": container.mode_name(indexed.channels),
+        "k": indexed.k,
+        "palette_size": indexed.k,
+        "coding": None,
+        "format": fmt,
+        "file_bytes": len(content),
+        "bits_per_pixel": 8 * len(content) / (indexed.width * indexed.height),
+        "payload_bits_per_pixel": None,
+        "raw_bits": None,
+        "psnr": None if psnr == float("inf") else psnr,
+        "seconds": time.perf_counter() - start,
+        "note": "",
+    }
+    return Outcome(content, info)
+
+
 def decode_job(data: bytes, name: str, options: DecodeOptions) -> Outcome:
     """Decode one kmq file's bytes into an image file; never raises for bad input.
 
@@ -324,7 +357,7 @@ def decode_job(data: bytes, name: str, options: DecodeOptions) -> Outcome:
         indexed = Indexed.from_bytes(data, max_pixels=options.max_pixels)
         fmt = images.output_format(Path("out").with_suffix(options.suffix), channels=indexed.channels)
         buffer = io.BytesIO()
-        images.save_image(buffer, indexed.to_array(), fmt)
+        images.save_indexed(buffer, indexed, fmt)
     except KmqError as exc:
         return Outcome(error=_describe(exc, name))
     except MemoryError:
