@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,12 +22,18 @@ from kmq import batch, images
 from kmq.batch import DecodeOptions, EncodeOptions, Job, Outcome
 from kmq.files import atomic_write
 
-from .report import CommandError, Report, db
+from .report import PROG, CommandError, Report, db
 
 __all__ = ["run_encode", "run_decode"]
 
 
 def _encode_line(job: Job, info: dict[str, Any]) -> str:
+    if info.get("format"):  # an image file, not a kmq file
+        return (
+            f"{job.source} ({info['input_bytes']:,} B) -> {job.output} ({info['file_bytes']:,} B): "
+            f"{info['width']}x{info['height']} {info['mode']}, K={info['k']}, {info['format']} "
+            f"{info['bits_per_pixel']:.3f} bit/px, PSNR {db(info['psnr'])}, {info['seconds']:.2f} s"
+        )
     raw = "" if info["coding"] == "raw" else f" (raw {info['raw_bits']})"
     note = f" ({info['note']})" if info["note"] else ""
     return (
@@ -74,6 +81,7 @@ def _run(
     work: batch.Work,
     options: EncodeOptions | DecodeOptions,
     describe: Callable[[Job, dict[str, Any]], str],
+    output_format: str | None = None,
 ) -> int:
     report = Report(args)
     started = time.perf_counter()
@@ -124,6 +132,12 @@ def _run(
     records += [by_job[id(job)] for job in jobs]
     elapsed = time.perf_counter() - started
     counts = {status: sum(r["status"] == status for r in records) for status in (f"{verb}d", "skipped", "failed")}
+    if output_format is not None and counts[f"{verb}d"] and images.is_lossy(output_format) and not args.quiet:
+        print(
+            f"{PROG}: warning: {output_format} is lossy: what was written does not keep the exact palette "
+            "colours (.png, .gif and .webp do)",
+            file=sys.stderr,
+        )
     if many and jobs:
         done = counts[f"{verb}d"]
         rate = f": {done / elapsed:.1f} files/s, {megapixels / elapsed:.1f} MP/s" if done and elapsed > 0 else ""
@@ -155,24 +169,31 @@ def _place(job: Job, outcome: Outcome, force: bool, make_folders: bool) -> str |
     return None
 
 
-def run_encode(args: argparse.Namespace) -> int:
-    """``kmq encode``; returns the exit status."""
+def run_encode(args: argparse.Namespace, output_format: str | None = None) -> int:
+    """``kmq encode``; returns the exit status. ``output_format``: write palette images of that Pillow format."""
     options = EncodeOptions(
-        k=args.k, seed=args.seed, space=args.space, dither=args.dither, min_psnr=args.min_psnr, coding=args.coding
+        k=args.k,
+        seed=args.seed,
+        space=args.space,
+        dither=args.dither,
+        min_psnr=args.min_psnr,
+        coding=args.coding,
+        output_format=output_format,
     )
     return _run(
         args,
         verb="encode",
         suffixes=images.image_suffixes(),
-        suffix=".kmq",
+        suffix=getattr(args, "suffix", ".kmq"),
         work=batch.encode_job,
         options=options,
         describe=_encode_line,
+        output_format=output_format,
     )
 
 
-def run_decode(args: argparse.Namespace) -> int:
-    """``kmq decode``; returns the exit status."""
+def run_decode(args: argparse.Namespace, output_format: str | None = None) -> int:
+    """``kmq decode``; returns the exit status. ``output_format``: the outputs' Pillow format, if known."""
     options = DecodeOptions(suffix=Path(args.output).suffix if args.output else args.suffix, max_pixels=args.max_pixels)
     return _run(
         args,
@@ -182,4 +203,5 @@ def run_decode(args: argparse.Namespace) -> int:
         work=batch.decode_job,
         options=options,
         describe=_decode_line,
+        output_format=output_format,
     )
