@@ -13,6 +13,7 @@ import kmq
 import numpy as np
 import pytest
 from hypothesis import example, given
+from hypothesis import strategies as st
 from kmq import images
 from kmq.cli.main import main
 from PIL import Image
@@ -116,6 +117,38 @@ def test_png_is_much_smaller_than_the_full_colour_png() -> None:
     Image.fromarray(image.to_array()).save(full_colour, format="PNG")
 
     assert len(saved(image, "PNG")) * 1.5 < len(full_colour.getvalue())
+
+
+@given(data=st.binary(max_size=300), cut=st.integers(0, 300))
+@example(data=b"", cut=0)
+@example(data=b"\xff" * 300, cut=150)  # sums past the modulus
+def test_adler32_of_two_parts_combines_to_the_whole(data: bytes, cut: int) -> None:
+    first, second = data[:cut], data[cut:]
+
+    combined = images._adler32_combine(zlib.adler32(first), zlib.adler32(second), len(second))
+
+    assert combined == zlib.adler32(data)
+
+
+@pytest.mark.parametrize(("k", "channels"), [(2, 3), (13, 4), (256, 3)])
+def test_png_deflated_in_many_bands_reads_back_exactly(monkeypatch: pytest.MonkeyPatch, k: int, channels: int) -> None:
+    image = some(k, channels, 61, 45)
+    monkeypatch.setattr(images, "_PNG_BAND_BYTES", 100)  # a band of a few rows; each primed with the rows before
+
+    data = saved(image, "PNG")
+
+    zlib.decompress(png_chunks(data)[b"IDAT"])  # checks the combined Adler-32
+    np.testing.assert_array_equal(read_back(data, channels)[1], image.to_array())
+
+
+def test_png_bytes_do_not_depend_on_the_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    image = some(40, 3, 90, 70)
+    monkeypatch.setattr(images, "_PNG_BAND_BYTES", 500)
+    monkeypatch.setenv("KMQ_THREADS", "1")
+    alone = saved(image, "PNG")
+    monkeypatch.setenv("KMQ_THREADS", "4")
+
+    assert saved(image, "PNG") == alone
 
 
 def test_png_side_over_the_format_limit_is_an_image_error(monkeypatch: pytest.MonkeyPatch) -> None:
