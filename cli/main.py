@@ -119,7 +119,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    images.output_format(args.output or Path("out").with_suffix(args.suffix))  # refuse a bad format before any work
+    named = args.output is not None and not files.is_stdio(args.output)
+    images.output_format(args.output if named else Path("out").with_suffix(args.suffix))  # refuse it before any work
     return batch_cli.run_decode(args)
 
 
@@ -236,8 +237,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     stem = Path(SAMPLE).stem
     original, encoded, decoded = (folder / f"{stem}{suffix}" for suffix in (".png", ".kmq", "-decoded.png"))
     for out in (original, encoded, decoded):
-        if out.exists() and not args.force:
-            raise CommandError(f"{out}: output exists (use --force, or give another folder)")
+        files.check_output(out, force=args.force)
     pixels = load_sample_image(SAMPLE)
     height, width = pixels.shape[:2]
     n = width * height
@@ -382,9 +382,15 @@ def build_parser() -> argparse.ArgumentParser:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help="image files in any format Pillow reads (PNG, JPEG, WebP, TIFF, ...), folders, or glob patterns",
+        help="image files in any format Pillow reads (PNG, JPEG, WebP, TIFF, ...), folders, glob patterns, or - "
+        "for standard input",
     )
-    p.add_argument("-o", "--output", help="output path, for one input (default: INPUT with the suffix .kmq)")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="output path, for one input (default: INPUT with the suffix .kmq); - for standard output (the "
+        "default when INPUT is -, standard input); DIR/ with a slash for a folder, as -O",
+    )
     p.add_argument(
         "-k",
         type=_k_or_auto,
@@ -424,13 +430,21 @@ def build_parser() -> argparse.ArgumentParser:
         "kmq decode photo.kmq -o photo.webp\n  kmq decode kmq/ -r -O png/    (every .kmq file below kmq/)",
         parents=[verbose_reporting, batching],
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help=".kmq files, folders, or glob patterns")
-    p.add_argument("-o", "--output", help="output image, for one input; format from its extension (default: INPUT.png)")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help=".kmq files, folders, glob patterns, or - for standard input"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        help="output image, for one input; format from its extension (default: INPUT-kmq.png beside INPUT, a name "
+        "no original has); - for standard output, in the --suffix format (PNG unless given); DIR/ for a folder",
+    )
     p.add_argument(
         "--suffix",
         type=_suffix,
         default=".png",
-        help="format of the outputs when -o is not given, by extension: .png (default), .webp, .tiff, ...",
+        help="format of the outputs when -o names no file (NAME-kmq.SUFFIX, or -o -), by extension: .png "
+        "(default), .webp, .tiff, ...",
     )
     p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=limit_help)
     p.set_defaults(run=cmd_decode, check=lambda args, parser=p: _check_batch_options(parser, args))
@@ -509,14 +523,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _describe_os_error(exc: OSError) -> str:
-    where = f"{exc.filename}: " if exc.filename else ""
-    return f"{where}{exc.strerror or exc}"
-
-
 def _check_batch_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.output is not None and args.output_dir is not None:
         parser.error("-o and -O: choose one")
+    if args.output is not None and args.output.endswith(("/", os.sep)):
+        args.output, args.output_dir = None, args.output  # -o DIR/ names a folder, as -O DIR does
+    if files.STDIO in args.inputs and len(args.inputs) > 1:
+        parser.error("- (standard input) must be the only input")
+    if files.STDIO in args.inputs and args.output_dir is not None:
+        parser.error("- (standard input) has no name to put under -O; name the output with -o")
+    to_stdout = args.output == files.STDIO or (args.output is None and args.inputs == [files.STDIO])
+    if to_stdout and args.json:
+        parser.error("--json and an image on standard output (-o -) cannot share it; name an output file")
     if args.output is not None and len(args.inputs) > 1:
         parser.error("-o names one output; for several inputs use -O DIR")
     if args.output is not None and not Path(args.inputs[0]).is_file() and Path(args.inputs[0]).exists():
@@ -540,7 +558,7 @@ def _failure(exc: Exception) -> str:
     if isinstance(exc, (KmqError, CommandError)):
         return f"error: {exc}"
     if isinstance(exc, OSError):
-        return f"error: {_describe_os_error(exc)}"
+        return f"error: {files.describe_os_error(exc)}"
     if isinstance(exc, ImportError):  # an optional extra is missing; the message says which
         return f"error: {exc}"
     if isinstance(exc, MemoryError):

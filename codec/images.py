@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import files
 from .container import CHANNELS, mode_name
 from .errors import ImageError, KmqError, ParameterError
 
@@ -155,19 +156,24 @@ def load_image(file: str | os.PathLike[str] | BinaryIO, *, name: str | None = No
         If the file is missing, not an image, truncated, or over Pillow's
         decompression-bomb limit.
     """
-    source = file if hasattr(file, "read") else Path(file)  # type: ignore[arg-type]
-    with _pillow_errors(name if name is not None else str(source)), Image.open(source) as image:
-        image.load()
-        return as_array(image)
+    label = name if name is not None else str(file if hasattr(file, "read") else Path(file))  # type: ignore[arg-type]
+    with _pillow_errors(label):
+        # A path is read through files.read_input, which refuses FIFOs and devices and reads to a bound.
+        source = file if hasattr(file, "read") else io.BytesIO(files.read_input(file))  # type: ignore[arg-type]
+        with Image.open(source) as image:
+            image.load()
+            return as_array(image)
 
 
-def identify(path: str | os.PathLike[str]) -> str:
+def identify(file: str | os.PathLike[str] | BinaryIO, *, name: str | None = None) -> str:
     """The Pillow format of an image file, from its header alone (nothing is decoded).
 
     Parameters
     ----------
-    path : path-like
-        A file.
+    file : path-like or binary file object
+        A file (a path is opened with :func:`kmq.files.open_input`).
+    name : str, optional
+        What error messages call the file (default: the path).
 
     Returns
     -------
@@ -179,7 +185,10 @@ def identify(path: str | os.PathLike[str]) -> str:
     ImageError
         As :func:`load_image`, for what the header shows.
     """
-    with _pillow_errors(str(path)), Image.open(path) as image:
+    if not hasattr(file, "read"):
+        with _pillow_errors(str(file)), files.open_input(file) as source:  # type: ignore[arg-type]
+            return identify(source.file, name=source.name)
+    with _pillow_errors(name if name is not None else str(file)), Image.open(file) as image:
         return str(image.format)
 
 
