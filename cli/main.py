@@ -537,7 +537,7 @@ def _check_batch_options(parser: argparse.ArgumentParser, args: argparse.Namespa
         parser.error("--json and an image on standard output (-o -) cannot share it; name an output file")
     if args.output is not None and len(args.inputs) > 1:
         parser.error("-o names one output; for several inputs use -O DIR")
-    if args.output is not None and not Path(args.inputs[0]).is_file() and Path(args.inputs[0]).exists():
+    if args.output is not None and Path(args.inputs[0]).is_dir():
         parser.error("-o names one output; for a folder use -O DIR")
     if args.output is not None and not Path(args.inputs[0]).exists() and glob.has_magic(args.inputs[0]):
         parser.error("-o names one output; for a glob pattern use -O DIR")

@@ -171,9 +171,11 @@ def _match(base: Path, parts: Sequence[str]) -> Iterator[Path]:
         for folder in _folders(base):
             if rest:
                 yield from _match(folder, rest)
-            else:
+            else:  # every name below: the folders as _folders gives them, the rest here
                 yield folder
-                yield from (folder / e.name for e in _entries(folder) if not e.name.startswith("."))
+                for entry in _entries(folder):
+                    if not entry.name.startswith(".") and not _is_dir(entry, follow_symlinks=False):
+                        yield folder / entry.name
     elif not glob.has_magic(head):
         if not rest and os.path.lexists(base / head):
             yield base / head
