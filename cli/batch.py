@@ -101,10 +101,10 @@ def _run(
     todo = sum(job.action == "run" for job in jobs)
     workers = 1 if args.scheduler else _workers(args)
     where = f"the Dask scheduler at {args.scheduler}" if args.scheduler else f"{min(workers, todo)} worker process(es)"
-    stale = sum(j.action == "stale" for j in jobs)
+    kept = sum(j.action == "stale" for j in jobs)
     report.detail(
         f"{len(jobs)} input(s): {todo} to {verb}, {sum(j.action == 'skip' for j in jobs)} up to date, "
-        + (f"{stale} stale, " if stale else "")
+        + (f"{kept} stale, " if kept else "")
         + f"{sum(j.action == 'fail' for j in jobs)} refused; on {where}"
     )
     for job in jobs:
@@ -167,6 +167,8 @@ def _place(job: Job, outcome: Outcome, force: bool, named: bool, make_folders: b
             return files.describe_os_error(exc, job.output.parent)
     try:
         files.atomic_write(job.output, outcome.content, overwrite=force, kmq_only=not named)
+    except BrokenPipeError:
+        raise  # standard output's reader has gone: main() ends quietly, as a Unix filter does
     except OSError as exc:
         return files.describe_os_error(exc, job.output)
     except KmqError as exc:

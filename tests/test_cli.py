@@ -362,7 +362,10 @@ def test_max_pixels_option_refuses_or_lifts_the_limit(work, capsys, good_kmq):
 
 @pytest.mark.parametrize(
     ("argv", "name", "earlier"),
-    [(["encode", "grad.png"], "grad.kmq", kmq.encode(five_colours())), (["decode", "good.kmq"], "good-kmq.png", b"old")],
+    [
+        (["encode", "grad.png"], "grad.kmq", kmq.encode(five_colours())),
+        (["decode", "good.kmq"], "good-kmq.png", b"old"),
+    ],
     ids=["encode", "decode"],
 )
 def test_existing_output_is_refused_without_force(work, capsys, good_kmq, argv, name, earlier):
