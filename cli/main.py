@@ -337,7 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     limit_help = f"refuse images with more pixels than this, or 'none' (default: {container.DEFAULT_MAX_PIXELS:,})"
-    force_help = "replace an existing output file (it is only replaced once the new one is complete)"
+    force_help = (
+        "replace an existing output that kmq wrote, once the new one is complete (a file kmq did not write: only "
+        "when -o names it; never a device, FIFO or folder)"
+    )
 
     def reporting_options(verbose: bool) -> argparse.ArgumentParser:
         parent = argparse.ArgumentParser(add_help=False)
@@ -355,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     group = batching.add_argument_group(
         "many files",
         "Several inputs, a folder, a glob or -O make a batch: a bad file is reported and the rest go on (exit 1 at "
-        "the end if any failed), and outputs newer than their input are skipped as up to date.",
+        "the end if any failed), and kmq's outputs newer than their input are skipped as up to date, older ones kept "
+        "and reported as stale.",
     )
     group.add_argument("-O", "--output-dir", metavar="DIR", help="write outputs into DIR (made if missing)")
     group.add_argument("-r", "--recursive", action="store_true", help="look in the subfolders of folder inputs")
@@ -436,8 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-o",
         "--output",
-        help="output image, for one input; format from its extension (default: INPUT-kmq.png beside INPUT, a name "
-        "no original has); - for standard output, in the --suffix format (PNG unless given); DIR/ for a folder",
+        help="output image, for one input; format from its extension (default: NAME-kmq.png beside NAME.kmq, a "
+        "name no original has); - for standard output, in the --suffix format (PNG unless given); DIR/ for a folder",
     )
     p.add_argument(
         "--suffix",
