@@ -170,7 +170,7 @@ def _place(job: Job, outcome: Outcome, force: bool, named: bool, make_folders: b
     except BrokenPipeError:
         raise  # standard output's reader has gone: main() ends quietly, as a Unix filter does
     except OSError as exc:
-        return files.describe_os_error(exc, job.output)
+        return files.describe_os_error(exc, files.display_name(job.output, output=True))
     except KmqError as exc:
         return str(exc)
     return None

@@ -333,7 +333,7 @@ def plan(
                 continue
             files.check_output(out, source, force=force, kmq_only=not named)
         except (KmqError, OSError) as exc:
-            jobs.append(Job(source, out, "fail", _describe(exc, out)))
+            jobs.append(Job(source, out, "fail", _describe(exc, files.display_name(out, output=True))))
             continue
         jobs.append(Job(source, out))
     return jobs

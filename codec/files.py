@@ -113,9 +113,11 @@ def is_stdio(path: str | os.PathLike[str]) -> bool:
     return os.fspath(path) == STDIO
 
 
-def display_name(path: str | os.PathLike[str]) -> str:
-    """How messages name a path: as given, or "standard input" for ``-``."""
-    return "standard input" if is_stdio(path) else os.fspath(path)
+def display_name(path: str | os.PathLike[str], *, output: bool = False) -> str:
+    """How messages name a path: as given, or "standard input" (``output``: "standard output") for ``-``."""
+    if is_stdio(path):
+        return "standard output" if output else "standard input"
+    return os.fspath(path)
 
 
 def describe_os_error(exc: OSError, name: str | os.PathLike[str] | None = None) -> str:
@@ -417,7 +419,7 @@ def output_status(out: str | os.PathLike[str], source: str | os.PathLike[str] | 
     name = os.fspath(out)
     if is_stdio(out):
         if sys.stdout.isatty():
-            raise ParameterError("standard output is a terminal; redirect it (-o - > FILE) or name an output")
+            raise ParameterError("standard output: is a terminal; redirect it (-o - > FILE) or name an output")
         return "new"
     if not os.path.lexists(out):
         return "new"

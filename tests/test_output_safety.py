@@ -411,3 +411,12 @@ def test_describe_os_error_is_one_line_naming_the_file():
 
     assert files.describe_os_error(error) == "out/a.kmq: No space left on device"
     assert files.describe_os_error(OSError(13, "Permission denied"), "x.png") == "x.png: Permission denied"
+
+
+def test_standard_output_on_a_terminal_is_refused_before_any_work(work, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+
+    result = run(capsys, "encode", "grad.png", "-o", "-")
+
+    assert result.code == 1
+    assert result.err == "kmq: error: standard output: is a terminal; redirect it (-o - > FILE) or name an output\n"
