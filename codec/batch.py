@@ -6,10 +6,12 @@ a worker gets bytes and returns bytes (:func:`encode_job`, :func:`decode_job`).
 So a worker process, or a Dask worker on another machine, needs kmq installed
 and nothing else: no shared file system, no paths.
 
-Outputs that exist are left alone unless ``force`` is set. In a batch an
-output newer than its input is *up to date* and skipped, so running the same
-command again only does what is new; kmq does not compare the options a file
-was made with, so use ``force`` after changing them.
+Outputs that exist are left alone unless ``force`` is set, and a file kmq did
+not write is replaced only when the user named it (:func:`kmq.files.check_output`).
+In a batch an output of kmq's newer than its input is *up to date* and skipped,
+so running the same command again only does what is new, and an older one is
+*stale*: kept and reported; kmq does not compare the options a file was made
+with, so use ``force`` after changing them.
 """
 
 from __future__ import annotations
