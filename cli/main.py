@@ -30,7 +30,7 @@ from kmq.quantize import DEFAULT_K, MAX_SEED, SPACES
 from . import batch as batch_cli
 from . import completion
 from . import pictures as picture_cli
-from .report import PROG, CommandError, Report, db
+from .report import PROG, CommandError, Report, db, failure_document
 
 __all__ = ["main", "build_parser"]
 
@@ -108,6 +108,30 @@ def _max_pixels(text: str) -> int | None:
     if text.lower() == "none":
         return None
     return _integer(text, "max pixels (or 'none')", 1)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage error also prints the JSON failure document when ``--json`` was given.
+
+    Subcommand parsers are made with the parent's class, so every usage error comes through here:
+    those argparse finds, and those the checks after parsing raise with ``parser.error``.
+    """
+
+    _wants_json = False
+
+    def parse_known_args(  # type: ignore[override]  # one signature for typeshed's three overloads
+        self, args: Sequence[str] | None = None, namespace: Any = None
+    ) -> Any:
+        words = list(sys.argv[1:] if args is None else args)
+        # A usage error can come before --json is parsed (or instead of it), so look at the words.
+        self._wants_json = "--json" in words[: words.index("--")] if "--" in words else "--json" in words
+        return super().parse_known_args(words, namespace)
+
+    def error(self, message: str) -> Any:  # argparse declares NoReturn
+        if self._wants_json:
+            command = self.prog.removeprefix(PROG).strip() or None
+            print(json.dumps(failure_document(command, message), indent=2))
+        super().error(message)
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
@@ -317,7 +341,7 @@ EPILOG = """examples:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``kmq`` command."""
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog=PROG,
         description="K-means colour quantization into a bit-packed image file.",
         epilog=EPILOG,
@@ -577,7 +601,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: {message}", file=sys.stderr)
         if getattr(args, "json", False):
             # A script reading stdout still gets one JSON document.
-            print(json.dumps({"command": args.command, "error": message.removeprefix("error: ")}, indent=2))
+            print(json.dumps(failure_document(args.command, message.removeprefix("error: ")), indent=2))
         return 1
     return status or 0
 

@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any, TextIO
 
-__all__ = ["PROG", "CommandError", "Report", "db"]
+__all__ = ["PROG", "CommandError", "Report", "db", "failure_document"]
 
 PROG = "kmq"
 
@@ -87,3 +87,8 @@ class Report:
 def db(psnr: float | None) -> str:
     """A PSNR for people: ``"31.20 dB"``, or ``"lossless"`` for None or infinity."""
     return "lossless" if psnr is None or math.isinf(psnr) else f"{psnr:.2f} dB"
+
+
+def failure_document(command: str | None, error: str) -> dict[str, Any]:
+    """What ``--json`` prints on stdout when a command fails, usage errors included (exit 1 or 2)."""
+    return {"command": command, "error": error}
