@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 import kmq
@@ -134,7 +135,39 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+def _holds_kmq(path: Path) -> bool:
+    with path.open("rb") as file:
+        return file.read(len(container.MAGIC)) == container.MAGIC
+
+
+def _refuse_the_other_command(args: argparse.Namespace, verb: str) -> None:
+    """``kmq decode photo.png`` or ``kmq encode photo.kmq``: point at the command meant, judged by content.
+
+    Only one file named alone is judged (a batch reports each file as usual); a
+    ``.kmq`` name holding a PNG, or a ``.png`` name holding a kmq file, is left
+    to the usual rules, which refuse to overwrite the input.
+    """
+    if len(args.inputs) != 1 or args.output_dir is not None:
+        return
+    path = Path(args.inputs[0])
+    try:
+        if not path.is_file():  # folders, globs, FIFOs and devices go their usual way
+            return
+        holds_kmq = _holds_kmq(path)
+        if verb == "decode" and not holds_kmq:
+            fmt = images.identify(path)
+            raise CommandError(f"{path}: a {fmt} image, not a kmq file: did you mean `kmq encode {quote(str(path))}`?")
+    except (OSError, KmqError):
+        return  # not an image either: decoding reports what is wrong with it
+    default_output = args.output is None and files.same_file(path, path.with_suffix(".kmq"))
+    if verb == "encode" and holds_kmq and default_output:
+        raise CommandError(
+            f"{path}: already a kmq file: did you mean `kmq decode {quote(str(path))}`? (to re-encode it, give -o)"
+        )
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
+    _refuse_the_other_command(args, "encode")
     if args.output is not None and images.is_image_path(args.output):
         out = Path(args.output)
         files.check_output(out, args.inputs[0], force=True)  # the input itself is the worse mistake
@@ -143,6 +176,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
+    _refuse_the_other_command(args, "decode")
     images.output_format(args.output or Path("out").with_suffix(args.suffix))  # refuse a bad format before any work
     return batch_cli.run_decode(args)
 
