@@ -158,7 +158,13 @@ def _place(job: Job, outcome: Outcome, force: bool, make_folders: bool) -> str |
 def run_encode(args: argparse.Namespace) -> int:
     """``kmq encode``; returns the exit status."""
     options = EncodeOptions(
-        k=args.k, seed=args.seed, space=args.space, dither=args.dither, min_psnr=args.min_psnr, coding=args.coding
+        k=args.k,
+        seed=args.seed,
+        space=args.space,
+        dither=args.dither,
+        min_psnr=args.min_psnr,
+        coding=args.coding,
+        max_pixels=args.max_pixels,
     )
     return _run(
         args,

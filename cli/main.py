@@ -474,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="payload coding: ctx1 (or 1) = context-modelled, on photos 3 to 11 times smaller than raw; where it "
         "would not be smaller, raw is written instead (default); raw (or 0) = exactly ceil(log2 K) bits per pixel",
     )
+    p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=limit_help)
     p.set_defaults(run=cmd_encode, check=lambda args, parser=p: _check_encode_options(parser, args))
 
     p = command(
@@ -526,6 +527,9 @@ def build_parser() -> argparse.ArgumentParser:
     picture_options.add_argument("--space", choices=SPACES, default="rgb", help="colour space to cluster in")
     picture_options.add_argument("--dither", action="store_true", help="Floyd-Steinberg dithering")
     picture_options.add_argument("--force", action="store_true", help="replace existing outputs")
+    picture_options.add_argument(
+        "--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=limit_help
+    )
 
     p = command(
         "compare",

@@ -28,7 +28,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     out = Path(args.output)
     fmt = images.output_format(out)
     files.check_output(out, args.input, force=args.force)
-    pixels = images.load_image(args.input)
+    pixels = images.load_image(args.input, max_pixels=args.max_pixels)
     picture, rows = pictures.compare(
         pixels,
         args.k,
@@ -63,7 +63,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         if out is not None and files.same_file(csv_out, out):
             raise ParameterError(f"{csv_out}: --csv and -o name the same file")
         files.check_output(csv_out, args.input, force=args.force)
-    pixels = images.load_image(args.input)
+    pixels = images.load_image(args.input, max_pixels=args.max_pixels)
     height, width = pixels.shape[:2]
     rows = pictures.sweep(pixels, args.k, seed=args.seed, space=args.space, dither=args.dither)
     best = pictures.elbow(rows)
