@@ -43,7 +43,7 @@ class _Status:
     """One line on a terminal, redrawn in place: what runs, its current step and the time so far.
 
     A background thread keeps the clock moving while the main thread works
-    (quantizing holds no lock this needs); a new step is drawn at once. The
+    (numpy and the ctx1 coder release the GIL); a new step is drawn at once. The
     line is cut to the terminal's width, since a wrapped line cannot be
     erased with a carriage return.
     """
@@ -82,16 +82,21 @@ class _Status:
             elapsed = time.monotonic() - self.started
             line = f"{PROG}: {self.what}" + (f": {self.step_text}" if self.step_text else "") + f", {elapsed:.1f} s"
             width = _columns(self.stream) or 80
-            self.stream.write("\r" + line[: width - 1] + "\x1b[K")
-            self.stream.flush()
+            try:
+                self.stream.write("\r" + line[: width - 1] + "\x1b[K")
+                self.stream.flush()
+            except (OSError, ValueError):  # the terminal has gone (closed, hung up): the job goes on
+                self._stop.set()
+                return
             self.shown = True
 
     def clear(self) -> None:
         """Erase the line (the caller holds ``lock``), so that other output starts on a clean line."""
         if self.shown:
-            self.stream.write(_CLEAR_LINE)
-            self.stream.flush()
             self.shown = False
+            with contextlib.suppress(OSError, ValueError):  # as in draw: a terminal gone is not the job's failure
+                self.stream.write(_CLEAR_LINE)
+                self.stream.flush()
 
     def stop(self) -> None:
         with self.lock:
