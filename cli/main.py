@@ -551,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--coding", type=_coding, default=container.DEFAULT_CODING, metavar="{ctx1,raw}", help="payload coding"
     )
-    p.add_argument("--width", type=_width, default=480, metavar="PX", help="panel width, 16..2048 (default: 480)")
+    p.add_argument("--width", type=_width, default=480, metavar="PX", help="widest panel, 16..2048 (default: 480)")
     p.set_defaults(run=picture_cli.cmd_compare, check=_flatten_k)
 
     p = command(
