@@ -68,10 +68,11 @@ class EncodeOptions:
     dither: bool = False
     min_psnr: float | None = None
     coding: str = container.DEFAULT_CODING
+    max_pixels: int | None = container.DEFAULT_MAX_PIXELS
 
     def read(self, path: Path) -> bytes:
         """An input's bytes, once its header shows it is an image (a big non-image is not read whole)."""
-        images.identify(path)
+        images.identify(path, max_pixels=self.max_pixels)
         return path.read_bytes()
 
 
@@ -268,7 +269,7 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
     """
     start = time.perf_counter()
     try:
-        pixels = images.load_image(io.BytesIO(data), name=name)
+        pixels = images.load_image(io.BytesIO(data), name=name, max_pixels=options.max_pixels)
         indexed = quantize(
             pixels, options.k, seed=options.seed, space=options.space, dither=options.dither, min_psnr=options.min_psnr
         )
