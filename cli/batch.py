@@ -119,7 +119,8 @@ def _run(
             report.error(job.reason)
             by_job[id(job)] = {**record, "status": "failed", "error": job.reason}
     megapixels = 0.0
-    report.progress(todo, "file")
+    single = next((job for job in jobs if job.action == "run"), None)
+    report.progress(todo, "file", what=f"{verb[:-1]}ing {single.source}" if single else "")
     try:
         for job, outcome in batch.run(jobs, work, options, workers=workers, scheduler=args.scheduler):
             record = {"input": str(job.source), "output": str(job.output)}
@@ -179,7 +180,13 @@ def _place(job: Job, outcome: Outcome, force: bool, named: bool, make_folders: b
 def run_encode(args: argparse.Namespace) -> int:
     """``kmq encode``; returns the exit status."""
     options = EncodeOptions(
-        k=args.k, seed=args.seed, space=args.space, dither=args.dither, min_psnr=args.min_psnr, coding=args.coding
+        k=args.k,
+        seed=args.seed,
+        space=args.space,
+        dither=args.dither,
+        min_psnr=args.min_psnr,
+        coding=args.coding,
+        max_pixels=args.max_pixels,
     )
     return _run(
         args,

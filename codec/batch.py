@@ -70,12 +70,13 @@ class EncodeOptions:
     dither: bool = False
     min_psnr: float | None = None
     coding: str = container.DEFAULT_CODING
+    max_pixels: int | None = container.DEFAULT_MAX_PIXELS
 
     def read(self, path: Path) -> bytes:
         """An input's bytes, once its header shows it is an image (a big non-image is not read whole)."""
         with files.open_input(path) as source:
             if source.seekable:  # a pipe cannot be read twice: Pillow judges it once it is read
-                images.identify(source.file, name=source.name)
+                images.identify(source.file, name=source.name, max_pixels=self.max_pixels)
                 source.file.seek(0)
             return source.read()
 
@@ -370,7 +371,7 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
     """
     start = time.perf_counter()
     try:
-        pixels = images.load_image(io.BytesIO(data), name=name)
+        pixels = images.load_image(io.BytesIO(data), name=name, max_pixels=options.max_pixels)
         indexed = quantize(
             pixels, options.k, seed=options.seed, space=options.space, dither=options.dither, min_psnr=options.min_psnr
         )
