@@ -33,6 +33,9 @@ import pytest
 from kmq import files
 from test_cli import assert_one_line_error, five_colours, gradient, read_pixels, run, save_png, temp_files
 
+# FIFOs, device nodes, sockets and symbolic links as these tests make them are POSIX things.
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX special files")
+
 needs_root = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="mknod needs root")
 
 
