@@ -22,13 +22,21 @@ def _write_image(out: Path, picture: Any, fmt: str, force: bool) -> None:
     files.atomic_write(out, buffer.getvalue(), overwrite=force)
 
 
+def _load(args: argparse.Namespace, report: Report) -> np.ndarray:
+    """The input's pixels as ``encode`` would see them (``--frame``, colour management), warnings said."""
+    loaded = images.load(args.input, frame=args.frame, colour_management=args.colour_management)
+    for note in loaded.notes:
+        report.warning(f"{args.input}: {note}")
+    return loaded.pixels
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     """``kmq compare INPUT -k K ... -o compare.png``."""
     report = Report(args)
     out = Path(args.output)
     fmt = images.output_format(out)
     files.check_output(out, args.input, force=args.force)
-    pixels = images.load_image(args.input)
+    pixels = _load(args, report)
     picture, rows = pictures.compare(
         pixels,
         args.k,
@@ -63,7 +71,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         if out is not None and files.same_file(csv_out, out):
             raise ParameterError(f"{csv_out}: --csv and -o name the same file")
         files.check_output(csv_out, args.input, force=args.force)
-    pixels = images.load_image(args.input)
+    pixels = _load(args, report)
     height, width = pixels.shape[:2]
     rows = pictures.sweep(pixels, args.k, seed=args.seed, space=args.space, dither=args.dither)
     best = pictures.elbow(rows)

@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any, TextIO
 
-__all__ = ["PROG", "CommandError", "Report", "db"]
+__all__ = ["PROG", "CommandError", "Report", "db", "mode_word"]
 
 PROG = "kmq"
 
@@ -75,6 +75,11 @@ class Report:
         if self.verbose:
             self._write(f"{PROG}: {text}", sys.stderr)
 
+    def warning(self, text: str) -> None:
+        """A warning line on stderr: something in an input was ignored or left out (not with --quiet)."""
+        if not self.quiet:
+            self._write(f"{PROG}: warning: {text}", sys.stderr)
+
     def error(self, text: str) -> None:
         """An error line on stderr (always)."""
         self._write(f"{PROG}: error: {text}", sys.stderr)
@@ -87,3 +92,8 @@ class Report:
 def db(psnr: float | None) -> str:
     """A PSNR for people: ``"31.20 dB"``, or ``"lossless"`` for None or infinity."""
     return "lossless" if psnr is None or math.isinf(psnr) else f"{psnr:.2f} dB"
+
+
+def mode_word(mode: str) -> str:
+    """An image mode for people: ``"grey"`` and ``"grey+alpha"`` for L and LA, else the mode (RGB, RGBA)."""
+    return {"L": "grey", "LA": "grey+alpha"}.get(mode, mode)

@@ -71,8 +71,9 @@ def test_exif_orientation_is_applied(orientation):
     ("array", "match"),
     [
         (np.zeros((4, 4, 3), np.float32), "dtype is float32"),
-        (np.zeros((4, 4), np.uint8), "shape"),
+        (np.zeros(4, np.uint8), "shape"),
         (np.zeros((4, 4, 2), np.uint8), "shape"),
+        (np.zeros((4, 4, 3, 1), np.uint8), "shape"),
         (np.zeros((0, 4, 3), np.uint8), "empty"),
     ],
 )
