@@ -289,19 +289,20 @@ def _from_pillow(image: Image.Image, *, colour_management: bool = True, owned: b
         notes.append(note)
     converted = conversion is not None
     if family == "CMYK" and converted:
-        pixels = np.asarray(ImageCms.applyTransform(image, conversion))
+        pixels = np.asarray(conversion.apply(image))
         return _Normalised(pixels, False, tuple(notes), description, converted, colour)
-    pixels = _sixteen_bit_grey(image)
-    if pixels is None:
+    deep = _sixteen_bit_grey(image)
+    if deep is not None:
+        pixels = deep
+    else:
         if image.mode == "La":  # Pillow cannot convert premultiplied La to RGB(A) directly
             image, owned = image.convert("LA"), True
         mode = "RGBA" if _has_alpha(image) else "RGB"
         if image.mode != mode:
             image, owned = image.convert(mode), True
-        if family == "RGB" and converted and owned:
-            ImageCms.applyTransform(image, conversion, inPlace=True)  # one 12 MP copy fewer
-        elif family == "RGB" and converted:
-            image = ImageCms.applyTransform(image, conversion)
+        if family == "RGB" and converted:
+            # In place when the image is a copy of ours: one 12 MP copy fewer.
+            image = conversion.apply_in_place(image) if owned else conversion.apply(image)
         pixels = np.asarray(image)
     if family == "grey" and converted:
         pixels = pixels if pixels.flags.writeable else pixels.copy()
