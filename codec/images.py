@@ -86,14 +86,14 @@ _AUXILIARY_FRAMES = frozenset({"MPO", "PSD"})
 _PROFILE_SPACES = {"RGB ": "RGB", "GRAY": "grey", "CMYK": "CMYK"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: an array field has no single truth value
 class Loaded:
     """An input image as the encoder sees it, with what was done to get there."""
 
     #: (H, W, 3|4) uint8, upright, in sRGB unless colour management was off; equal channels when ``grey``.
     pixels: NDArray[np.uint8]
     #: Pillow's mode of the image as stored, e.g. ``"L"``, ``"LA"``, ``"RGB"``, ``"P"``, ``"CMYK"``, ``"I;16"``
-    #: (``"L"`` for a 2-D array).
+    #: (for an array: ``"L"`` if 2-D, else ``"RGB"`` or ``"RGBA"``).
     source_mode: str
     #: The input was grey: mode 1, L, LA, La, I, I;16 or F, or a 2-D array.
     grey: bool
@@ -212,11 +212,11 @@ def _transform(icc: bytes, family: str, with_alpha: bool) -> tuple[str, Any]:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         description = (ImageCms.getProfileDescription(profile) or "").strip() or "unnamed"
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
-        raise ValueError(f"cannot be read ({exc})") from None
+        raise ValueError(f"it cannot be read ({exc})") from None
     space = _PROFILE_SPACES.get(profile.profile.xcolor_space)
     if space != family:
         found = space or profile.profile.xcolor_space.strip()
-        raise ValueError(f"{description!r} is for {found} images, and this one is {family}")
+        raise ValueError(f"{description!r} is for {found} images and this image is {family}")
     try:
         if family == "grey":
             transform = ImageCms.buildTransform(profile, _srgb(), "L", "RGB")
@@ -265,7 +265,7 @@ def _conversion(
     except ValueError as exc:
         if not colour_management:
             return None, None, None, None
-        return None, None, None, f"ignored its ICC profile, which {exc}; the colours are kept as stored"
+        return None, None, None, f"ignored its ICC profile: {exc}; the colours are kept as stored"
     if not colour_management:
         return description, None, f"ICC profile {description!r} not applied (colour management is off)", None
     if conversion is None:
@@ -404,23 +404,25 @@ def as_array(image: ImageLike, *, colour_management: bool = True) -> NDArray[np.
 
 
 def load(
-    file: str | os.PathLike[str] | BinaryIO,
+    file: str | os.PathLike[str] | BinaryIO | ImageLike,
     *,
     name: str | None = None,
     frame: int | None = None,
     colour_management: bool = True,
 ) -> Loaded:
-    """Read an image file with Pillow, normalised as the module docstring says, with notes instead of warnings.
+    """Read an image, normalised as the module docstring says, with notes instead of warnings.
 
     Parameters
     ----------
-    file : path-like or binary file object
-        Any image file Pillow reads (a file object for images already in memory).
+    file : path-like, binary file object, uint8 ndarray or PIL.Image.Image
+        Any image file Pillow reads (a file object for images already in
+        memory), or an image :func:`as_array` takes (a Pillow image at its
+        current frame unless ``frame`` is given).
     name : str, optional
         What messages call the file (default: the path).
     frame : int, optional
         Which frame of an animation or page of a multi-page file, from 1
-        (default: the first, with a note when there are more).
+        (default: the first, with a note when a file has more).
     colour_management : bool
         Convert an embedded ICC profile to sRGB (default); False keeps the
         numbers as stored.
@@ -437,15 +439,26 @@ def load(
         If the file is missing, not an image, truncated, or over Pillow's
         decompression-bomb limit.
     ParameterError
-        If ``frame`` is not one of the image's frames.
+        If ``frame`` is not one of the image's frames, or an array is not an image.
     """
-    source = file if hasattr(file, "read") else Path(file)  # type: ignore[arg-type]
-    label = name if name is not None else str(source)
-    with _pillow_errors(label), Image.open(source) as image:
-        frame_note = _seek(image, frame, label)
-        image.load()
-        source_mode = image.mode
-        normalised = _from_pillow(image, colour_management=colour_management, owned=True)
+    if isinstance(file, np.ndarray):
+        pixels, grey = _from_array(file)
+        return Loaded(_checked(pixels), "L" if grey else mode_name(pixels.shape[2]), grey)
+    if isinstance(file, Image.Image):
+        label = name if name is not None else "image"
+        with _pillow_errors(label):
+            if frame is not None:
+                _seek(file, frame, label)
+            normalised = _from_pillow(file, colour_management=colour_management)
+        source_mode, frame_note = file.mode, None
+    else:
+        source = file if hasattr(file, "read") else Path(file)
+        label = name if name is not None else str(source)
+        with _pillow_errors(label), Image.open(source) as image:
+            frame_note = _seek(image, frame, label)
+            image.load()
+            source_mode = image.mode
+            normalised = _from_pillow(image, colour_management=colour_management, owned=True)
     notes = normalised.notes if frame_note is None else (frame_note, *normalised.notes)
     return Loaded(
         _checked(normalised.pixels),

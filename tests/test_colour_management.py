@@ -111,8 +111,8 @@ def test_grey_with_a_profile_is_converted_and_stays_grey():
     ("icc", "match"),
     [
         (b"not a profile at all", "cannot be read"),
-        (icc_profiles.grey(), "is for grey images, and this one is RGB"),
-        (icc_profiles.cmyk(), "is for CMYK images, and this one is RGB"),
+        (icc_profiles.grey(), "is for grey images and this image is RGB"),
+        (icc_profiles.cmyk(), "is for CMYK images and this image is RGB"),
     ],
 )
 def test_a_profile_that_cannot_apply_is_ignored_with_a_note(icc, match):

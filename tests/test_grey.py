@@ -34,6 +34,24 @@ def test_a_grey_array_is_normalised_to_equal_channels():
 
 
 @pytest.mark.parametrize(
+    ("image", "source_mode", "grey", "mode"),
+    [
+        (GREY, "L", True, "L"),
+        (GREY[:, :, None], "L", True, "L"),
+        (np.dstack([GREY] * 3), "RGB", False, "RGB"),
+        (np.dstack([GREY] * 4), "RGBA", False, "RGBA"),
+        (np.dstack([GREY] * 3 + [np.full_like(GREY, 255)]), "RGBA", False, "RGB"),  # opaque RGBA is RGB
+        (Image.fromarray(GREY), "L", True, "L"),
+        (Image.fromarray(GREY).convert("RGB"), "RGB", False, "RGB"),
+    ],
+)
+def test_load_takes_arrays_and_pillow_images_and_says_whether_they_are_grey(image, source_mode, grey, mode):
+    loaded = load(image)
+    assert (loaded.source_mode, loaded.grey, loaded.mode) == (source_mode, grey, mode)
+    assert loaded.bytes_per_pixel == len(mode)
+
+
+@pytest.mark.parametrize(
     ("mode", "grey"),
     [(mode, True) for mode in ("1", "L", "LA", "I", "I;16", "F")]
     + [(mode, False) for mode in ("RGB", "RGBA", "P", "CMYK")],
