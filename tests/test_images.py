@@ -264,3 +264,15 @@ def test_upright_twice_rotates_once():
         once = kmq.images.upright(image)
         assert kmq.images.upright(once) is once
         assert np.array_equal(as_array(once), ORIENTED[6](RGB))
+
+
+def test_the_cli_encodes_a_file_with_damaged_exif_and_says_so_in_one_line(tmp_path, capsys):
+    from kmq.cli.main import main
+
+    path = tmp_path / "odd.png"
+    path.write_bytes(with_exif(exif_block((0x0112, ASCII, b"abc\x00"))).getvalue())
+    assert main(["encode", str(path)]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"kmq: warning: {path}: ignored a broken EXIF orientation tag (value 'abc'); the pixels are kept as stored"
+    ]
+    assert np.array_equal(kmq.read(path.with_suffix(".kmq")), RGB)
