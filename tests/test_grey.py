@@ -8,10 +8,13 @@ import json
 import kmq
 import numpy as np
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from kmq.batch import EncodeOptions, encode_job
 from kmq.cli.main import main
 from kmq.images import as_array, load
 from PIL import Image
+from strategies import heavy
 
 GREY = (np.arange(12 * 10, dtype=np.uint8).reshape(10, 12) % 5) * 60  # five greys: kept exactly at K >= 5
 
@@ -27,6 +30,26 @@ def test_a_grey_array_is_encoded(shape):
     decoded = kmq.decode(kmq.encode(GREY.reshape(shape), 8))
     assert decoded.shape == (10, 12, 3)
     assert all(np.array_equal(decoded[:, :, c], GREY) for c in range(3))
+
+
+@st.composite
+def grey_planes(draw: st.DrawFn, max_side: int = 16) -> tuple[np.ndarray, int]:
+    """An (H, W) uint8 plane with at most ``k`` distinct values, and that ``k``."""
+    k = draw(st.integers(1, 256))
+    height, width = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    values = rng.integers(0, 256, size=draw(st.integers(1, k)), dtype=np.uint8)
+    return values[rng.integers(0, len(values), size=(height, width))], k
+
+
+@heavy
+@given(grey_planes())
+@example((np.zeros((1, 1), np.uint8), 1))
+@example((np.array([[0, 255]], np.uint8), 2))
+def test_a_grey_plane_with_at_most_k_values_survives_exactly(case):
+    plane, k = case
+    decoded = kmq.decode(kmq.encode(plane, k))
+    assert np.array_equal(decoded, np.dstack([plane] * 3))
 
 
 def test_a_grey_array_is_normalised_to_equal_channels():
