@@ -26,7 +26,7 @@ from kmq import batch, files, images
 from kmq.batch import DecodeOptions, EncodeOptions, Job, Outcome
 from kmq.errors import KmqError
 
-from .report import CommandError, Report, db
+from .report import CommandError, Report, db, mode_word
 
 __all__ = ["run_encode", "run_decode"]
 
@@ -36,7 +36,7 @@ def _encode_line(job: Job, info: dict[str, Any]) -> str:
     note = f" ({info['note']})" if info["note"] else ""
     return (
         f"{job.source} ({info['input_bytes']:,} B) -> {job.output} ({info['file_bytes']:,} B): "
-        f"{info['width']}x{info['height']} {info['mode']}, K={info['k']}, "
+        f"{info['width']}x{info['height']} {mode_word(info['mode'])}, K={info['k']}, "
         f"{info['coding']} payload {info['payload_bits_per_pixel']:.3f} bit/px{raw}, "
         f"file {info['bits_per_pixel']:.3f} bit/px, PSNR {db(info['psnr'])}, {info['seconds']:.2f} s{note}"
     )
@@ -130,6 +130,10 @@ def _run(
                 record.update(status="failed", error=error)
             else:
                 megapixels += outcome.info["width"] * outcome.info["height"] / 1e6
+                for warning in outcome.info.get("notes", ()):
+                    report.warning(f"{job.source}: {warning}")
+                if outcome.info.get("colour"):
+                    report.detail(f"{job.source}: {outcome.info['colour']}")
                 result_line(describe(job, outcome.info))
                 record.update(status=f"{verb}d", **outcome.info)
             by_job[id(job)] = record
@@ -187,6 +191,8 @@ def run_encode(args: argparse.Namespace) -> int:
         min_psnr=args.min_psnr,
         coding=args.coding,
         max_pixels=args.max_pixels,
+        frame=args.frame,
+        colour_management=args.colour_management,
     )
     return _run(
         args,

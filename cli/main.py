@@ -31,7 +31,7 @@ from kmq.quantize import DEFAULT_K, MAX_SEED, SPACES
 from . import batch as batch_cli
 from . import completion
 from . import pictures as picture_cli
-from .report import PROG, CommandError, Report, db, failure_document
+from .report import PROG, CommandError, Report, db, failure_document, mode_word
 
 __all__ = ["main", "build_parser"]
 
@@ -61,6 +61,10 @@ def _seed(text: str) -> int:
 
 def _jobs(text: str) -> int:
     return _integer(text, "jobs", 1)
+
+
+def _frame(text: str) -> int:
+    return _integer(text, "frame", 1)
 
 
 def _width(text: str) -> int:
@@ -205,7 +209,10 @@ def describe(path: Path, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) 
 def _describe(path: Path, max_pixels: int | None) -> tuple[dict[str, Any], np.ndarray]:
     data, header, palette, _ = files.read_file(path, max_pixels=max_pixels)
     n = header.pixels
-    raw = n * header.channels
+    # The format stores RGB, but a palette of greys decodes to a grey image: its raw size is 1 byte per pixel.
+    grey = bool((palette[:, 0] == palette[:, 1]).all() and (palette[:, 1] == palette[:, 2]).all())
+    mode = ("L" if header.channels == 3 else "LA") if grey else header.mode
+    raw = n * len(mode)
     file_bytes = len(data)
     payload = file_bytes - header.overhead
     stripes = None
@@ -220,7 +227,8 @@ def _describe(path: Path, max_pixels: int | None) -> tuple[dict[str, Any], np.nd
         "height": header.height,
         "pixels": n,
         "channels": header.channels,
-        "mode": header.mode,
+        "mode": mode,
+        "grey": grey,
         "k": header.k,
         "bits_per_label": header.bits,
         "palette": ["#" + entry.tobytes().hex() for entry in palette],
@@ -265,13 +273,13 @@ def cmd_info(args: argparse.Namespace) -> None:
     print(
         f"file      {info['file']}\n"
         f"format    kmq version {info['version']}, payload coding {info['coding']} ({info['coding_name']})\n"
-        f"image     {info['width']} x {info['height']} = {info['pixels']:,} pixels, {info['mode']}\n"
+        f"image     {info['width']} x {info['height']} = {info['pixels']:,} pixels, {mode_word(info['mode'])}\n"
         f"palette   K={info['k']}, {info['bits_per_label']} bits per label\n{swatches}\n"
         f"payload   {info['payload_bits_per_pixel']:.3f} bits per pixel: {info['payload_bytes']:,} bytes {detail}\n"
         f"file      {info['file_bits_per_pixel']:.3f} bits per pixel: {info['file_bytes']:,} bytes "
         f"(header {info['header_bytes']}, palette {info['palette_bytes']}, payload {info['payload_bytes']:,}, "
         f"checksum {info['checksum_bytes']})\n"
-        f"ratio     {info['ratio']:.2f} : 1 against raw {info['mode']} ({info['raw_bytes']:,} bytes)\n"
+        f"ratio     {info['ratio']:.2f} : 1 against raw {mode_word(info['mode'])} ({info['raw_bytes']:,} bytes)\n"
         "checksum  CRC-32 verified; every label checked against K"
     )
 
@@ -416,6 +424,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     reporting, verbose_reporting = reporting_options(False), reporting_options(True)
 
+    def input_options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--frame",
+            type=_frame,
+            metavar="N",
+            help="which frame of an animation (GIF, APNG, WebP) or page of a multi-page TIFF, from 1 (default: 1)",
+        )
+        parser.add_argument(
+            "--no-colour-management",
+            dest="colour_management",
+            action="store_false",
+            help="keep the numbers as stored instead of converting an embedded ICC profile to sRGB",
+        )
+
     batching = argparse.ArgumentParser(add_help=False)
     group = batching.add_argument_group(
         "many files",
@@ -481,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dither", action="store_true", help="Floyd-Steinberg dithering (RGB images); smoother gradients, lower PSNR"
     )
     p.add_argument("--seed", type=_seed, default=0, help="k-means++ seed; same seed, same file (default: 0)")
+    input_options(p)
     p.add_argument(
         "--coding",
         type=_coding,
@@ -554,6 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     picture_options.add_argument(
         "--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=limit_help
     )
+    input_options(picture_options)
 
     p = command(
         "compare",
