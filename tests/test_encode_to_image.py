@@ -99,9 +99,20 @@ def test_encode_batch_writes_images_with_suffix(work: Path, capsys: pytest.Captu
     code, _, err = run(capsys, "encode", "in", "-O", "out", "--suffix", ".png", "-k", "4")
 
     assert (code, err) == (0, "")
-    for name in ("a", "b"):
-        with Image.open(f"out/{name}.png") as image:
+    for name in ("a", "b"):  # named as decoded images are: never an original's name
+        with Image.open(f"out/{name}-kmq.png") as image:
             assert image.mode == "P" and len(image.getcolors()) <= 4
+
+
+def test_encode_beside_the_inputs_never_takes_an_originals_name(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = Path("photo.png").read_bytes()
+
+    code, _, err = run(capsys, "encode", "photo.jpg", "--suffix", ".png", "-k", "4", "--force")
+
+    assert (code, err) == (0, "")
+    assert Path("photo.png").read_bytes() == before
+    with Image.open("photo-kmq.png") as image:
+        assert image.mode == "P"
 
 
 def test_encode_json_names_the_format(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
