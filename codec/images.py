@@ -155,7 +155,7 @@ def load_image(file: str | os.PathLike[str] | BinaryIO, *, name: str | None = No
         If the file is missing, not an image, truncated, or over Pillow's
         decompression-bomb limit.
     """
-    source = file if hasattr(file, "read") else Path(file)  # type: ignore[arg-type]
+    source = file if hasattr(file, "read") else Path(file)
     with _pillow_errors(name if name is not None else str(source)), Image.open(source) as image:
         image.load()
         return as_array(image)
