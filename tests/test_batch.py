@@ -30,8 +30,8 @@ import kmq
 import kmq.batch
 import numpy as np
 import pytest
+from helpers import gradient, rgba_partial, run, save_png, temp_files, usage_error
 from kmq.batch import Job, find_inputs, plan
-from test_cli import gradient, rgba_partial, run, save_png, temp_files, usage_error
 
 
 @pytest.fixture

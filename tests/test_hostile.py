@@ -34,9 +34,9 @@ import kmq
 import kmq.files
 import numpy as np
 import pytest
+from helpers import assert_one_line_error, run, save_png, snapshot, temp_files, usage_error
 from kmq import container, ctx1
 from PIL import Image
-from test_cli import assert_one_line_error, run, save_png, snapshot, temp_files, usage_error
 
 PALETTE = np.array([[0, 0, 0], [0, 0, 255], [0, 255, 0], [255, 0, 0], [255, 255, 255]], np.uint8)
 RAW = container.dumps(PALETTE, np.array([[4, 0, 3], [1, 2, 3]], np.uint8), "raw")

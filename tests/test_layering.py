@@ -6,9 +6,11 @@ the imports take is measured by benchmarks/bench_import.py, not here.
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import kmq
 import pytest
@@ -91,3 +93,19 @@ def test_deferred_submodules_are_attributes_of_kmq(name: str) -> None:
 def test_unknown_attribute_of_kmq_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="module 'kmq' has no attribute 'no_such_module'"):
         kmq.no_such_module  # noqa: B018
+
+
+def test_test_modules_import_shared_helpers_from_helpers_not_from_each_other() -> None:
+    tests = Path(__file__).resolve().parent
+    test_modules = {path.stem for path in tests.glob("test_*.py")}
+    offenders = []
+    for path in sorted(tests.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in test_modules | {"conftest"}:
+                offenders.append(f"{path.name}:{node.lineno} from {node.module}")
+            elif isinstance(node, ast.Import):
+                offenders += [
+                    f"{path.name}:{node.lineno} import {a.name}" for a in node.names if a.name in test_modules
+                ]
+
+    assert offenders == [], "move what they import into tests/helpers.py (fixtures into conftest.py)"
