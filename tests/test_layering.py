@@ -19,7 +19,8 @@ import pytest
 FORMAT_CORE = ("kmq.errors", "kmq.bitpack", "kmq.ctx1", "kmq.container")
 #: What the format must not need: Pillow, the quantizer and anything it might grow to use.
 NOT_IN_CORE = ("PIL", "kmq.quantize", "kmq.kmeans", "kmq.histogram", "kmq.images", "kmq.indexed", "sklearn")
-#: What ``import kmq`` leaves until first use: batch (and its process pool), pictures and their plots.
+#: What ``import kmq`` leaves until first use: batch (and its process pool), pictures and their plots,
+#: LittleCMS (needed only for an image with an ICC profile).
 DEFERRED = (
     "kmq.batch",
     "kmq.pictures",
@@ -28,6 +29,7 @@ DEFERRED = (
     "concurrent.futures.process",
     "PIL.ImageDraw",
     "PIL.ImageFont",
+    "PIL.ImageCms",
     "matplotlib",
     "sklearn",
     "tqdm",
