@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -18,14 +19,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 def ci_commands() -> list[list[str]]:
     """The top-level commands of .ci/run, split into words (comments and heredoc bodies left out)."""
-    commands, heredoc = [], None
+    commands: list[list[str]] = []
+    heredoc = None
     for line in (REPO / ".ci" / "run").read_text().splitlines():
         if heredoc is not None:
             heredoc = None if line.strip() == heredoc else heredoc
             continue
-        if "<<'" in line:
-            heredoc = line.split("<<'")[1].split("'")[0]
-        words = shlex.split(line, comments=True)
+        opened = re.search(r"<<-?\s*['\"]?(\w+)", line)
+        if opened:
+            heredoc = opened.group(1)
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:  # a line of a quoted string that spans lines
+            continue
         if words:
             commands.append(words)
     return commands
