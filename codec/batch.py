@@ -267,37 +267,37 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
         lossless), ``seconds``, ``note``), or the error.
     """
     start = time.perf_counter()
+    doing = "read"
     try:
         pixels = images.load_image(io.BytesIO(data), name=name)
+        doing = "encode"
         indexed = quantize(
             pixels, options.k, seed=options.seed, space=options.space, dither=options.dither, min_psnr=options.min_psnr
         )
         kmq_file = indexed.to_bytes(options.coding)
         psnr = metrics.psnr(pixels, indexed.to_array())
-    except KmqError as exc:
-        return Outcome(error=_describe(exc, name))
-    except MemoryError:
-        return Outcome(error=f"{name}: out of memory")
-    header = container.Header.unpack(kmq_file)
-    note = ""
-    if container.coding_number(options.coding) != header.coding:
-        note = "ctx1 would not have been smaller, so raw packing was written"
-    info = {
-        "input_bytes": len(data),
-        "width": header.width,
-        "height": header.height,
-        "mode": header.mode,
-        "k": header.k,
-        "palette_size": header.k,
-        "coding": container.CODINGS[header.coding],
-        "file_bytes": len(kmq_file),
-        "bits_per_pixel": header.file_bits_per_pixel(len(kmq_file)),
-        "payload_bits_per_pixel": header.payload_bits_per_pixel(len(kmq_file)),
-        "raw_bits": header.bits,
-        "psnr": None if psnr == float("inf") else psnr,
-        "seconds": time.perf_counter() - start,
-        "note": note,
-    }
+        header = container.Header.unpack(kmq_file)
+        note = ""
+        if container.coding_number(options.coding) != header.coding:
+            note = "ctx1 would not have been smaller, so raw packing was written"
+        info = {
+            "input_bytes": len(data),
+            "width": header.width,
+            "height": header.height,
+            "mode": header.mode,
+            "k": header.k,
+            "palette_size": header.k,
+            "coding": container.CODINGS[header.coding],
+            "file_bytes": len(kmq_file),
+            "bits_per_pixel": header.file_bits_per_pixel(len(kmq_file)),
+            "payload_bits_per_pixel": header.payload_bits_per_pixel(len(kmq_file)),
+            "raw_bits": header.bits,
+            "psnr": None if psnr == float("inf") else psnr,
+            "seconds": time.perf_counter() - start,
+            "note": note,
+        }
+    except Exception as exc:
+        return _failed(exc, name, doing)
     return Outcome(kmq_file, info)
 
 
@@ -320,26 +320,38 @@ def decode_job(data: bytes, name: str, options: DecodeOptions) -> Outcome:
         ``seconds``), or the error.
     """
     start = time.perf_counter()
+    doing = "decode"
     try:
         indexed = Indexed.from_bytes(data, max_pixels=options.max_pixels)
         fmt = images.output_format(Path("out").with_suffix(options.suffix), channels=indexed.channels)
+        pixels = indexed.to_array()
+        doing = f"write {fmt}"
         buffer = io.BytesIO()
-        images.save_image(buffer, indexed.to_array(), fmt)
-    except KmqError as exc:
-        return Outcome(error=_describe(exc, name))
-    except MemoryError:
-        return Outcome(error=f"{name}: out of memory")
-    content = buffer.getvalue()
-    info = {
-        "width": indexed.width,
-        "height": indexed.height,
-        "mode": container.mode_name(indexed.channels),
-        "k": indexed.k,
-        "palette_size": indexed.k,
-        "output_bytes": len(content),
-        "seconds": time.perf_counter() - start,
-    }
+        images.save_image(buffer, pixels, fmt)
+        content = buffer.getvalue()
+        info = {
+            "width": indexed.width,
+            "height": indexed.height,
+            "mode": container.mode_name(indexed.channels),
+            "k": indexed.k,
+            "palette_size": indexed.k,
+            "output_bytes": len(content),
+            "seconds": time.perf_counter() - start,
+        }
+    except Exception as exc:
+        return _failed(exc, name, doing)
     return Outcome(content, info)
+
+
+def _failed(exc: Exception, name: str, doing: str) -> Outcome:
+    """Any exception from one file as that file's failure, worded the same in this process and in a worker."""
+    if isinstance(exc, (KmqError, OSError)):
+        return Outcome(error=_describe(exc, name))
+    if isinstance(exc, MemoryError):
+        return Outcome(error=f"{name}: out of memory")
+    # Pillow and numpy raise what they like (a GIF wider than 65535 pixels is an OverflowError):
+    # still this file's problem, not the batch's.
+    return Outcome(error=f"{name}: cannot {doing}: {type(exc).__name__}: {exc}")
 
 
 Work = Callable[[bytes, str, Any], Outcome]
@@ -422,13 +434,19 @@ def run(
         for job in todo:
             try:
                 data = _read(job.source, options)
-            except (KmqError, OSError) as exc:
-                yield job, Outcome(error=_describe(exc, job.source))
+            except Exception as exc:
+                yield job, _failed(exc, str(job.source), "read")
                 continue
             yield job, submit(data, str(job.source))
 
+    def here(data: bytes, name: str) -> Outcome:
+        try:
+            return work(data, name, options)
+        except Exception as exc:  # as _future_result words it for a worker
+            return Outcome(error=_describe(exc, name))
+
     if scheduler is None and (workers <= 1 or len(todo) <= 1):
-        yield from submit_all(lambda data, name: work(data, name, options))
+        yield from submit_all(here)
         return
     if scheduler is not None:
         yield from _run_dask(submit_all, work, options, scheduler)
