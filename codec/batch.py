@@ -19,6 +19,8 @@ import io
 import os
 import signal
 import stat
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -374,10 +376,15 @@ def _describe(exc: BaseException, name: str | Path) -> str:
     return f"{name}: worker failed: {type(exc).__name__}: {exc}"
 
 
-def _start_worker() -> None:
-    # Ctrl-C reaches the whole process group; the coordinator alone handles it,
-    # so that workers do not each print a traceback.
+def _start_worker(parent: int) -> None:
+    # Ctrl-C and a closed terminal reach the whole process group; the coordinator alone
+    # handles them (and stops the workers), so that workers do not each print a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # SIGTERM is how the coordinator stops a worker: die at once, whatever handler it inherited.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _exit_with_parent(parent)
     # The worker processes already share the cores: threads within each only compete.
     # Measured on Kodak at K=64, -j 2 took 1.5-3.5 s with BLAS's own 2 threads per
     # worker, 0.9 s with 1, against 1.4 s for -j 1.
@@ -387,6 +394,56 @@ def _start_worker() -> None:
     except ImportError:  # comes with scikit-learn; without it BLAS keeps its default
         return
     threadpool_limits(1)
+
+
+#: Seconds between a worker's checks that the coordinator is still alive, where the kernel cannot tell it.
+_PARENT_POLL = 1.0
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker process when the coordinator ``parent`` ends, by any signal, SIGKILL included.
+
+    A worker has nothing to save (only the coordinator writes outputs), so it
+    exits at once. Linux delivers SIGKILL to it when its parent goes
+    (``prctl(PR_SET_PDEATHSIG)``; strictly, when the thread that started it
+    ends, which in :func:`run` is the thread iterating it). Everywhere, a
+    thread also watches the parent: its process sentinel (a pipe end, or on
+    Windows the parent's process handle) and, on POSIX, ``os.getppid()``,
+    which changes when an orphan is adopted.
+    """
+    _die_with_parent()
+    if os.name == "posix" and os.getppid() != parent:
+        os._exit(1)  # the parent died before the line above could take effect
+    threading.Thread(target=_watch_parent, args=(parent,), name="kmq-parent-watch", daemon=True).start()
+
+
+def _die_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl in this libc: the watcher thread still works
+        pass
+
+
+def _watch_parent(parent: int) -> None:
+    import multiprocessing
+    from multiprocessing.connection import wait as wait_ready
+
+    process = multiprocessing.parent_process()
+    sentinel = getattr(process, "sentinel", None)
+    while True:
+        if sentinel is not None and wait_ready([sentinel], timeout=_PARENT_POLL):
+            os._exit(1)  # the parent's end of the sentinel is closed: it has gone
+        if sentinel is None:
+            time.sleep(_PARENT_POLL)
+        if os.name == "posix" and os.getppid() != parent:
+            os._exit(1)
 
 
 def run(
@@ -452,7 +509,7 @@ def run(
         yield from _run_dask(submit_all, work, options, scheduler)
         return
     size = min(workers, len(todo))
-    pools = [ProcessPoolExecutor(max_workers=size, initializer=_start_worker)]
+    pools = [ProcessPoolExecutor(max_workers=size, initializer=_start_worker, initargs=(os.getpid(),))]
 
     def submit(data: bytes, name: str) -> Future[Outcome]:
         try:
@@ -461,7 +518,7 @@ def run(
             # A worker died (killed, or out of memory): the files it had are reported
             # as failed by their futures; the rest go to a fresh pool.
             pools[-1].shutdown(wait=False, cancel_futures=True)
-            pools.append(ProcessPoolExecutor(max_workers=size, initializer=_start_worker))
+            pools.append(ProcessPoolExecutor(max_workers=size, initializer=_start_worker, initargs=(os.getpid(),)))
             return pools[-1].submit(work, data, name, options)
 
     try:
