@@ -269,37 +269,39 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
         lossless), ``seconds``, ``note``), or the error.
     """
     start = time.perf_counter()
-    doing = "read"
     try:
         pixels = images.load_image(io.BytesIO(data), name=name)
-        doing = "encode"
         indexed = quantize(
             pixels, options.k, seed=options.seed, space=options.space, dither=options.dither, min_psnr=options.min_psnr
         )
         kmq_file = indexed.to_bytes(options.coding)
         psnr = metrics.psnr(pixels, indexed.to_array())
-        header = container.Header.unpack(kmq_file)
-        note = ""
-        if container.coding_number(options.coding) != header.coding:
-            note = "ctx1 would not have been smaller, so raw packing was written"
-        info = {
-            "input_bytes": len(data),
-            "width": header.width,
-            "height": header.height,
-            "mode": header.mode,
-            "k": header.k,
-            "palette_size": header.k,
-            "coding": container.CODINGS[header.coding],
-            "file_bytes": len(kmq_file),
-            "bits_per_pixel": header.file_bits_per_pixel(len(kmq_file)),
-            "payload_bits_per_pixel": header.payload_bits_per_pixel(len(kmq_file)),
-            "raw_bits": header.bits,
-            "psnr": None if psnr == float("inf") else psnr,
-            "seconds": time.perf_counter() - start,
-            "note": note,
-        }
+    except KmqError as exc:
+        return Outcome(error=_describe(exc, name))
+    except MemoryError:
+        return Outcome(error=f"{name}: out of memory")
     except Exception as exc:
-        return _failed(exc, name, doing)
+        return _failed(exc, name, "encode")
+    header = container.Header.unpack(kmq_file)
+    note = ""
+    if container.coding_number(options.coding) != header.coding:
+        note = "ctx1 would not have been smaller, so raw packing was written"
+    info = {
+        "input_bytes": len(data),
+        "width": header.width,
+        "height": header.height,
+        "mode": header.mode,
+        "k": header.k,
+        "palette_size": header.k,
+        "coding": container.CODINGS[header.coding],
+        "file_bytes": len(kmq_file),
+        "bits_per_pixel": header.file_bits_per_pixel(len(kmq_file)),
+        "payload_bits_per_pixel": header.payload_bits_per_pixel(len(kmq_file)),
+        "raw_bits": header.bits,
+        "psnr": None if psnr == float("inf") else psnr,
+        "seconds": time.perf_counter() - start,
+        "note": note,
+    }
     return Outcome(kmq_file, info)
 
 
@@ -322,26 +324,27 @@ def decode_job(data: bytes, name: str, options: DecodeOptions) -> Outcome:
         ``seconds``), or the error.
     """
     start = time.perf_counter()
-    doing = "decode"
     try:
         indexed = Indexed.from_bytes(data, max_pixels=options.max_pixels)
         fmt = images.output_format(Path("out").with_suffix(options.suffix), channels=indexed.channels)
-        pixels = indexed.to_array()
-        doing = f"write {fmt}"
         buffer = io.BytesIO()
-        images.save_image(buffer, pixels, fmt)
-        content = buffer.getvalue()
-        info = {
-            "width": indexed.width,
-            "height": indexed.height,
-            "mode": container.mode_name(indexed.channels),
-            "k": indexed.k,
-            "palette_size": indexed.k,
-            "output_bytes": len(content),
-            "seconds": time.perf_counter() - start,
-        }
+        images.save_image(buffer, indexed.to_array(), fmt)
+    except KmqError as exc:
+        return Outcome(error=_describe(exc, name))
+    except MemoryError:
+        return Outcome(error=f"{name}: out of memory")
     except Exception as exc:
-        return _failed(exc, name, doing)
+        return _failed(exc, name, f"decode to {options.suffix}")
+    content = buffer.getvalue()
+    info = {
+        "width": indexed.width,
+        "height": indexed.height,
+        "mode": container.mode_name(indexed.channels),
+        "k": indexed.k,
+        "palette_size": indexed.k,
+        "output_bytes": len(content),
+        "seconds": time.perf_counter() - start,
+    }
     return Outcome(content, info)
 
 

@@ -49,7 +49,7 @@ def test_an_image_pillow_cannot_write_fails_alone_and_the_good_files_are_written
 
     assert result.code == 1
     assert result.err.splitlines() == [
-        f"kmq: error: {Path('kmq/a_wide.kmq')}: cannot write GIF: OverflowError: int too big to convert"
+        f"kmq: error: {Path('kmq/a_wide.kmq')}: cannot decode to .gif: OverflowError: int too big to convert"
     ]
     assert sorted(p.name for p in Path("gif").iterdir()) == ["b.gif", "c.gif"]
     assert "decoded 2 file(s)" in result.out and "1 failed" in result.out
@@ -93,7 +93,7 @@ def test_decode_job_turns_any_exception_into_the_files_error(monkeypatch):
 
     outcome = decode_job(kmq.encode(gradient(), 4), "x.kmq", DecodeOptions(suffix=".png"))
 
-    assert outcome == Outcome(error="x.kmq: cannot write PNG: TypeError: no")
+    assert outcome == Outcome(error="x.kmq: cannot decode to .png: TypeError: no")
 
 
 def raise_for_b(data: bytes, name: str, options: object) -> Outcome:
