@@ -14,16 +14,19 @@ was made with, so use ``force`` after changing them.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import io
+import math
 import os
 import signal
+import socket
 import stat
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +34,7 @@ from typing import Any, Literal
 
 from . import container, files, images, metrics, threads
 from .colour import Space
-from .errors import ImageError, KmqError, ParameterError
+from .errors import ImageError, KmqError, ParameterError, SchedulerError
 from .indexed import Indexed
 from .quantize import DEFAULT_K, quantize
 
@@ -47,13 +50,34 @@ __all__ = [
     "run",
     "DASK_MISSING",
     "CONNECT_TIMEOUT",
+    "WORKER_WAIT",
+    "PROGRESS_TIMEOUT",
 ]
 
 #: The one-line message when a scheduler is given without the Dask extra.
 DASK_MISSING = "sending work to a Dask scheduler needs distributed: pip install 'kmq[dask]'"
 
-#: How long to try to reach a Dask scheduler before giving up.
-CONNECT_TIMEOUT = "10s"
+# The time bounds of a batch on a Dask cluster, in seconds; each can be changed with the
+# environment variable named beside it. Every way a cluster can fail to do the work ends
+# in one line within them: nothing waits for ever.
+
+#: Reaching the scheduler and its handshake (``KMQ_DASK_CONNECT_TIMEOUT``): an address that
+#: refuses, accepts and stays silent, or answers HTTP is one error line after at most this plus 3 s.
+CONNECT_TIMEOUT = 10.0
+
+#: Waiting for a worker (``KMQ_DASK_WORKER_WAIT``): for the first to join a scheduler that has
+#: none, and for one to come back when all have left mid-batch (killed, or their machines gone).
+WORKER_WAIT = 10.0
+
+#: Waiting for any file to finish while workers are there (``KMQ_DASK_PROGRESS_TIMEOUT``):
+#: the longest one file may take on a worker when nothing else finishes meanwhile.
+PROGRESS_TIMEOUT = 600.0
+
+# How often a batch waiting on the cluster checks that it still has workers.
+_DASK_POLL = 0.5
+
+# How long an address that gave no Dask handshake has to answer HTTP, to be told apart from silence.
+_HTTP_PROBE = 2.0
 
 #: Tasks kept in flight per worker, so that workers never wait for the
 #: coordinator to read the next file, while memory stays bounded for any number of files.
@@ -588,6 +612,20 @@ def _drain(
             cancel(set(pending))
 
 
+def _seconds(variable: str, default: float) -> float:
+    """A time bound: ``default``, unless the environment variable ``variable`` gives another."""
+    text = os.environ.get(variable)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise ParameterError(f"{variable} must be a positive number of seconds, got {text!r}")
+    return value
+
+
 def _run_dask(
     submit_all: Callable[[Callable[[bytes, str], Any]], Iterator[Any]],
     work: Work,
@@ -599,15 +637,21 @@ def _run_dask(
         from distributed import wait as dask_wait
     except ImportError:
         raise ImportError(DASK_MISSING) from None
+    limit = _seconds("KMQ_DASK_CONNECT_TIMEOUT", CONNECT_TIMEOUT)
+    worker_wait = _seconds("KMQ_DASK_WORKER_WAIT", WORKER_WAIT)
+    progress_timeout = _seconds("KMQ_DASK_PROGRESS_TIMEOUT", PROGRESS_TIMEOUT)
+    _handshake(address, limit)
     try:
-        client = Client(address, timeout=CONNECT_TIMEOUT)
+        client = Client(address, timeout=limit)
     except (OSError, TimeoutError) as exc:
-        raise ParameterError(f"scheduler {address}: cannot connect ({exc})") from None
-    except Exception as exc:  # distributed raises ValueError, TypeError, ... for a malformed address
-        example = "such as tcp://host:8786"
-        raise ParameterError(f"scheduler {address!r} is not a scheduler address {example} ({exc})") from None
+        raise SchedulerError(f"scheduler {address}: cannot connect ({exc})") from None
     try:
+        try:
+            client.wait_for_workers(1, timeout=worker_wait)
+        except _timeouts():
+            raise SchedulerError(f"scheduler {address} has no workers (none joined in {worker_wait:g} s)") from None
         slots = sum(client.nthreads().values()) or 1
+        watch = _Watch(client, address, dask_wait, worker_wait=worker_wait, progress_timeout=progress_timeout)
 
         def result(future: Any, job: Job) -> Outcome:
             try:
@@ -622,9 +666,151 @@ def _run_dask(
             # pure=False: equal bytes under two names are still two jobs.
             submit_all(lambda data, name: client.submit(work, data, name, options, pure=False)),
             limit=_IN_FLIGHT_PER_WORKER * slots,
-            wait_any=lambda pending: dask_wait(list(pending), return_when="FIRST_COMPLETED").done,
+            wait_any=watch.wait_any,
             result=result,
             cancel=lambda pending: client.cancel(list(pending)),
         )
     finally:
-        client.close()
+        with contextlib.suppress(Exception):  # a scheduler that has gone cannot be told goodbye
+            client.close(timeout=limit)
+
+
+def _timeouts() -> tuple[type[BaseException], ...]:
+    import asyncio  # only for a cluster: kmq itself needs no event loop
+
+    # asyncio.TimeoutError is the built-in TimeoutError from Python 3.11 on, a class of its own before.
+    return (TimeoutError, asyncio.TimeoutError)
+
+
+class _Watch:
+    """Wait for the first of some Dask futures, but never for ever.
+
+    Gives up (:class:`SchedulerError`) when the cluster has had no worker for
+    ``worker_wait`` seconds, or when no future at all has finished for
+    ``progress_timeout`` seconds.
+    """
+
+    def __init__(
+        self, client: Any, address: str, dask_wait: Any, *, worker_wait: float, progress_timeout: float
+    ) -> None:
+        self.client = client
+        self.address = address
+        self.dask_wait = dask_wait
+        self.worker_wait = worker_wait
+        self.progress_timeout = progress_timeout
+        self.progress = time.monotonic()
+        self.empty_since: float | None = None
+
+    def wait_any(self, pending: set[Any]) -> Iterable[Any]:
+        while True:
+            try:
+                done = self.dask_wait(list(pending), timeout=_DASK_POLL, return_when="FIRST_COMPLETED").done
+            except _timeouts():
+                done = set()
+            now = time.monotonic()
+            if done:
+                self.progress, self.empty_since = now, None
+                return set(done)
+            self._check(now)
+
+    def _check(self, now: float) -> None:
+        workers = self._workers()
+        if workers == 0:
+            self.empty_since = now if self.empty_since is None else self.empty_since
+            if now - self.empty_since >= self.worker_wait:
+                raise SchedulerError(
+                    f"scheduler {self.address}: all its workers have gone and none came back in {self.worker_wait:g} s"
+                )
+        elif workers is not None:
+            self.empty_since = None
+        if now - self.progress >= self.progress_timeout:
+            raise SchedulerError(
+                f"scheduler {self.address}: no file finished in {self.progress_timeout:g} s "
+                "(KMQ_DASK_PROGRESS_TIMEOUT sets how long to wait)"
+            )
+
+    def _workers(self) -> int | None:
+        """How many workers the scheduler has, or None if it does not say in time."""
+        try:
+            return len(self.client.nthreads(callback_timeout=max(_DASK_POLL, 1.0)))
+        except Exception:
+            return None
+
+
+def _handshake(address: str, limit: float) -> None:
+    """Check that a Dask scheduler answers at ``address``, within ``limit`` seconds (and a second).
+
+    distributed's own ``connect`` retries a refused connection until its
+    timeout, but then waits for the handshake for ever: an address that
+    accepts and says nothing (or an HTTP server, which waits for a request)
+    would hang ``Client``. So the handshake is done here first, in an event
+    loop of its own under a hard deadline.
+
+    Raises
+    ------
+    ParameterError
+        If ``address`` is not an address (``"foo"``, ``"http://..."``).
+    SchedulerError
+        If nothing is there, or what is there is no Dask scheduler.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+    from distributed.comm.core import CommClosedError
+
+    example = "such as tcp://host:8786"
+    if address.lower().startswith(("http://", "https://")):
+        raise ParameterError(
+            f"scheduler {address!r} is a web address (a dashboard's?), not a Dask scheduler's {example}"
+        )
+
+    async def shake() -> None:
+        comm = await connect(address, timeout=limit)
+        await comm.close()
+
+    async def bounded() -> None:
+        # The margin lets connect's own timeout, with its clearer message, come first.
+        await asyncio.wait_for(shake(), limit + 1.0)
+
+    # A loop of its own, in a thread of its own: the caller may already run one (a notebook does).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kmq-handshake") as pool:
+        try:
+            pool.submit(asyncio.run, bounded()).result()
+        except _timeouts():
+            http = _speaks_http(address, min(limit, _HTTP_PROBE))
+            heard = (
+                "it answers HTTP (a dashboard? a scheduler's port is usually 8786)"
+                if http
+                else f"no answer in {limit:g} s"
+            )
+            raise SchedulerError(f"scheduler {address}: not a Dask scheduler: {heard}") from None
+        except CommClosedError:
+            raise SchedulerError(
+                f"scheduler {address}: not a Dask scheduler: it hung up during the handshake"
+            ) from None
+        except OSError as exc:
+            raise SchedulerError(f"scheduler {address}: cannot connect ({exc})") from None
+        except Exception as exc:  # distributed raises ValueError, TypeError, ... for a malformed address
+            raise ParameterError(f"scheduler {address!r} is not a scheduler address {example} ({exc})") from None
+
+
+def _speaks_http(address: str, limit: float) -> bool:
+    """Whether a plain TCP ``address`` answers an HTTP request (as a dashboard would) within ``limit``."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme != "tcp":
+            return False
+        host, port = parse_host_port(location)
+        with socket.create_connection((host, port), timeout=limit) as connection:
+            connection.sendall(b"GET / HTTP/1.0\r\nHost: " + host.encode("idna") + b"\r\n\r\n")
+            answer = b""
+            while len(answer) < 5:
+                chunk = connection.recv(5 - len(answer))
+                if not chunk:
+                    break
+                answer += chunk
+    except (OSError, ValueError, UnicodeError):
+        return False
+    return answer == b"HTTP/"
