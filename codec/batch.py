@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import io
+import logging
 import math
 import os
 import signal
@@ -26,7 +27,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    CancelledError,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -626,6 +634,23 @@ def _seconds(variable: str, default: float) -> float:
     return value
 
 
+@dataclass(frozen=True)
+class _Bounds:
+    """The time bounds of one batch on a cluster, in seconds: the module constants or their variables."""
+
+    connect: float
+    workers: float
+    progress: float
+
+    @classmethod
+    def read(cls) -> _Bounds:
+        return cls(
+            connect=_seconds("KMQ_DASK_CONNECT_TIMEOUT", CONNECT_TIMEOUT),
+            workers=_seconds("KMQ_DASK_WORKER_WAIT", WORKER_WAIT),
+            progress=_seconds("KMQ_DASK_PROGRESS_TIMEOUT", PROGRESS_TIMEOUT),
+        )
+
+
 def _run_dask(
     submit_all: Callable[[Callable[[bytes, str], Any]], Iterator[Any]],
     work: Work,
@@ -633,25 +658,14 @@ def _run_dask(
     address: str,
 ) -> Iterator[tuple[Job, Outcome]]:
     try:
-        from distributed import Client
         from distributed import wait as dask_wait
     except ImportError:
         raise ImportError(DASK_MISSING) from None
-    limit = _seconds("KMQ_DASK_CONNECT_TIMEOUT", CONNECT_TIMEOUT)
-    worker_wait = _seconds("KMQ_DASK_WORKER_WAIT", WORKER_WAIT)
-    progress_timeout = _seconds("KMQ_DASK_PROGRESS_TIMEOUT", PROGRESS_TIMEOUT)
-    _handshake(address, limit)
-    try:
-        client = Client(address, timeout=limit)
-    except (OSError, TimeoutError) as exc:
-        raise SchedulerError(f"scheduler {address}: cannot connect ({exc})") from None
-    try:
-        try:
-            client.wait_for_workers(1, timeout=worker_wait)
-        except _timeouts():
-            raise SchedulerError(f"scheduler {address} has no workers (none joined in {worker_wait:g} s)") from None
+    bounds = _Bounds.read()
+    _handshake(address, bounds.connect)
+    with _quiet_logging("distributed"), _client(address, bounds) as client:
         slots = sum(client.nthreads().values()) or 1
-        watch = _Watch(client, address, dask_wait, worker_wait=worker_wait, progress_timeout=progress_timeout)
+        watch = _Watch(client, address, dask_wait, bounds)
 
         def result(future: Any, job: Job) -> Outcome:
             try:
@@ -670,9 +684,43 @@ def _run_dask(
             result=result,
             cancel=lambda pending: client.cancel(list(pending)),
         )
+
+
+@contextlib.contextmanager
+def _client(address: str, bounds: _Bounds) -> Iterator[Any]:
+    """A distributed Client of a scheduler that has answered :func:`_handshake` and has a worker."""
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=bounds.connect)
+    except (OSError, TimeoutError) as exc:
+        raise SchedulerError(f"scheduler {address}: cannot connect ({exc})") from None
+    try:
+        try:
+            client.wait_for_workers(1, timeout=bounds.workers)
+        except _timeouts():
+            raise SchedulerError(f"scheduler {address} has no workers (none joined in {bounds.workers:g} s)") from None
+        yield client
     finally:
         with contextlib.suppress(Exception):  # a scheduler that has gone cannot be told goodbye
-            client.close(timeout=limit)
+            client.close(timeout=bounds.connect)
+
+
+@contextlib.contextmanager
+def _quiet_logging(name: str) -> Iterator[None]:
+    """Keep a library's log lines off stderr for a while: kmq says what failed, in one line of its own."""
+    loggers = [logging.getLogger(name)]
+    loggers += [
+        logging.getLogger(other) for other in list(logging.root.manager.loggerDict) if other.startswith(f"{name}.")
+    ]
+    levels = [(logger, logger.level) for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in levels:
+            logger.setLevel(level)
 
 
 def _timeouts() -> tuple[type[BaseException], ...]:
@@ -686,18 +734,15 @@ class _Watch:
     """Wait for the first of some Dask futures, but never for ever.
 
     Gives up (:class:`SchedulerError`) when the cluster has had no worker for
-    ``worker_wait`` seconds, or when no future at all has finished for
-    ``progress_timeout`` seconds.
+    ``bounds.workers`` seconds, when no future at all has finished for
+    ``bounds.progress`` seconds, or when the scheduler is lost.
     """
 
-    def __init__(
-        self, client: Any, address: str, dask_wait: Any, *, worker_wait: float, progress_timeout: float
-    ) -> None:
+    def __init__(self, client: Any, address: str, dask_wait: Any, bounds: _Bounds) -> None:
         self.client = client
         self.address = address
         self.dask_wait = dask_wait
-        self.worker_wait = worker_wait
-        self.progress_timeout = progress_timeout
+        self.bounds = bounds
         self.progress = time.monotonic()
         self.empty_since: float | None = None
 
@@ -707,6 +752,8 @@ class _Watch:
                 done = self.dask_wait(list(pending), timeout=_DASK_POLL, return_when="FIRST_COMPLETED").done
             except _timeouts():
                 done = set()
+            except CancelledError:  # distributed cancels every future when it loses the scheduler
+                raise SchedulerError(f"scheduler {self.address}: lost the connection to it") from None
             now = time.monotonic()
             if done:
                 self.progress, self.empty_since = now, None
@@ -717,15 +764,16 @@ class _Watch:
         workers = self._workers()
         if workers == 0:
             self.empty_since = now if self.empty_since is None else self.empty_since
-            if now - self.empty_since >= self.worker_wait:
+            if now - self.empty_since >= self.bounds.workers:
+                wait = f"{self.bounds.workers:g} s"
                 raise SchedulerError(
-                    f"scheduler {self.address}: all its workers have gone and none came back in {self.worker_wait:g} s"
+                    f"scheduler {self.address}: all its workers have gone and none came back in {wait}"
                 )
         elif workers is not None:
             self.empty_since = None
-        if now - self.progress >= self.progress_timeout:
+        if now - self.progress >= self.bounds.progress:
             raise SchedulerError(
-                f"scheduler {self.address}: no file finished in {self.progress_timeout:g} s "
+                f"scheduler {self.address}: no file finished in {self.bounds.progress:g} s "
                 "(KMQ_DASK_PROGRESS_TIMEOUT sets how long to wait)"
             )
 
