@@ -223,4 +223,3 @@ def test_a_time_bound_that_is_not_a_number_is_one_line(image, capsys, monkeypatc
 
     assert result.code == 1
     assert result.err == "kmq: error: KMQ_DASK_WORKER_WAIT must be a positive number of seconds, got 'soon'\n"
-
