@@ -818,7 +818,7 @@ def _handshake(address: str, limit: float) -> None:
 
     async def bounded() -> None:
         # The margin lets connect's own timeout, with its clearer message, come first.
-        await asyncio.wait_for(shake(), limit + 1.0)
+        await asyncio.wait_for(shake(), limit + min(limit, 1.0))
 
     # A loop of its own, in a thread of its own: the caller may already run one (a notebook does).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kmq-handshake") as pool:

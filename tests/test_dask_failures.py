@@ -6,15 +6,14 @@ mid-batch and tasks that never finish each give one error line after at most
 ``kmq.batch.CONNECT_TIMEOUT`` (+3 s), ``WORKER_WAIT`` or ``PROGRESS_TIMEOUT``
 seconds, each set short here through its environment variable or constant.
 
-The commands run as subprocesses, so that a hang (the old behaviour) fails the
-test at ``BOUND`` instead of stopping the run; ``BOUND`` is a ceiling for "it
-ended", never a measurement of speed.
+Each command runs in a thread of its own, so that a hang (the old behaviour)
+fails the test at ``BOUND`` instead of stopping the run; ``BOUND`` is a ceiling
+for "it ended", never a measurement of speed.
 """
 
 from __future__ import annotations
 
 import http.server
-import os
 import socket
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import kmq.batch
 import numpy as np
 import pytest
 from kmq.errors import SchedulerError
-from test_cli import run, save_png, temp_files
+from test_cli import Result, run, save_png, temp_files
 
 distributed = pytest.importorskip("distributed")
 
@@ -37,33 +36,38 @@ BOUND = 60.0
 WORKER_OPTIONS = ("--no-nanny", "--nthreads", "1", "--no-dashboard")
 
 # Short bounds for the commands under test, through the documented variables.
-SHORT = {"KMQ_DASK_CONNECT_TIMEOUT": "1", "KMQ_DASK_WORKER_WAIT": "1"}
-
-
-def kmq_command(folder: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    """``kmq ARGV`` in ``folder`` with the short bounds; a test failure if it has not ended after BOUND."""
-    try:
-        return subprocess.run(
-            [sys.executable, "-m", "kmq", *argv],
-            cwd=folder,
-            env={**os.environ, **SHORT},
-            capture_output=True,
-            text=True,
-            timeout=BOUND,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"kmq {' '.join(argv)} still waiting after {BOUND:g} s")
-
-
-def one_line(proc: subprocess.CompletedProcess[str]) -> str:
-    """The single line a failed command printed on stderr."""
-    assert proc.returncode == 1, proc
-    assert len(proc.stderr.splitlines()) == 1, proc.stderr
-    return proc.stderr
+SHORT = {"KMQ_DASK_CONNECT_TIMEOUT": "0.5", "KMQ_DASK_WORKER_WAIT": "1"}
 
 
 @pytest.fixture
-def image(tmp_path: Path) -> Path:
+def kmq_command(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """Run ``kmq ARGV`` with the short bounds; a test failure if it has not ended after BOUND."""
+    for variable, value in SHORT.items():
+        monkeypatch.setenv(variable, value)
+
+    def command(*argv: str) -> Result:
+        results: list[Result] = []
+        thread = threading.Thread(target=lambda: results.append(run(capsys, *argv)), daemon=True)
+        thread.start()
+        thread.join(BOUND)
+        if not results:
+            pytest.fail(f"kmq {' '.join(argv)} still waiting after {BOUND:g} s")
+        return results[0]
+
+    return command
+
+
+def one_line(result: Result) -> str:
+    """The single line a failed command printed on stderr."""
+    assert result.code == 1, result
+    assert len(result.err.splitlines()) == 1, result.err
+    return result.err
+
+
+@pytest.fixture
+def image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder, made the current one, with one small image a.png."""
+    monkeypatch.chdir(tmp_path)
     save_png(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
     return tmp_path
 
@@ -141,65 +145,52 @@ def worker(scheduler: distributed.LocalCluster) -> Iterator[subprocess.Popen[byt
         wait_until(lambda: not scheduler.scheduler.workers, bound=10)
 
 
-def test_an_address_that_accepts_and_never_answers_is_one_line(image, silent_server):
-    proc = kmq_command(image, "encode", "a.png", "-O", "out", "--scheduler", silent_server)
+def test_an_address_that_accepts_and_never_answers_is_one_line(image, kmq_command, silent_server):
+    result = kmq_command("encode", "a.png", "-O", "out", "--scheduler", silent_server)
 
-    assert one_line(proc) == f"kmq: error: scheduler {silent_server}: not a Dask scheduler: no answer in 1 s\n"
+    assert one_line(result) == f"kmq: error: scheduler {silent_server}: not a Dask scheduler: no answer in 0.5 s\n"
     assert not (image / "out").exists()
 
 
-def test_an_http_server_is_not_a_dask_scheduler(image, http_server):
+def test_an_http_server_is_not_a_dask_scheduler(image, kmq_command, http_server):
     address = f"tcp://127.0.0.1:{http_server}"
 
-    proc = kmq_command(image, "encode", "a.png", "-O", "out", "--scheduler", address)
+    result = kmq_command("encode", "a.png", "-O", "out", "--scheduler", address)
 
-    assert one_line(proc).startswith(f"kmq: error: scheduler {address}: not a Dask scheduler: it answers HTTP")
+    assert one_line(result).startswith(f"kmq: error: scheduler {address}: not a Dask scheduler: it answers HTTP")
 
 
-def test_a_web_address_is_refused_before_any_connection(image, capsys, monkeypatch):
-    monkeypatch.chdir(image)
-
-    result = run(capsys, "encode", "a.png", "-O", "out", "--scheduler", "http://127.0.0.1:8787/status")
+def test_a_web_address_is_refused_before_any_connection(image, kmq_command):
+    result = kmq_command("encode", "a.png", "-O", "out", "--scheduler", "http://127.0.0.1:8787/status")
 
     assert result.code == 1
     assert "is a web address (a dashboard's?), not a Dask scheduler's such as tcp://host:8786" in result.err
 
 
-def test_a_scheduler_with_no_workers_is_one_line(image, scheduler):
-    proc = kmq_command(image, "encode", "a.png", "-O", "out", "--scheduler", scheduler.scheduler_address)
+def test_a_scheduler_with_no_workers_is_one_line(image, kmq_command, scheduler):
+    result = kmq_command("encode", "a.png", "-O", "out", "--scheduler", scheduler.scheduler_address)
 
-    assert one_line(proc) == (
+    assert one_line(result) == (
         f"kmq: error: scheduler {scheduler.scheduler_address} has no workers (none joined in 1 s)\n"
     )
 
 
-def test_workers_killed_mid_batch_end_it_with_one_line(tmp_path, scheduler, worker):
+def test_workers_killed_mid_batch_end_it_with_one_line(image, kmq_command, scheduler, worker):
     rng = np.random.default_rng(0)
     for i in range(4):  # some seconds each at K=256: the batch is surely mid-way when its worker is killed
-        save_png(tmp_path / f"noise{i}.png", rng.integers(0, 256, (800, 800, 3), dtype=np.uint8))
-    command = [sys.executable, "-m", "kmq", "encode", ".", "-O", "out", "-k", "256"]
-    proc = subprocess.Popen(
-        [*command, "--scheduler", scheduler.scheduler_address],
-        cwd=tmp_path,
-        env={**os.environ, **SHORT},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert wait_until(lambda: scheduler.scheduler.tasks), "no task reached the scheduler"
-        worker.kill()
-        _, err = proc.communicate(timeout=BOUND)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"the batch still waits {BOUND:g} s after its only worker was killed")
-    finally:
-        proc.kill()
+        save_png(image / f"noise{i}.png", rng.integers(0, 256, (800, 800, 3), dtype=np.uint8))
 
-    assert proc.returncode == 1
-    assert err == (
+    def kill_the_worker_once_busy() -> None:
+        if wait_until(lambda: scheduler.scheduler.tasks):
+            worker.kill()
+
+    threading.Thread(target=kill_the_worker_once_busy, daemon=True).start()
+    result = kmq_command("encode", ".", "-O", "out", "-k", "256", "--scheduler", scheduler.scheduler_address)
+
+    assert one_line(result) == (
         f"kmq: error: scheduler {scheduler.scheduler_address}: all its workers have gone and none came back in 1 s\n"
     )
-    assert temp_files(tmp_path) == []
+    assert temp_files(image) == []
 
 
 def test_tasks_that_never_finish_end_the_batch_after_the_progress_timeout(image, scheduler, worker, monkeypatch):
@@ -215,11 +206,10 @@ def test_tasks_that_never_finish_end_the_batch_after_the_progress_timeout(image,
         list(kmq.batch.run(jobs, never_finishes, kmq.batch.EncodeOptions(), scheduler=scheduler.scheduler_address))
 
 
-def test_a_time_bound_that_is_not_a_number_is_one_line(image, capsys, monkeypatch):
-    monkeypatch.chdir(image)
+def test_a_time_bound_that_is_not_a_number_is_one_line(image, kmq_command, monkeypatch):
     monkeypatch.setenv("KMQ_DASK_WORKER_WAIT", "soon")
 
-    result = run(capsys, "encode", "a.png", "-O", "out", "--scheduler", "tcp://127.0.0.1:9")
+    result = kmq_command("encode", "a.png", "-O", "out", "--scheduler", "tcp://127.0.0.1:9")
 
     assert result.code == 1
     assert result.err == "kmq: error: KMQ_DASK_WORKER_WAIT must be a positive number of seconds, got 'soon'\n"
