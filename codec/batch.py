@@ -519,6 +519,17 @@ def run(
     ------
     ImportError
         If ``scheduler`` is given and ``distributed`` is not installed.
+    ParameterError
+        If ``scheduler`` is not an address, or a ``KMQ_DASK_*`` variable not a number of seconds.
+    SchedulerError
+        If no Dask scheduler answers at ``scheduler`` within :data:`CONNECT_TIMEOUT`, it has no worker
+        within :data:`WORKER_WAIT` (at the start, or after all have gone mid-batch), no file finishes
+        within :data:`PROGRESS_TIMEOUT`, or the scheduler is lost; results already yielded stand.
+
+    Notes
+    -----
+    Worker processes (``workers > 1``) exit when the calling process ends, however it ends
+    (SIGKILL included); see :func:`_exit_with_parent`.
     """
     todo = [job for job in jobs if job.action == "run"]
 
