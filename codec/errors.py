@@ -16,6 +16,7 @@ __all__ = [
     "SchedulerError",
     "ImageError",
     "ParameterError",
+    "KmqWarning",
 ]
 
 
@@ -49,3 +50,7 @@ class ImageError(KmqError):
 
 class ParameterError(KmqError):
     """An argument is out of its documented range (K, seed, coding, array shape)."""
+
+
+class KmqWarning(UserWarning):
+    """Something in an input was ignored or left out (a broken EXIF tag, the other frames of an animation)."""

@@ -51,7 +51,7 @@ def test_an_image_pillow_cannot_write_fails_alone_and_the_good_files_are_written
     assert result.err.splitlines() == [
         f"kmq: error: {Path('kmq/a_wide.kmq')}: cannot decode to .gif: OverflowError: int too big to convert"
     ]
-    assert sorted(p.name for p in Path("gif").iterdir()) == ["b.gif", "c.gif"]
+    assert sorted(p.name for p in Path("gif").iterdir()) == ["b-kmq.gif", "c-kmq.gif"]
     assert "decoded 2 file(s)" in result.out and "1 failed" in result.out
 
 
