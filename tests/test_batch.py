@@ -382,7 +382,7 @@ def test_decode_through_a_dask_cluster(photos, capsys, cluster):
 
 def test_an_unreachable_scheduler_is_one_line(photos, capsys, monkeypatch):
     pytest.importorskip("distributed")
-    monkeypatch.setattr(kmq.batch, "CONNECT_TIMEOUT", "0.5s")
+    monkeypatch.setattr(kmq.batch, "CONNECT_TIMEOUT", 0.5)
 
     result = run(capsys, "encode", "photos", "-O", "out", "--scheduler", "tcp://127.0.0.1:9")
 
@@ -548,7 +548,7 @@ def test_results_are_reported_in_input_order_whatever_order_they_finish_in(photo
 @pytest.mark.parametrize("address", ["foo", "inproc://x", "tcp://"])
 def test_a_malformed_scheduler_address_is_one_plain_error(photos, capsys, monkeypatch, address):
     pytest.importorskip("distributed")
-    monkeypatch.setattr(kmq.batch, "CONNECT_TIMEOUT", "0.5s")
+    monkeypatch.setattr(kmq.batch, "CONNECT_TIMEOUT", 0.5)
 
     result = run(capsys, "encode", "photos", "-O", "out", "--scheduler", address)
 
