@@ -43,9 +43,9 @@ typedef struct {
  * of many short stripes cannot make set-up dominate. ctx1.py keeps one per worker thread. */
 typedef struct {
     uint32_t k;         /* the K the slots are laid out for; 0: never initialised */
-    uint32_t reserved;
+    uint32_t capacity;  /* the K the memory was allocated for */
     uint64_t ntouched;  /* entries of the touched list */
-} ScratchHead;
+} ModelHead;
 
 typedef struct {
     int k, bits, small;
@@ -53,7 +53,7 @@ typedef struct {
     Slot *flags;        /* (V * 256 + P) * 4 + i */
     Slot *tree;         /* w * 2^bits + node */
     uint32_t *touched;  /* slots updated since the last reset, each once */
-    ScratchHead *head;
+    ModelHead *head;
     void *owned;        /* the memory, when the model allocated it itself */
 } Model;
 
@@ -69,10 +69,11 @@ static size_t model_slots(int k, int *bits, int *small) {
 
 static size_t model_bytes(int k) {
     int bits, small;
-    return sizeof(ScratchHead) + model_slots(k, &bits, &small) * (sizeof(Slot) + sizeof(uint32_t));
+    return sizeof(ModelHead) + model_slots(k, &bits, &small) * (sizeof(Slot) + sizeof(uint32_t));
 }
 
-/* Lay a model out in mem (model_bytes(k) bytes, or NULL to allocate) and make every slot fresh. */
+/* Lay a model out in mem (model_bytes(k) bytes from new_model, or NULL to allocate) with every
+ * slot fresh: a full initialisation the first time, then a reset of the slots last used. */
 static int model_init(Model *m, int k, void *mem) {
     size_t i;
     m->k = k;
@@ -82,9 +83,10 @@ static int model_init(Model *m, int k, void *mem) {
         mem = malloc(model_bytes(k));
         if (mem == NULL) return -1;
         m->owned = mem;
-        ((ScratchHead *)mem)->k = 0;
+        ((ModelHead *)mem)->k = 0;
+        ((ModelHead *)mem)->capacity = (uint32_t)k;
     }
-    m->head = (ScratchHead *)mem;
+    m->head = (ModelHead *)mem;
     m->flags = (Slot *)(m->head + 1);
     m->tree = m->flags + (m->nslots - ((size_t)(k + 1) << m->bits));
     m->touched = (uint32_t *)(m->flags + m->nslots);
@@ -114,7 +116,13 @@ static void model_done(Model *m) { free(m->owned); }
 static inline void slot_update(Model *m, Slot *s, unsigned bit) {
     unsigned r = RATE[s->c];
     if (s->c < COUNT_MAX) {
-        if (s->c == 0 && m->head->ntouched < m->nslots) m->touched[m->head->ntouched++] = (uint32_t)(s - m->flags);
+        if (s->c == 0) {
+            const uint64_t n = m->head->ntouched; /* read once: in bounds even if misused from two threads */
+            if (n < m->nslots) {
+                m->touched[n] = (uint32_t)(s - m->flags);
+                m->head->ntouched = n + 1;
+            }
+        }
         s->c++;
     }
     if (bit)
@@ -388,41 +396,54 @@ static int check_geometry(Py_ssize_t k, Py_ssize_t width, Py_ssize_t height) {
     return 0;
 }
 
-/* The caller's scratch (a writable buffer of model_size(k) bytes, first all zero, used by one
- * thread at a time), or NULL when there is none; -1 with an exception set when it is too small. */
-static int scratch_memory(PyObject *obj, Py_buffer *view, Py_ssize_t k, void **mem) {
+#define MODEL_CAPSULE "kmq._ctx1.model"
+
+static void model_capsule_free(PyObject *capsule) { free(PyCapsule_GetPointer(capsule, MODEL_CAPSULE)); }
+
+/* The memory of a model made by new_model(k), or NULL (and no error) for None. */
+static int model_memory(PyObject *obj, Py_ssize_t k, void **mem) {
     *mem = NULL;
     if (obj == NULL || obj == Py_None) return 0;
-    if (PyObject_GetBuffer(obj, view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) return -1;
-    if ((size_t)view->len < model_bytes((int)k) || ((uintptr_t)view->buf & 7u) != 0) {
-        PyErr_Format(PyExc_ValueError, "scratch is %zd bytes (or misaligned), not model_size(%zd) = %zu", view->len, k,
-                     model_bytes((int)k));
-        PyBuffer_Release(view);
+    if (!PyCapsule_IsValid(obj, MODEL_CAPSULE)) {
+        PyErr_SetString(PyExc_TypeError, "model must be None or made by new_model(k)");
         return -1;
     }
-    *mem = view->buf;
+    *mem = PyCapsule_GetPointer(obj, MODEL_CAPSULE);
+    if (((ModelHead *)*mem)->capacity != (uint32_t)k) {
+        PyErr_Format(PyExc_ValueError, "model was made for k=%u, not k=%zd", ((ModelHead *)*mem)->capacity, k);
+        return -1;
+    }
     return 0;
 }
 
-PyDoc_STRVAR(model_size_doc,
-             "model_size(k) -> int\n\n"
-             "Bytes of the scratch buffer that encode and decode may reuse for the model\n"
-             "of palette size k: give a zero-filled, 8-byte aligned writable buffer and\n"
-             "use it from one thread at a time.");
+PyDoc_STRVAR(new_model_doc,
+             "new_model(k) -> model\n\n"
+             "Memory for the model of palette size k, for encode and decode to reuse\n"
+             "from one stripe to the next: each call resets only the slots the previous\n"
+             "one used. Use a model from one thread at a time.");
 
-static PyObject *py_model_size(PyObject *self, PyObject *arg) {
+static PyObject *py_new_model(PyObject *self, PyObject *arg) {
     Py_ssize_t k = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
+    ModelHead *head;
+    PyObject *capsule;
     (void)self;
     if (k == -1 && PyErr_Occurred()) return NULL;
     if (k < 2 || k > 256) {
         PyErr_Format(PyExc_ValueError, "k %zd not in 2..256", k);
         return NULL;
     }
-    return PyLong_FromSize_t(model_bytes((int)k));
+    head = (ModelHead *)malloc(model_bytes((int)k));
+    if (head == NULL) return PyErr_NoMemory();
+    head->k = 0;
+    head->capacity = (uint32_t)k;
+    head->ntouched = 0;
+    capsule = PyCapsule_New(head, MODEL_CAPSULE, model_capsule_free);
+    if (capsule == NULL) free(head);
+    return capsule;
 }
 
 PyDoc_STRVAR(encode_doc,
-             "encode(labels, width, height, k, limit, scratch=None) -> bytes | None\n\n"
+             "encode(labels, width, height, k, limit, model=None) -> bytes | None\n\n"
              "Code one stripe: ``labels`` is a C-contiguous buffer of width * height\n"
              "uint8 labels, all < k (else ValueError, args (message, label, x, y) of\n"
              "the first that is not). Returns\n"
@@ -430,9 +451,9 @@ PyDoc_STRVAR(encode_doc,
              "once, so the buffer may change meanwhile without harm to the coder.");
 
 static PyObject *py_encode(PyObject *self, PyObject *args) {
-    Py_buffer buf, sbuf = {0};
+    Py_buffer buf;
     Py_ssize_t width, height, k, limit;
-    PyObject *scratch = NULL;
+    PyObject *model_obj = NULL;
     Model m = {0};
     Encoder e = {0};
     uint8_t *rows = NULL;
@@ -441,7 +462,7 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
     size_t bad_x = 0, bad_y = 0;
     PyObject *result = NULL;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*nnnn|O", &buf, &width, &height, &k, &limit, &scratch)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*nnnn|O", &buf, &width, &height, &k, &limit, &model_obj)) return NULL;
     if (check_geometry(k, width, height) < 0) goto done;
     if (buf.len != width * height) {
         PyErr_Format(PyExc_ValueError, "labels are %zd bytes, not %zd x %zd", buf.len, width, height);
@@ -451,7 +472,7 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "limit must be >= 0");
         goto done;
     }
-    if (scratch_memory(scratch, &sbuf, k, &mem) < 0) goto done;
+    if (model_memory(model_obj, k, &mem) < 0) goto done;
     e.range = 0xFFFFFFFFu;
     e.cache_size = 1;
     e.limit = (size_t)limit;
@@ -486,13 +507,12 @@ done:
     if (have_model) model_done(&m);
     free(rows);
     free(e.out);
-    if (mem != NULL) PyBuffer_Release(&sbuf);
     PyBuffer_Release(&buf);
     return result;
 }
 
 PyDoc_STRVAR(decode_doc,
-             "decode(data, width, height, k, out, scratch=None, stop=None, index=0) -> (status, x, y, detail)\n\n"
+             "decode(data, width, height, k, out, model=None, stop=None, index=0) -> (status, x, y, detail)\n\n"
              "Decode one stripe into ``out``, a writable C-contiguous buffer of\n"
              "width * height bytes. status 0 means the stream is valid; any other\n"
              "value names the first rule it breaks (codec/ctx1.py has the list),\n"
@@ -502,9 +522,9 @@ PyDoc_STRVAR(decode_doc,
              "the start of a row, decoding stops with status 9 at that row.");
 
 static PyObject *py_decode(PyObject *self, PyObject *args) {
-    Py_buffer in, out, sbuf = {0}, stopbuf = {0};
+    Py_buffer in, out, stopbuf = {0};
     Py_ssize_t width, height, k, index = 0, detail = 0;
-    PyObject *scratch = NULL, *stopobj = NULL, *result = NULL;
+    PyObject *model_obj = NULL, *stopobj = NULL, *result = NULL;
     Model m = {0};
     Decoder d = {0};
     uint8_t *rows = NULL;
@@ -513,7 +533,7 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
     int status = DEC_OK, have_model = 0;
     size_t fx = 0, fy = 0;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*nnnw*|OOn", &in, &width, &height, &k, &out, &scratch, &stopobj, &index))
+    if (!PyArg_ParseTuple(args, "y*nnnw*|OOn", &in, &width, &height, &k, &out, &model_obj, &stopobj, &index))
         return NULL;
     if (check_geometry(k, width, height) < 0) goto done;
     if (out.len != width * height) {
@@ -533,7 +553,7 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
         }
         stop = (const volatile int32_t *)stopbuf.buf;
     }
-    if (scratch_memory(scratch, &sbuf, k, &mem) < 0) goto done;
+    if (model_memory(model_obj, k, &mem) < 0) goto done;
     rows = (uint8_t *)malloc(3 * (size_t)width);
     if (rows == NULL || model_init(&m, (int)k, mem) < 0) {
         PyErr_NoMemory();
@@ -552,7 +572,6 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
 done:
     if (have_model) model_done(&m);
     free(rows);
-    if (mem != NULL) PyBuffer_Release(&sbuf);
     if (stop != NULL) PyBuffer_Release(&stopbuf);
     PyBuffer_Release(&in);
     PyBuffer_Release(&out);
@@ -560,7 +579,7 @@ done:
 }
 
 static PyMethodDef methods[] = {
-    {"model_size", py_model_size, METH_O, model_size_doc},
+    {"new_model", py_new_model, METH_O, new_model_doc},
     {"encode", py_encode, METH_VARARGS, encode_doc},
     {"decode", py_decode, METH_VARARGS, decode_doc},
     {NULL, NULL, 0, NULL},

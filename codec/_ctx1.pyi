@@ -6,9 +6,11 @@
 import numpy as np
 from typing_extensions import Buffer
 
-def model_size(k: int, /) -> int: ...
+class _Model: ...
+
+def new_model(k: int, /) -> _Model: ...
 def encode(
-    labels: Buffer | np.ndarray, width: int, height: int, k: int, limit: int, scratch: Buffer | None = None, /
+    labels: Buffer | np.ndarray, width: int, height: int, k: int, limit: int, model: _Model | None = None, /
 ) -> bytes | None: ...
 def decode(
     data: Buffer | np.ndarray,
@@ -16,7 +18,7 @@ def decode(
     height: int,
     k: int,
     out: Buffer | np.ndarray,
-    scratch: Buffer | None = None,
+    model: _Model | None = None,
     stop: Buffer | None = None,
     index: int = 0,
     /,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["model_size", "encode", "decode"]
+__all__ = ["new_model", "encode", "decode"]
 
 _PROB_INIT = 1 << 14
 _PROB_ONE = 1 << 15
@@ -40,13 +40,10 @@ def _check_geometry(k: int, width: int, height: int) -> None:
         raise ValueError(f"stripe of {width} x {height} pixels is out of range")
 
 
-def model_size(k: int) -> int:
-    """Bytes of scratch the C coder would use; accepted for the same API, the slots here live in dicts."""
+def new_model(k: int) -> None:
+    """Nothing: here each stripe's slots live in dicts that start empty, so a fresh model costs nothing."""
     if not 2 <= k <= 256:
         raise ValueError(f"k {k} not in 2..256")
-    bits = (k - 1).bit_length()
-    nv = (k + 1) ** 2 if k <= _SMALL_K else 1
-    return 16 + (nv * 256 * 4 + ((k + 1) << bits)) * 8
 
 
 def _context(
@@ -79,7 +76,7 @@ def _context(
     return candidates, (v * 256 + pattern) * 4
 
 
-def encode(labels: Any, width: int, height: int, k: int, limit: int, scratch: Any = None, /) -> bytes | None:
+def encode(labels: Any, width: int, height: int, k: int, limit: int, model: Any = None, /) -> bytes | None:
     """Code one stripe, as :func:`kmq._ctx1.encode`: None when the stream would exceed ``limit`` bytes."""
     _check_geometry(k, width, height)
     data = bytes(memoryview(labels).cast("B")) if not isinstance(labels, bytes) else labels
@@ -160,7 +157,7 @@ def encode(labels: Any, width: int, height: int, k: int, limit: int, scratch: An
 
 
 def decode(
-    data: Any, width: int, height: int, k: int, out: Any, scratch: Any = None, stop: Any = None, index: int = 0, /
+    data: Any, width: int, height: int, k: int, out: Any, model: Any = None, stop: Any = None, index: int = 0, /
 ) -> tuple[int, int, int, int]:
     """Decode one stripe into ``out``, as :func:`kmq._ctx1.decode`: (status, x, y, detail)."""
     _check_geometry(k, width, height)

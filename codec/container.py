@@ -462,4 +462,8 @@ def loads(
     # Coding 1's decoder refuses an escape >= k itself (D10); raw packing can hold any value (D9).
     if header.coding == CODING_RAW and labels.size and int(labels.max()) >= header.k:
         raise FormatError(f"label {int(labels.max())} >= k={header.k} in payload")
-    return header, palette.copy(), labels
+    # Read-only and the caller's own: Indexed keeps them without another copy of the labels.
+    palette = palette.copy()
+    palette.flags.writeable = False
+    labels.flags.writeable = False
+    return header, palette, labels

@@ -153,7 +153,7 @@ def _workers(jobs: int, pixels: int) -> int:
     return min(jobs, threads.available()) if pixels >= THREAD_PIXELS else 1
 
 
-def _run(count: int, work: Callable[[int, NDArray[np.uint64]], _T], k: int, workers: int) -> list[_T]:
+def _run(count: int, work: Callable[[int, object], _T], k: int, workers: int) -> list[_T]:
     """``[work(i, model) for i in range(count)]``, on ``workers`` threads when there are several.
 
     Each thread takes the next stripe in stripe order and keeps one model buffer for all the
@@ -161,16 +161,15 @@ def _run(count: int, work: Callable[[int, NDArray[np.uint64]], _T], k: int, work
     model costs in proportion to that stripe's work. The C code releases the GIL. An exception
     from ``work`` is raised for the lowest stripe that raised one.
     """
-    words = -(-_backend.model_size(k) // 8)  # uint64: zero-filled and 8-byte aligned, as the coder needs
     if workers <= 1:
-        model = np.zeros(words, dtype=np.uint64)
+        model = _backend.new_model(k)
         return [work(i, model) for i in range(count)]
     results: list[_T | None] = [None] * count
     errors: list[tuple[int, BaseException]] = []
     indices = iter(range(count))  # shared: each thread takes the next stripe (next() holds the GIL)
 
     def worker() -> None:
-        model = np.zeros(words, dtype=np.uint64)
+        model = _backend.new_model(k)
         for i in indices:
             try:
                 results[i] = work(i, model)
@@ -227,7 +226,7 @@ def encode(labels: NDArray[np.uint8], k: int, *, limit: int | None = None, strip
     labels = np.ascontiguousarray(labels, dtype=np.uint8)
     rows = stripe_rows(height, count)
 
-    def work(index: int, model: NDArray[np.uint64]) -> bytes | None:
+    def work(index: int, model: object) -> bytes | None:
         start, stop = rows[index]
         try:
             return _backend.encode(labels[start:stop], width, stop - start, k, budget, model)
@@ -343,7 +342,7 @@ def decode(payload: memoryview, spans: list[tuple[int, int]], width: int, height
     failed = np.full(1, len(spans), dtype=np.int32)
     lock = threading.Lock()
 
-    def work(index: int, model: NDArray[np.uint64]) -> tuple[int, int, int, int]:
+    def work(index: int, model: object) -> tuple[int, int, int, int]:
         if failed[0] < index:
             return _CANCELLED, 0, 0, 0
         (lo, hi), (start, stop) = spans[index], rows[index]
