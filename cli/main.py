@@ -323,7 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {kmq.__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {kmq.__version__} (ctx1 coder: {kmq.ctx1.BACKEND})"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(
