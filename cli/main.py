@@ -149,9 +149,7 @@ def _describe(path: Path, max_pixels: int | None) -> tuple[dict[str, Any], np.nd
     raw = n * header.channels
     file_bytes = len(data)
     payload = file_bytes - header.overhead
-    stripes = None
-    if header.coding == container.CODING_CTX1:
-        stripes = int.from_bytes(data[container.HEADER.size + header.palette_size :][:2], "big")
+    stripes = container.read_stripe_count(data, header)
     info = {
         "file": str(path),
         "version": header.version,

@@ -177,7 +177,17 @@ class Indexed:
         -------
         bytes
         """
-        return container.dumps(self.palette, self.labels, coding)
+        return self.serialise(coding).data
+
+    def serialise(self, coding: int | str = container.DEFAULT_CODING) -> container.Serialised:
+        """:meth:`to_bytes`, with the header written (whose ``coding`` says what was chosen).
+
+        Returns
+        -------
+        kmq.container.Serialised
+            ``(header, data)``.
+        """
+        return container.serialise(self.palette, self.labels, coding)
 
     @classmethod
     def from_bytes(

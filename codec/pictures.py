@@ -182,8 +182,8 @@ def palette_image(palette: NDArray[np.uint8], *, size: int = 32, columns: int | 
 # --------------------------------------------------------------------------- rows
 
 
-def _row(k: int, indexed: Indexed, data: bytes, quality: float, seconds: float) -> dict[str, Any]:
-    header = container.Header.unpack(data, max_pixels=None)
+def _row(k: int, indexed: Indexed, written: container.Serialised, quality: float, seconds: float) -> dict[str, Any]:
+    header, data = written
     lossless = math.isinf(quality)
     return {
         "k": int(k),
@@ -421,9 +421,9 @@ def compare(
     rows = []
     for k in ks:
         indexed, seconds = _quantized(pixels, k, seed, space, dither)
-        data = indexed.to_bytes(coding)
-        decoded = Indexed.from_bytes(data, max_pixels=None).to_array()
-        row = _row(k, indexed, data, metrics.psnr(pixels, decoded), seconds)
+        written = indexed.serialise(coding)
+        decoded = Indexed.from_bytes(written.data, max_pixels=None).to_array()
+        row = _row(k, indexed, written, metrics.psnr(pixels, decoded), seconds)
         rows.append(row)
         quality = "lossless" if row["lossless"] else f"PSNR {row['psnr']:.2f} dB"
         # Fewer entries than asked for happen when the image has fewer colours than K.
@@ -502,10 +502,10 @@ def sweep(
         quality = metrics.psnr(pixels, indexed.to_array())
         for name in dict.fromkeys(names):
             try:
-                data = container.dumps(indexed.palette, indexed.labels, name, strict=True)
+                written = container.serialise(indexed.palette, indexed.labels, name, strict=True)
             except ParameterError:
                 continue  # ctx1 with one colour, or over its limit: no such file exists
-            rows.append(_row(k, indexed, data, quality, seconds))
+            rows.append(_row(k, indexed, written, quality, seconds))
     return rows
 
 
