@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import kmq
 import numpy as np
 import pytest
+from ctx1_files import ctx1_file, reframed, streams_of, structured
 from kmq import ctx1, threads
-from test_ctx1 import ctx1_file, reframed, streams_of, structured
 
 STRIPES = 16
 #: 16 stripes of 64 rows x 128 pixels (8192 each, over the 4096 minimum), stripe 0 bad at byte 0.

@@ -9,10 +9,10 @@ import sys
 import kmq
 import numpy as np
 import pytest
+from ctx1_files import ctx1_file, structured
 from hypothesis import example, given
 from hypothesis import strategies as st
 from kmq import _ctx1_py, ctx1
-from test_ctx1 import ctx1_file, structured
 
 try:
     from kmq import _ctx1 as c_coder
