@@ -21,7 +21,7 @@ from kmq import batch, images
 from kmq.batch import DecodeOptions, EncodeOptions, Job, Outcome
 from kmq.files import atomic_write
 
-from .report import CommandError, Report, db
+from .report import CommandError, Report, db, mode_word
 
 __all__ = ["run_encode", "run_decode"]
 
@@ -31,7 +31,7 @@ def _encode_line(job: Job, info: dict[str, Any]) -> str:
     note = f" ({info['note']})" if info["note"] else ""
     return (
         f"{job.source} ({info['input_bytes']:,} B) -> {job.output} ({info['file_bytes']:,} B): "
-        f"{info['width']}x{info['height']} {info['mode']}, K={info['k']}, "
+        f"{info['width']}x{info['height']} {mode_word(info['mode'])}, K={info['k']}, "
         f"{info['coding']} payload {info['payload_bits_per_pixel']:.3f} bit/px{raw}, "
         f"file {info['bits_per_pixel']:.3f} bit/px, PSNR {db(info['psnr'])}, {info['seconds']:.2f} s{note}"
     )
@@ -105,7 +105,8 @@ def _run(
             report.error(job.reason)
             by_job[id(job)] = {**record, "status": "failed", "error": job.reason}
     megapixels = 0.0
-    report.progress(todo, "file")
+    single = next((job for job in jobs if job.action == "run"), None)
+    report.progress(todo, "file", what=f"{verb[:-1]}ing {single.source}" if single else "")
     try:
         for job, outcome in batch.run(jobs, work, options, workers=workers, scheduler=args.scheduler):
             record = {"input": str(job.source), "output": str(job.output)}
@@ -115,6 +116,10 @@ def _run(
                 record.update(status="failed", error=error)
             else:
                 megapixels += outcome.info["width"] * outcome.info["height"] / 1e6
+                for warning in outcome.info.get("notes", ()):
+                    report.warning(f"{job.source}: {warning}")
+                if outcome.info.get("colour"):
+                    report.detail(f"{job.source}: {outcome.info['colour']}")
                 report.line(describe(job, outcome.info))
                 record.update(status=f"{verb}d", **outcome.info)
             by_job[id(job)] = record
@@ -158,7 +163,15 @@ def _place(job: Job, outcome: Outcome, force: bool, make_folders: bool) -> str |
 def run_encode(args: argparse.Namespace) -> int:
     """``kmq encode``; returns the exit status."""
     options = EncodeOptions(
-        k=args.k, seed=args.seed, space=args.space, dither=args.dither, min_psnr=args.min_psnr, coding=args.coding
+        k=args.k,
+        seed=args.seed,
+        space=args.space,
+        dither=args.dither,
+        min_psnr=args.min_psnr,
+        coding=args.coding,
+        max_pixels=args.max_pixels,
+        frame=args.frame,
+        colour_management=args.colour_management,
     )
     return _run(
         args,

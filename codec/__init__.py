@@ -25,6 +25,7 @@ from .errors import (
     FormatError,
     ImageError,
     KmqError,
+    KmqWarning,
     ParameterError,
     PixelLimitError,
     TruncatedError,
@@ -55,6 +56,7 @@ __all__ = [
     "PixelLimitError",
     "ImageError",
     "ParameterError",
+    "KmqWarning",
 ]
 
 

@@ -68,10 +68,13 @@ class EncodeOptions:
     dither: bool = False
     min_psnr: float | None = None
     coding: str = container.DEFAULT_CODING
+    max_pixels: int | None = container.DEFAULT_MAX_PIXELS
+    frame: int | None = None
+    colour_management: bool = True
 
     def read(self, path: Path) -> bytes:
         """An input's bytes, once its header shows it is an image (a big non-image is not read whole)."""
-        images.identify(path)
+        images.identify(path, max_pixels=self.max_pixels)
         return path.read_bytes()
 
 
@@ -261,14 +264,27 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
     -------
     Outcome
         The kmq file and its figures (``input_bytes``, ``width``, ``height``,
-        ``mode``, ``k`` and ``palette_size`` (both the file's K), ``coding``,
-        ``file_bytes``, ``bits_per_pixel``,
-        ``payload_bits_per_pixel``, ``raw_bits``, ``psnr`` (None when
-        lossless), ``seconds``, ``note``), or the error.
+        ``mode`` (``"L"`` or ``"LA"`` for grey inputs, else the file's RGB or
+        RGBA), ``input_mode`` (Pillow's, as stored), ``grey``, ``k`` and
+        ``palette_size`` (both the file's K), ``coding``, ``file_bytes``,
+        ``bits_per_pixel``, ``payload_bits_per_pixel``, ``raw_bits``,
+        ``raw_bytes`` (1 byte per pixel and channel of ``mode``) and
+        ``ratio`` (``raw_bytes`` to ``file_bytes``), ``psnr`` (None when
+        lossless, measured against the pixels after colour management),
+        ``seconds``, ``note``, ``colour`` (what was done with an ICC profile,
+        or None) and ``notes`` (one-line warnings: a frame kept of many, an
+        ignored EXIF tag or profile)), or the error.
     """
     start = time.perf_counter()
     try:
-        pixels = images.load_image(io.BytesIO(data), name=name)
+        loaded = images.load(
+            io.BytesIO(data),
+            name=name,
+            frame=options.frame,
+            colour_management=options.colour_management,
+            max_pixels=options.max_pixels,
+        )
+        pixels = loaded.pixels
         indexed = quantize(
             pixels, options.k, seed=options.seed, space=options.space, dither=options.dither, min_psnr=options.min_psnr
         )
@@ -285,7 +301,7 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
         "input_bytes": len(data),
         "width": header.width,
         "height": header.height,
-        "mode": header.mode,
+        "mode": loaded.mode,
         "k": header.k,
         "palette_size": header.k,
         "coding": container.CODINGS[header.coding],
@@ -296,6 +312,12 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
         "psnr": None if psnr == float("inf") else psnr,
         "seconds": time.perf_counter() - start,
         "note": note,
+        "input_mode": loaded.source_mode,
+        "grey": loaded.grey,
+        "raw_bytes": header.pixels * loaded.bytes_per_pixel,
+        "ratio": header.pixels * loaded.bytes_per_pixel / len(kmq_file),
+        "colour": loaded.colour,
+        "notes": list(loaded.notes),
     }
     return Outcome(kmq_file, info)
 
