@@ -17,6 +17,7 @@ from setuptools.errors import CCompilerError, ExecError, PlatformError
 
 #: What a missing or broken compiler raises (PlatformError: no MSVC on Windows).
 _NO_COMPILER = (CCompilerError, ExecError, PlatformError, OSError)
+_REQUIRE_C = os.environ.get("KMQ_REQUIRE_C", "") not in ("", "0")
 
 
 class OptionalBuildExt(build_ext):
@@ -37,7 +38,7 @@ class OptionalBuildExt(build_ext):
             self._without_c(exc)
 
     def _without_c(self, exc: BaseException) -> None:
-        if os.environ.get("KMQ_REQUIRE_C", "") not in ("", "0"):
+        if _REQUIRE_C:
             raise exc
         reason = " ".join(str(exc).split()) or type(exc).__name__
         print(
@@ -50,6 +51,7 @@ class OptionalBuildExt(build_ext):
 setup(
     # Payload coding 1 (spec/FORMAT.md section 5) is a C extension because its model depends on
     # the pixel just decoded; BENCHMARKS.md measures the alternatives.
-    ext_modules=[Extension("kmq._ctx1", sources=["codec/_ctx1.c"])],
+    # optional: an editable install (pip install -e) then skips the missing library too.
+    ext_modules=[Extension("kmq._ctx1", sources=["codec/_ctx1.c"], optional=not _REQUIRE_C)],
     cmdclass={"build_ext": OptionalBuildExt},
 )
