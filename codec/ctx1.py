@@ -229,10 +229,11 @@ def encode(labels: NDArray[np.uint8], k: int, *, limit: int | None = None, strip
     def work(index: int, model: object) -> bytes | None:
         start, stop = rows[index]
         try:
-            return _backend.encode(labels[start:stop], width, stop - start, k, budget, model)
+            stream: bytes | None = _backend.encode(labels[start:stop], width, stop - start, k, budget, model)
         except ValueError as exc:  # a label >= k, at a pixel of the stripe
             _, value, x, y = exc.args
             raise ParameterError(f"label {value} >= k={k} at pixel ({x}, {start + y})") from None
+        return stream
 
     streams = _run(count, work, k, _workers(count, width * height))
     if any(stream is None for stream in streams):
