@@ -140,8 +140,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _holds_kmq(path: Path) -> bool:
-    with path.open("rb") as file:
-        return file.read(len(container.MAGIC)) == container.MAGIC
+    with files.open_input(path) as source:
+        return source.read(len(container.MAGIC)) == container.MAGIC
 
 
 def _refuse_the_other_command(args: argparse.Namespace, verb: str) -> None:
@@ -181,7 +181,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     _refuse_the_other_command(args, "decode")
-    images.output_format(args.output or Path("out").with_suffix(args.suffix))  # refuse a bad format before any work
+    named = args.output is not None and not files.is_stdio(args.output)
+    images.output_format(args.output if named else Path("out").with_suffix(args.suffix))  # refuse it before any work
     return batch_cli.run_decode(args)
 
 
@@ -300,8 +301,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     stem = Path(SAMPLE).stem
     original, encoded, decoded = (folder / f"{stem}{suffix}" for suffix in (".png", ".kmq", "-decoded.png"))
     for out in (original, encoded, decoded):
-        if out.exists() and not args.force:
-            raise CommandError(f"{out}: output exists (use --force, or give another folder)")
+        files.check_output(out, force=args.force)
     pixels = load_sample_image(SAMPLE)
     height, width = pixels.shape[:2]
     n = width * height
@@ -407,7 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     limit_help = f"refuse images with more pixels than this, or 'none' (default: {container.DEFAULT_MAX_PIXELS:,})"
-    force_help = "replace an existing output file (it is only replaced once the new one is complete)"
+    force_help = (
+        "replace an existing output that kmq wrote, once the new one is complete (a file kmq did not write: only "
+        "when -o names it; never a device, FIFO or folder)"
+    )
 
     def reporting_options(verbose: bool) -> argparse.ArgumentParser:
         parent = argparse.ArgumentParser(add_help=False)
@@ -439,7 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     group = batching.add_argument_group(
         "many files",
         "Several inputs, a folder, a glob or -O make a batch: a bad file is reported and the rest go on (exit 1 at "
-        "the end if any failed), and outputs newer than their input are skipped as up to date.",
+        "the end if any failed), and kmq's outputs newer than their input are skipped as up to date, older ones kept "
+        "and reported as stale.",
     )
     group.add_argument("-O", "--output-dir", metavar="DIR", help="write outputs into DIR (made if missing)")
     group.add_argument("-r", "--recursive", action="store_true", help="look in the subfolders of folder inputs")
@@ -466,9 +470,15 @@ def build_parser() -> argparse.ArgumentParser:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help="image files in any format Pillow reads (PNG, JPEG, WebP, TIFF, ...), folders, or glob patterns",
+        help="image files in any format Pillow reads (PNG, JPEG, WebP, TIFF, ...), folders, glob patterns, or - "
+        "for standard input",
     )
-    p.add_argument("-o", "--output", help="output path, for one input (default: INPUT with the suffix .kmq)")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="output path, for one input (default: INPUT with the suffix .kmq); - for standard output (the "
+        "default when INPUT is -, standard input); DIR/ with a slash for a folder, as -O",
+    )
     p.add_argument(
         "-k",
         type=_k_or_auto,
@@ -512,13 +522,21 @@ def build_parser() -> argparse.ArgumentParser:
         "kmq decode photo.kmq -o photo.webp\n  kmq decode kmq/ -r -O png/    (every .kmq file below kmq/)",
         parents=[verbose_reporting, batching],
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help=".kmq files, folders, or glob patterns")
-    p.add_argument("-o", "--output", help="output image, for one input; format from its extension (default: INPUT.png)")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help=".kmq files, folders, glob patterns, or - for standard input"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        help="output image, for one input; format from its extension (default: NAME-kmq.png beside NAME.kmq, a "
+        "name no original has); - for standard output, in the --suffix format (PNG unless given); DIR/ for a folder",
+    )
     p.add_argument(
         "--suffix",
         type=_suffix,
         default=".png",
-        help="format of the outputs when -o is not given, by extension: .png (default), .webp, .tiff, ...",
+        help="format of the outputs when -o names no file (NAME-kmq.SUFFIX, or -o -), by extension: .png "
+        "(default), .webp, .tiff, ...",
     )
     p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=limit_help)
     p.set_defaults(run=cmd_decode, check=lambda args, parser=p: _check_batch_options(parser, args))
@@ -601,17 +619,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _describe_os_error(exc: OSError) -> str:
-    where = f"{exc.filename}: " if exc.filename else ""
-    return f"{where}{exc.strerror or exc}"
-
-
 def _check_batch_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.output is not None and args.output_dir is not None:
         parser.error("-o and -O: choose one")
+    if args.output is not None and args.output.endswith(("/", os.sep)):
+        args.output, args.output_dir = None, args.output  # -o DIR/ names a folder, as -O DIR does
+    if files.STDIO in args.inputs and len(args.inputs) > 1:
+        parser.error("- (standard input) must be the only input")
+    if files.STDIO in args.inputs and args.output_dir is not None:
+        parser.error("- (standard input) has no name to put under -O; name the output with -o")
+    to_stdout = args.output == files.STDIO or (args.output is None and args.inputs == [files.STDIO])
+    if to_stdout and args.json:
+        parser.error("--json and an image on standard output (-o -) cannot share it; name an output file")
     if args.output is not None and len(args.inputs) > 1:
         parser.error("-o names one output; for several inputs use -O DIR")
-    if args.output is not None and not Path(args.inputs[0]).is_file() and Path(args.inputs[0]).exists():
+    if args.output is not None and Path(args.inputs[0]).is_dir():
         parser.error("-o names one output; for a folder use -O DIR")
     if args.output is not None and not Path(args.inputs[0]).exists() and glob.has_magic(args.inputs[0]):
         parser.error("-o names one output; for a glob pattern use -O DIR")
@@ -632,7 +654,7 @@ def _failure(exc: Exception) -> str:
     if isinstance(exc, (KmqError, CommandError)):
         return f"error: {exc}"
     if isinstance(exc, OSError):
-        return f"error: {_describe_os_error(exc)}"
+        return f"error: {files.describe_os_error(exc)}"
     if isinstance(exc, ImportError):  # an optional extra is missing; the message says which
         return f"error: {exc}"
     if isinstance(exc, MemoryError):

@@ -125,8 +125,8 @@ def write_palette_image(path: str, palette: np.ndarray, fmt: str, force: bool, s
     out = Path(path)
     try:
         files.check_output(out, source, force=force)
-    except FileExistsError as exc:
-        raise ParameterError(f"--palette-image {exc.filename}: {exc.strerror}") from None
+    except OSError as exc:
+        raise ParameterError(f"--palette-image {files.describe_os_error(exc)}") from None
     except ParameterError as exc:
         raise ParameterError(f"--palette-image {exc}") from None
     _write_image(out, pictures.palette_image(palette), fmt, force)

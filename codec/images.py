@@ -44,6 +44,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageCms, UnidentifiedImageError
 
+from . import files
 from .container import CHANNELS, DEFAULT_MAX_PIXELS, mode_name
 from .errors import ImageError, KmqError, KmqWarning, ParameterError, PixelLimitError
 
@@ -459,8 +460,10 @@ def load(
             normalised = _from_pillow(file, colour_management=colour_management)
         source_mode, frame_note = file.mode, None
     else:
-        source = file if hasattr(file, "read") else Path(file)
-        label = name if name is not None else str(source)
+        label = name if name is not None else str(file if hasattr(file, "read") else Path(file))
+        with _pillow_errors(label):
+            # A path is read through files.read_input, which refuses FIFOs and devices and reads to a bound.
+            source = file if hasattr(file, "read") else io.BytesIO(files.read_input(file))
         with _pillow_errors(label), _pixel_limit(max_pixels), Image.open(source) as image:
             _check_pixels(image, label, max_pixels)
             frame_note = _seek(image, frame, label)
@@ -530,13 +533,17 @@ def load_image(
     return loaded.pixels
 
 
-def identify(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> str:
+def identify(
+    file: str | os.PathLike[str] | BinaryIO, *, name: str | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> str:
     """The Pillow format of an image file, from its header alone (nothing is decoded).
 
     Parameters
     ----------
-    path : path-like
-        A file.
+    file : path-like or binary file object
+        A file (a path is opened with :func:`kmq.files.open_input`).
+    name : str, optional
+        What error messages call the file (default: the path).
     max_pixels : int or None
         As for :func:`load_image`.
 
@@ -550,8 +557,12 @@ def identify(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_M
     ImageError
         As :func:`load_image`, for what the header shows.
     """
-    with _pillow_errors(str(path)), _pixel_limit(max_pixels), Image.open(path) as image:
-        _check_pixels(image, str(path), max_pixels)
+    if not hasattr(file, "read"):
+        with _pillow_errors(str(file)), files.open_input(file) as source:
+            return identify(source.file, name=source.name, max_pixels=max_pixels)
+    label = name if name is not None else str(file)
+    with _pillow_errors(label), _pixel_limit(max_pixels), Image.open(file) as image:
+        _check_pixels(image, label, max_pixels)
         return str(image.format)
 
 
