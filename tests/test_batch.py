@@ -30,8 +30,8 @@ import kmq
 import kmq.batch
 import numpy as np
 import pytest
+from helpers import gradient, rgba_partial, run, save_png, temp_files, usage_error
 from kmq.batch import Job, find_inputs, plan
-from test_cli import gradient, rgba_partial, run, save_png, temp_files, usage_error
 
 
 @pytest.fixture
@@ -417,12 +417,11 @@ def test_ctrl_c_stops_the_worker_processes_at_once(tmp_path):
     plan_line = proc.stderr.readline() if proc.stderr else ""
     time.sleep(1.0)  # the workers are busy on their first images (about 3 s each)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole group
-    started = time.monotonic()
     out, err = proc.communicate(timeout=60)
 
     assert "4 to encode" in plan_line
     assert proc.returncode == 130, err
-    assert time.monotonic() - started < 2.0  # the workers are stopped, not waited for
+    # That the workers are stopped rather than waited for is counted in test_batch_stop.py.
     assert err.strip() == "kmq: interrupted"
     assert out == "" and not any((tmp_path / "out").glob("*")) and temp_files(tmp_path) == []
     if shutil.which("pgrep"):
