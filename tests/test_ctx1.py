@@ -104,9 +104,9 @@ def test_reference_decoder_reads_what_kmq_writes(case):
 
 
 def stripes_at_once(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
-    """Make the first two calls of ``kmq._ctx1.<name>`` wait for each other, so that they return only
+    """Make the first two calls of the stripe coder's ``<name>`` wait for each other, so that they return only
     if two stripes are coded at the same time; the list gets the thread of every call."""
-    real, calls, both = getattr(ctx1._ctx1, name), itertools.count(), threading.Barrier(2, timeout=30)
+    real, calls, both = getattr(ctx1._backend, name), itertools.count(), threading.Barrier(2, timeout=30)
     threads: list[int] = []
 
     def spy(*args: object) -> object:
@@ -115,7 +115,7 @@ def stripes_at_once(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
             both.wait()  # BrokenBarrierError if the stripes are coded one after another
         return real(*args)
 
-    monkeypatch.setattr(ctx1._ctx1, name, spy)
+    monkeypatch.setattr(ctx1._backend, name, spy)
     return threads
 
 
