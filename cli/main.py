@@ -215,9 +215,7 @@ def _describe(path: Path, max_pixels: int | None) -> tuple[dict[str, Any], np.nd
     raw = n * len(mode)
     file_bytes = len(data)
     payload = file_bytes - header.overhead
-    stripes = None
-    if header.coding == container.CODING_CTX1:
-        stripes = int.from_bytes(data[container.HEADER.size + header.palette_size :][:2], "big")
+    stripes = container.read_stripe_count(data, header)
     info = {
         "file": str(path),
         "version": header.version,
@@ -393,7 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {kmq.__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {kmq.__version__} (ctx1 coder: {kmq.ctx1.BACKEND})"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(

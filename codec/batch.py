@@ -424,7 +424,7 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
         indexed = quantize(
             pixels, options.k, seed=options.seed, space=options.space, dither=options.dither, min_psnr=options.min_psnr
         )
-        kmq_file = indexed.to_bytes(options.coding)
+        header, kmq_file = indexed.serialise(options.coding)
         psnr = metrics.psnr(pixels, indexed.to_array())
     except KmqError as exc:
         return Outcome(error=_describe(exc, name))
@@ -432,7 +432,6 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
         return Outcome(error=f"{name}: out of memory")
     except Exception as exc:
         return _failed(exc, name, "encode")
-    header = container.Header.unpack(kmq_file)
     note = ""
     if container.coding_number(options.coding) != header.coding:
         note = "ctx1 would not have been smaller, so raw packing was written"

@@ -620,7 +620,7 @@ def test_version_prints_the_package_version(capsys):
     result = usage_error(capsys, "--version")
 
     assert result.code == 0
-    assert result.out.strip() == f"kmq {kmq.__version__}"
+    assert result.out.strip() == f"kmq {kmq.__version__} (ctx1 coder: {kmq.ctx1.BACKEND})"
 
 
 # --------------------------------------------------------------------------

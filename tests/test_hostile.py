@@ -239,7 +239,7 @@ def test_ctx1_stream_for_more_pixels_decodes_no_more_than_declared():
     stream = CTX1[CTX1_STREAM:-4]
     labels = np.empty((96, 128), np.uint8)
     with pytest.raises(ValueError, match="output is 12288 bytes, not 128 x 97"):
-        kmq._ctx1.decode(stream, 128, 97, 8, labels)
+        kmq.ctx1._backend.decode(stream, 128, 97, 8, labels)  # the C coder, or its Python twin
 
 
 # --------------------------------------------------------------------------
