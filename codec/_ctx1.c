@@ -35,40 +35,100 @@ typedef struct {
     uint16_t c; /* updates so far, saturating at COUNT_MAX */
 } Slot;
 
-static inline void slot_update(Slot *s, unsigned bit) {
+/* ---- the model: slot tables and the per-pixel context ---------------------------------- */
+
+/* The model's memory: a header, the slots and a list of the slots updated so far. Resetting
+ * a model resets only the slots on that list, so a fresh model for the next stripe costs time in
+ * proportion to the bits the last stripe coded, never the whole table (1.2 MB at K = 16): a file
+ * of many short stripes cannot make set-up dominate. ctx1.py keeps one per worker thread. */
+typedef struct {
+    uint32_t k;         /* the K the slots are laid out for; 0: never initialised */
+    uint32_t capacity;  /* the K the memory was allocated for */
+    uint64_t ntouched;  /* entries of the touched list */
+} ModelHead;
+
+typedef struct {
+    int k, bits, small;
+    size_t nslots;
+    Slot *flags;        /* (V * 256 + P) * 4 + i */
+    Slot *tree;         /* w * 2^bits + node */
+    uint32_t *touched;  /* slots updated since the last reset, each once */
+    ModelHead *head;
+    void *owned;        /* the memory, when the model allocated it itself */
+} Model;
+
+static size_t model_slots(int k, int *bits, int *small) {
+    size_t nv;
+    int b = 0;
+    while ((1 << b) < k) b++;
+    *bits = b;
+    *small = k <= SMALL_K;
+    nv = *small ? (size_t)(k + 1) * (size_t)(k + 1) : 1;
+    return nv * 256 * 4 + ((size_t)(k + 1) << b);
+}
+
+static size_t model_bytes(int k) {
+    int bits, small;
+    return sizeof(ModelHead) + model_slots(k, &bits, &small) * (sizeof(Slot) + sizeof(uint32_t));
+}
+
+/* Lay a model out in mem (model_bytes(k) bytes from new_model, or NULL to allocate) with every
+ * slot fresh: a full initialisation the first time, then a reset of the slots last used. */
+static int model_init(Model *m, int k, void *mem) {
+    size_t i;
+    m->k = k;
+    m->nslots = model_slots(k, &m->bits, &m->small);
+    m->owned = NULL;
+    if (mem == NULL) {
+        mem = malloc(model_bytes(k));
+        if (mem == NULL) return -1;
+        m->owned = mem;
+        ((ModelHead *)mem)->k = 0;
+        ((ModelHead *)mem)->capacity = (uint32_t)k;
+    }
+    m->head = (ModelHead *)mem;
+    m->flags = (Slot *)(m->head + 1);
+    m->tree = m->flags + (m->nslots - ((size_t)(k + 1) << m->bits));
+    m->touched = (uint32_t *)(m->flags + m->nslots);
+    if (m->head->k != (uint32_t)k || m->head->ntouched > m->nslots) {
+        for (i = 0; i < m->nslots; i++) {
+            m->flags[i].p = PROB_INIT;
+            m->flags[i].c = 0;
+        }
+        m->head->k = (uint32_t)k;
+    } else {
+        const uint64_t n = m->head->ntouched;
+        for (i = 0; i < n; i++) {
+            const uint32_t j = m->touched[i];
+            if (j < m->nslots) {
+                m->flags[j].p = PROB_INIT;
+                m->flags[j].c = 0;
+            }
+        }
+    }
+    m->head->ntouched = 0;
+    return 0;
+}
+
+/* Leave the memory ready for the next model_init (which resets the touched slots), or free it. */
+static void model_done(Model *m) { free(m->owned); }
+
+static inline void slot_update(Model *m, Slot *s, unsigned bit) {
     unsigned r = RATE[s->c];
-    if (s->c < COUNT_MAX) s->c++;
+    if (s->c < COUNT_MAX) {
+        if (s->c == 0) {
+            const uint64_t n = m->head->ntouched; /* read once: in bounds even if misused from two threads */
+            if (n < m->nslots) {
+                m->touched[n] = (uint32_t)(s - m->flags);
+                m->head->ntouched = n + 1;
+            }
+        }
+        s->c++;
+    }
     if (bit)
         s->p = (uint16_t)(s->p - (s->p >> r));
     else
         s->p = (uint16_t)(s->p + ((PROB_ONE - s->p) >> r));
-}
-
-/* ---- the model: slot tables and the per-pixel context ---------------------------------- */
-
-typedef struct {
-    int k, bits, small;
-    Slot *flags; /* (V * 256 + P) * 4 + i */
-    Slot *tree;  /* w * 2^bits + node */
-} Model;
-
-static int model_init(Model *m, int k) {
-    size_t nv, nflags, ntree, i;
-    m->k = k;
-    m->bits = 0;
-    while ((1 << m->bits) < k) m->bits++;
-    m->small = k <= SMALL_K;
-    nv = m->small ? (size_t)(k + 1) * (size_t)(k + 1) : 1;
-    nflags = nv * 256 * 4;
-    ntree = (size_t)(k + 1) << m->bits;
-    m->flags = (Slot *)malloc((nflags + ntree) * sizeof(Slot));
-    if (m->flags == NULL) return -1;
-    m->tree = m->flags + nflags;
-    for (i = 0; i < nflags + ntree; i++) {
-        m->flags[i].p = PROB_INIT;
-        m->flags[i].c = 0;
-    }
-    return 0;
 }
 
 typedef struct {
@@ -78,24 +138,25 @@ typedef struct {
     size_t tbase;   /* first tree slot: W's value (K if absent) times 2^bits */
 } Context;
 
-/* The neighbours are read from the stripe's own label plane (the encoder's input, the
- * decoder's output so far), so coding needs no memory beyond the model: a header with a
- * huge width cannot make the decoder allocate more than the labels it declares. */
-static inline void context(const Model *m, const uint8_t *row, size_t width, size_t x, size_t y, Context *ctx) {
+/* The neighbours are read from three rows the coder owns (the row being coded and the two above
+ * it), never from the caller's array: the caller's memory is read once per label (encoder) or
+ * written once per label (decoder), so another thread writing to it cannot put a label >= K
+ * under the model's table indices. Coding needs no memory beyond the model and three rows, so a
+ * header with a huge width cannot make the decoder allocate more than the labels it declares. */
+static inline void context(const Model *m, const uint8_t *row, const uint8_t *up, const uint8_t *up2, size_t width,
+                           size_t x, size_t y, Context *ctx) {
     const int a = m->k; /* ABSENT */
     int w, ww, n, nw, ne, nn;
     if (y >= 2 && x >= 2 && x + 1 < width) { /* all six exist: one test for the common case */
-        const uint8_t *up = row - width;
-        w = row[x - 1], ww = row[x - 2], n = up[x], nw = up[x - 1], ne = up[x + 1], nn = (up - width)[x];
+        w = row[x - 1], ww = row[x - 2], n = up[x], nw = up[x - 1], ne = up[x + 1], nn = up2[x];
     } else {
         w = x >= 1 ? row[x - 1] : a, ww = x >= 2 ? row[x - 2] : a;
         n = nw = ne = nn = a;
         if (y >= 1) {
-            const uint8_t *up = row - width;
             n = up[x];
             if (x >= 1) nw = up[x - 1];
             if (x + 1 < width) ne = up[x + 1];
-            if (y >= 2) nn = (up - width)[x];
+            if (y >= 2) nn = up2[x];
         }
     }
     const unsigned pat = (unsigned)(w == n) | (unsigned)(w == nw) << 1 | (unsigned)(w == ne) << 2 |
@@ -157,7 +218,7 @@ static inline void shift_low(Encoder *e) {
     e->low = (e->low & 0x00FFFFFFu) << 8;
 }
 
-static inline void encode_bit(Encoder *e, Slot *s, unsigned bit) {
+static inline void encode_bit(Encoder *e, Model *m, Slot *s, unsigned bit) {
     uint32_t bound = (e->range >> PROB_BITS) * s->p;
     if (bit) {
         e->low += bound;
@@ -165,27 +226,38 @@ static inline void encode_bit(Encoder *e, Slot *s, unsigned bit) {
     } else {
         e->range = bound;
     }
-    slot_update(s, bit);
+    slot_update(m, s, bit);
     while (e->range < TOP) {
         e->range <<= 8;
         shift_low(e);
     }
 }
 
-/* Returns 0, or -1 when the stream outgrew e->limit (or memory ran out). */
-static int encode_stripe(const uint8_t *labels, size_t width, size_t height, Model *m, Encoder *e) {
+/* Returns 0; -1 when the stream outgrew e->limit (or memory ran out); -2 when a label is >= K,
+ * with *bad_value and *bad_x, *bad_y naming the first. rows is 3 * width bytes of scratch. */
+static int encode_stripe(const uint8_t *labels, size_t width, size_t height, Model *m, Encoder *e, uint8_t *rows,
+                         int *bad_value, size_t *bad_x, size_t *bad_y) {
     Context ctx;
     size_t x, y;
     int i, b;
     for (y = 0; y < height; y++) {
-        const uint8_t *src = labels + y * width;
+        uint8_t *src = rows + (y % 3) * width;
+        const uint8_t *up = rows + ((y + 2) % 3) * width, *up2 = rows + ((y + 1) % 3) * width;
+        memcpy(src, labels + y * width, width);
+        for (x = 0; x < width; x++)
+            if (src[x] >= m->k) {
+                *bad_value = src[x];
+                *bad_x = x;
+                *bad_y = y;
+                return -2;
+            }
         for (x = 0; x < width; x++) {
             const int value = src[x];
             int found = 0;
-            context(m, src, width, x, y, &ctx);
+            context(m, src, up, up2, width, x, y, &ctx);
             for (i = 0; i < ctx.m; i++) {
                 const unsigned bit = ctx.list[i] == value;
-                encode_bit(e, &m->flags[ctx.base + (size_t)i], bit);
+                encode_bit(e, m, &m->flags[ctx.base + (size_t)i], bit);
                 if (bit) {
                     found = 1;
                     break;
@@ -195,7 +267,7 @@ static int encode_stripe(const uint8_t *labels, size_t width, size_t height, Mod
                 size_t node = 1;
                 for (b = m->bits - 1; b >= 0; b--) {
                     const unsigned bit = (unsigned)(value >> b) & 1u;
-                    encode_bit(e, &m->tree[ctx.tbase + node], bit);
+                    encode_bit(e, m, &m->tree[ctx.tbase + node], bit);
                     node = 2 * node + bit;
                 }
             }
@@ -217,7 +289,8 @@ enum {
     DEC_LABEL_K,     /* an escaped value >= K */
     DEC_LABEL_IN_L,  /* an escaped value that is one of the candidates */
     DEC_LEFT_OVER,   /* bytes left after the last pixel */
-    DEC_CODE_NONZERO /* code != 0 after the last pixel */
+    DEC_CODE_NONZERO, /* code != 0 after the last pixel */
+    DEC_CANCELLED     /* an earlier stripe failed: stopped before row y */
 };
 
 typedef struct {
@@ -227,7 +300,7 @@ typedef struct {
     int status;
 } Decoder;
 
-static inline unsigned decode_bit(Decoder *d, Slot *s) {
+static inline unsigned decode_bit(Decoder *d, Model *m, Slot *s) {
     const uint32_t bound = (d->range >> PROB_BITS) * s->p;
     unsigned bit;
     if (d->code < bound) {
@@ -238,7 +311,7 @@ static inline unsigned decode_bit(Decoder *d, Slot *s) {
         d->range -= bound;
         bit = 1;
     }
-    slot_update(s, bit);
+    slot_update(m, s, bit);
     while (d->range < TOP) {
         d->range <<= 8;
         if (d->pos >= d->len) {
@@ -252,9 +325,12 @@ static inline unsigned decode_bit(Decoder *d, Slot *s) {
     return bit;
 }
 
-/* On failure, *fail_x and *fail_y give the pixel at which decoding stopped. */
-static int decode_stripe(Decoder *d, uint8_t *labels, size_t width, size_t height, Model *m,
-                         size_t *fail_x, size_t *fail_y) {
+/* On failure, *fail_x and *fail_y give the pixel at which decoding stopped. Before each row the
+ * decoder reads *stop, the lowest stripe that has failed so far (another thread may lower it), and
+ * gives up with DEC_CANCELLED when that is below index: kmq reports the first bad stripe, so work on
+ * a later one is wasted. rows is 3 * width bytes of scratch. */
+static int decode_stripe(Decoder *d, uint8_t *labels, size_t width, size_t height, Model *m, uint8_t *rows,
+                         const volatile int32_t *stop, int32_t index, size_t *fail_x, size_t *fail_y) {
     Context ctx;
     size_t x, y;
     int i, b;
@@ -269,19 +345,24 @@ static int decode_stripe(Decoder *d, uint8_t *labels, size_t width, size_t heigh
     /* code < range must hold throughout; it does from here on if it holds now. */
     if (d->code == 0xFFFFFFFFu) return DEC_CODE_RANGE;
     for (y = 0; y < height; y++) {
-        uint8_t *dst = labels + y * width;
+        uint8_t *dst = rows + (y % 3) * width;
+        const uint8_t *up = rows + ((y + 2) % 3) * width, *up2 = rows + ((y + 1) % 3) * width;
+        if (stop != NULL && *stop < index) {
+            *fail_y = y;
+            return DEC_CANCELLED;
+        }
         for (x = 0; x < width; x++) {
             int value = -1;
-            context(m, dst, width, x, y, &ctx);
+            context(m, dst, up, up2, width, x, y, &ctx);
             for (i = 0; i < ctx.m; i++) {
-                if (decode_bit(d, &m->flags[ctx.base + (size_t)i])) {
+                if (decode_bit(d, m, &m->flags[ctx.base + (size_t)i])) {
                     value = ctx.list[i];
                     break;
                 }
             }
             if (value < 0) {
                 size_t node = 1;
-                for (b = 0; b < m->bits; b++) node = 2 * node + decode_bit(d, &m->tree[ctx.tbase + node]);
+                for (b = 0; b < m->bits; b++) node = 2 * node + decode_bit(d, m, &m->tree[ctx.tbase + node]);
                 value = (int)(node - ((size_t)1 << m->bits));
                 if (value >= m->k) d->status = d->status ? d->status : DEC_LABEL_K;
                 for (i = 0; i < ctx.m; i++)
@@ -294,6 +375,7 @@ static int decode_stripe(Decoder *d, uint8_t *labels, size_t width, size_t heigh
             }
             dst[x] = (uint8_t)value;
         }
+        memcpy(labels + y * width, dst, width);
     }
     if (d->pos != d->len) return DEC_LEFT_OVER;
     if (d->code != 0) return DEC_CODE_NONZERO;
@@ -314,115 +396,190 @@ static int check_geometry(Py_ssize_t k, Py_ssize_t width, Py_ssize_t height) {
     return 0;
 }
 
+#define MODEL_CAPSULE "kmq._ctx1.model"
+
+static void model_capsule_free(PyObject *capsule) { free(PyCapsule_GetPointer(capsule, MODEL_CAPSULE)); }
+
+/* The memory of a model made by new_model(k), or NULL (and no error) for None. */
+static int model_memory(PyObject *obj, Py_ssize_t k, void **mem) {
+    *mem = NULL;
+    if (obj == NULL || obj == Py_None) return 0;
+    if (!PyCapsule_IsValid(obj, MODEL_CAPSULE)) {
+        PyErr_SetString(PyExc_TypeError, "model must be None or made by new_model(k)");
+        return -1;
+    }
+    *mem = PyCapsule_GetPointer(obj, MODEL_CAPSULE);
+    if (((ModelHead *)*mem)->capacity != (uint32_t)k) {
+        PyErr_Format(PyExc_ValueError, "model was made for k=%u, not k=%zd", ((ModelHead *)*mem)->capacity, k);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(new_model_doc,
+             "new_model(k) -> model\n\n"
+             "Memory for the model of palette size k, for encode and decode to reuse\n"
+             "from one stripe to the next: each call resets only the slots the previous\n"
+             "one used. Use a model from one thread at a time.");
+
+static PyObject *py_new_model(PyObject *self, PyObject *arg) {
+    Py_ssize_t k = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
+    ModelHead *head;
+    PyObject *capsule;
+    (void)self;
+    if (k == -1 && PyErr_Occurred()) return NULL;
+    if (k < 2 || k > 256) {
+        PyErr_Format(PyExc_ValueError, "k %zd not in 2..256", k);
+        return NULL;
+    }
+    head = (ModelHead *)malloc(model_bytes((int)k));
+    if (head == NULL) return PyErr_NoMemory();
+    head->k = 0;
+    head->capacity = (uint32_t)k;
+    head->ntouched = 0;
+    capsule = PyCapsule_New(head, MODEL_CAPSULE, model_capsule_free);
+    if (capsule == NULL) free(head);
+    return capsule;
+}
+
 PyDoc_STRVAR(encode_doc,
-             "encode(labels, width, height, k, limit) -> bytes | None\n\n"
+             "encode(labels, width, height, k, limit, model=None) -> bytes | None\n\n"
              "Code one stripe: ``labels`` is a C-contiguous buffer of width * height\n"
-             "uint8 labels, all < k. Returns None when the stream would exceed\n"
-             "``limit`` bytes.");
+             "uint8 labels, all < k (else ValueError, args (message, label, x, y) of\n"
+             "the first that is not). Returns\n"
+             "None when the stream would exceed ``limit`` bytes. Each label is read\n"
+             "once, so the buffer may change meanwhile without harm to the coder.");
 
 static PyObject *py_encode(PyObject *self, PyObject *args) {
     Py_buffer buf;
     Py_ssize_t width, height, k, limit;
+    PyObject *model_obj = NULL;
     Model m = {0};
     Encoder e = {0};
-    int rc, nomem;
-    PyObject *result;
+    uint8_t *rows = NULL;
+    void *mem = NULL;
+    int rc = 0, bad_value = 0, have_model = 0;
+    size_t bad_x = 0, bad_y = 0;
+    PyObject *result = NULL;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*nnnn", &buf, &width, &height, &k, &limit)) return NULL;
-    if (check_geometry(k, width, height) < 0) goto fail;
+    if (!PyArg_ParseTuple(args, "y*nnnn|O", &buf, &width, &height, &k, &limit, &model_obj)) return NULL;
+    if (check_geometry(k, width, height) < 0) goto done;
     if (buf.len != width * height) {
         PyErr_Format(PyExc_ValueError, "labels are %zd bytes, not %zd x %zd", buf.len, width, height);
-        goto fail;
+        goto done;
     }
     if (limit < 0) {
         PyErr_SetString(PyExc_ValueError, "limit must be >= 0");
-        goto fail;
+        goto done;
     }
+    if (model_memory(model_obj, k, &mem) < 0) goto done;
     e.range = 0xFFFFFFFFu;
     e.cache_size = 1;
     e.limit = (size_t)limit;
     e.cap = (size_t)(buf.len / 4 + 64);
     if (e.cap > e.limit) e.cap = e.limit > 0 ? e.limit : 1;
     e.out = (uint8_t *)malloc(e.cap);
-    if (e.out == NULL || model_init(&m, (int)k) < 0) {
+    rows = (uint8_t *)malloc(3 * (size_t)width);
+    if (e.out == NULL || rows == NULL || model_init(&m, (int)k, mem) < 0) {
         PyErr_NoMemory();
-        goto fail;
+        goto done;
     }
-    {
-        const uint8_t *labels = (const uint8_t *)buf.buf;
-        Py_ssize_t i;
-        for (i = 0; i < buf.len; i++)
-            if (labels[i] >= k) break;
-        if (i < buf.len) {
-            PyErr_Format(PyExc_ValueError, "label %d >= k=%zd", labels[i], k);
-            goto fail;
-        }
-    }
+    have_model = 1;
     Py_BEGIN_ALLOW_THREADS;
-    rc = encode_stripe((const uint8_t *)buf.buf, (size_t)width, (size_t)height, &m, &e);
+    rc = encode_stripe((const uint8_t *)buf.buf, (size_t)width, (size_t)height, &m, &e, rows, &bad_value, &bad_x,
+                       &bad_y);
     Py_END_ALLOW_THREADS;
-    nomem = e.nomem;
-    if (nomem) {
+    if (rc == -2) {
+        /* args (message, label, x, y): the caller knows where the stripe starts in the image */
+        PyObject *err = Py_BuildValue("(Ninn)",
+                                      PyUnicode_FromFormat("label %d >= k=%zd at pixel (%zu, %zu) of the stripe",
+                                                           bad_value, k, bad_x, bad_y),
+                                      bad_value, (Py_ssize_t)bad_x, (Py_ssize_t)bad_y);
+        if (err != NULL) {
+            PyErr_SetObject(PyExc_ValueError, err);
+            Py_DECREF(err);
+        }
+    } else if (e.nomem)
         PyErr_NoMemory();
-        goto fail;
-    }
-    result = rc < 0 ? Py_NewRef(Py_None) : PyBytes_FromStringAndSize((const char *)e.out, (Py_ssize_t)e.pos);
+    else
+        result = rc < 0 ? Py_NewRef(Py_None) : PyBytes_FromStringAndSize((const char *)e.out, (Py_ssize_t)e.pos);
+done:
+    if (have_model) model_done(&m);
+    free(rows);
     free(e.out);
-    free(m.flags);
     PyBuffer_Release(&buf);
     return result;
-fail:
-    free(e.out);
-    free(m.flags);
-    PyBuffer_Release(&buf);
-    return NULL;
 }
 
 PyDoc_STRVAR(decode_doc,
-             "decode(data, width, height, k, out) -> (status, x, y, detail)\n\n"
+             "decode(data, width, height, k, out, model=None, stop=None, index=0) -> (status, x, y, detail)\n\n"
              "Decode one stripe into ``out``, a writable C-contiguous buffer of\n"
              "width * height bytes. status 0 means the stream is valid; any other\n"
              "value names the first rule it breaks (codec/ctx1.py has the list),\n"
              "at pixel (x, y) of the stripe; detail is the first byte for status 2\n"
-             "and the bytes left over for status 7.");
+             "and the bytes left over for status 7. ``stop`` is a writable buffer\n"
+             "whose first 4 bytes are a native int32: when it is below ``index`` at\n"
+             "the start of a row, decoding stops with status 9 at that row.");
 
 static PyObject *py_decode(PyObject *self, PyObject *args) {
-    Py_buffer in, out;
-    Py_ssize_t width, height, k, detail = 0;
+    Py_buffer in, out, stopbuf = {0};
+    Py_ssize_t width, height, k, index = 0, detail = 0;
+    PyObject *model_obj = NULL, *stopobj = NULL, *result = NULL;
     Model m = {0};
     Decoder d = {0};
-    int status = DEC_OK;
+    uint8_t *rows = NULL;
+    void *mem = NULL;
+    const volatile int32_t *stop = NULL;
+    int status = DEC_OK, have_model = 0;
     size_t fx = 0, fy = 0;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*nnnw*", &in, &width, &height, &k, &out)) return NULL;
-    if (check_geometry(k, width, height) < 0) goto fail;
+    if (!PyArg_ParseTuple(args, "y*nnnw*|OOn", &in, &width, &height, &k, &out, &model_obj, &stopobj, &index))
+        return NULL;
+    if (check_geometry(k, width, height) < 0) goto done;
     if (out.len != width * height) {
         PyErr_Format(PyExc_ValueError, "output is %zd bytes, not %zd x %zd", out.len, width, height);
-        goto fail;
+        goto done;
     }
-    if (model_init(&m, (int)k) < 0) {
+    if (index < 0 || index > INT32_MAX) {
+        PyErr_Format(PyExc_ValueError, "index %zd not in 0..%d", index, INT32_MAX);
+        goto done;
+    }
+    if (stopobj != NULL && stopobj != Py_None) {
+        if (PyObject_GetBuffer(stopobj, &stopbuf, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) goto done;
+        if (stopbuf.len < (Py_ssize_t)sizeof(int32_t) || ((uintptr_t)stopbuf.buf & 3u) != 0) {
+            PyErr_SetString(PyExc_ValueError, "stop must be an aligned writable buffer of at least 4 bytes");
+            PyBuffer_Release(&stopbuf);
+            goto done;
+        }
+        stop = (const volatile int32_t *)stopbuf.buf;
+    }
+    if (model_memory(model_obj, k, &mem) < 0) goto done;
+    rows = (uint8_t *)malloc(3 * (size_t)width);
+    if (rows == NULL || model_init(&m, (int)k, mem) < 0) {
         PyErr_NoMemory();
-        goto fail;
+        goto done;
     }
+    have_model = 1;
     d.in = (const uint8_t *)in.buf;
     d.len = (size_t)in.len;
     Py_BEGIN_ALLOW_THREADS;
-    status = decode_stripe(&d, (uint8_t *)out.buf, (size_t)width, (size_t)height, &m, &fx, &fy);
+    status = decode_stripe(&d, (uint8_t *)out.buf, (size_t)width, (size_t)height, &m, rows, stop, (int32_t)index,
+                           &fx, &fy);
     Py_END_ALLOW_THREADS;
     if (status == DEC_FIRST_BYTE) detail = d.in[0];
     if (status == DEC_LEFT_OVER) detail = (Py_ssize_t)(d.len - d.pos);
-    free(m.flags);
+    result = Py_BuildValue("innn", status, (Py_ssize_t)fx, (Py_ssize_t)fy, detail);
+done:
+    if (have_model) model_done(&m);
+    free(rows);
+    if (stop != NULL) PyBuffer_Release(&stopbuf);
     PyBuffer_Release(&in);
     PyBuffer_Release(&out);
-    return Py_BuildValue("innn", status, (Py_ssize_t)fx, (Py_ssize_t)fy, detail);
-fail:
-    free(m.flags);
-    PyBuffer_Release(&in);
-    PyBuffer_Release(&out);
-    return NULL;
+    return result;
 }
 
 static PyMethodDef methods[] = {
+    {"new_model", py_new_model, METH_O, new_model_doc},
     {"encode", py_encode, METH_VARARGS, encode_doc},
     {"decode", py_decode, METH_VARARGS, decode_doc},
     {NULL, NULL, 0, NULL},

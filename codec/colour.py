@@ -62,14 +62,15 @@ def srgb_to_oklab(rgb: NDArray[np.floating] | NDArray[np.uint8]) -> NDArray[np.f
     """Convert sRGB values (0-255, (..., 3)) to Oklab (L in 0-1)."""
     c = np.asarray(rgb, dtype=np.float64) / 255.0
     linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    return np.cbrt(linear @ _RGB_TO_LMS.T) @ _LMS_TO_LAB.T
+    lab: NDArray[np.float64] = np.cbrt(linear @ _RGB_TO_LMS.T) @ _LMS_TO_LAB.T
+    return lab
 
 
 def oklab_to_srgb(lab: NDArray[np.floating]) -> NDArray[np.float64]:
     """Convert Oklab to sRGB values (0-255, unclipped, unrounded)."""
     linear = (np.asarray(lab, dtype=np.float64) @ _LAB_TO_LMS.T) ** 3 @ _LMS_TO_RGB.T
     linear = np.clip(linear, 0.0, 1.0)
-    c = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+    c: NDArray[np.float64] = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
     return c * 255.0
 
 

@@ -11,6 +11,7 @@ import struct
 import sys
 import zlib
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,8 +37,11 @@ __all__ = [
     "HEADER",
     "CHECKSUM",
     "Header",
+    "Serialised",
+    "serialise",
     "dumps",
     "loads",
+    "read_stripe_count",
 ]
 
 #: First four bytes of every kmq file. The high-bit first byte catches 7-bit
@@ -317,6 +321,15 @@ def _payload(labels: NDArray[np.uint8], header: Header, strict: bool) -> tuple[i
     return CODING_RAW, bitpack.pack(labels, header.bits)
 
 
+class Serialised(NamedTuple):
+    """A kmq file just written, with its header (what :func:`serialise` returns)."""
+
+    header: Header
+    """The header written, with the coding chosen (raw where ctx1 would not be smaller)."""
+    data: bytes
+    """The complete file."""
+
+
 def dumps(
     palette: NDArray[np.uint8],
     labels: NDArray[np.uint8],
@@ -324,6 +337,17 @@ def dumps(
     *,
     strict: bool = False,
 ) -> bytes:
+    """:func:`serialise`'s file alone: the bytes of a complete kmq file."""
+    return serialise(palette, labels, coding, strict=strict).data
+
+
+def serialise(
+    palette: NDArray[np.uint8],
+    labels: NDArray[np.uint8],
+    coding: int | str = DEFAULT_CODING,
+    *,
+    strict: bool = False,
+) -> Serialised:
     """Serialise a palette and a label plane into a complete kmq file.
 
     Parameters
@@ -343,8 +367,9 @@ def dumps(
 
     Returns
     -------
-    bytes
-        Header, palette, payload and CRC-32.
+    Serialised
+        ``header``, the header written (its ``coding`` is the one chosen), and
+        ``data``: header, palette, payload and CRC-32.
 
     Raises
     ------
@@ -365,8 +390,9 @@ def dumps(
     if int(labels.max()) >= k:
         raise ParameterError(f"label {int(labels.max())} >= k={k}")
     number, payload = _payload(labels, replace(header, coding=number), strict)
-    body = replace(header, coding=number).pack() + np.ascontiguousarray(palette).tobytes() + payload
-    return body + CHECKSUM.pack(zlib.crc32(body))
+    written = replace(header, coding=number)
+    body = written.pack() + np.ascontiguousarray(palette).tobytes() + payload
+    return Serialised(written, body + CHECKSUM.pack(zlib.crc32(body)))
 
 
 def as_bytes_view(data: bytes | bytearray | memoryview) -> memoryview:
@@ -462,4 +488,29 @@ def loads(
     # Coding 1's decoder refuses an escape >= k itself (D10); raw packing can hold any value (D9).
     if header.coding == CODING_RAW and labels.size and int(labels.max()) >= header.k:
         raise FormatError(f"label {int(labels.max())} >= k={header.k} in payload")
-    return header, palette.copy(), labels
+    # Read-only and the caller's own: Indexed keeps them without another copy of the labels.
+    palette = palette.copy()
+    palette.flags.writeable = False
+    labels.flags.writeable = False
+    return header, palette, labels
+
+
+def read_stripe_count(data: bytes | bytearray | memoryview, header: Header) -> int | None:
+    """The number of stripes of a kmq file's payload: None for coding 0 (raw packing has none).
+
+    Parameters
+    ----------
+    data : bytes-like
+        The file, or at least its header, palette and the payload's first two bytes.
+    header : Header
+        Its header, as :meth:`Header.unpack` or :func:`loads` gave it.
+
+    Raises
+    ------
+    TruncatedError, FormatError
+        If the payload ends before the count or the count is out of range (rule D6).
+    """
+    if header.coding != CODING_CTX1:
+        return None
+    start = HEADER.size + header.palette_size
+    return ctx1.read_stripe_count(as_bytes_view(data)[start : start + 2], header.width, header.height)

@@ -9,25 +9,32 @@ spelled out bit by bit under W's label. The coder itself is the binary range
 coder of LZMA with 15-bit probabilities.
 
 The per-pixel work is in the C extension :mod:`kmq._ctx1` (one stripe per
-call, without the GIL); this module lays out and validates the stripe table,
-runs stripes on threads and turns the extension's status codes into errors.
+call, without the GIL), or, where kmq was installed without a C compiler, in
+its plain-Python twin :mod:`kmq._ctx1_py` (same bytes, far slower; ``BACKEND``
+says which is in use, and ``KMQ_CTX1_BACKEND=python`` or ``=c`` chooses). This
+module lays out and validates the stripe table, runs stripes on threads and
+turns the coder's status codes into errors.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import struct
+import threading
+import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from types import ModuleType
+from typing import TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _ctx1, threads
+from . import threads
 from .errors import FormatError, ParameterError, TruncatedError
 
 __all__ = [
+    "BACKEND",
     "STRIPE_PIXELS",
     "MAX_STRIPES",
     "MIN_STRIPE_PIXELS",
@@ -38,9 +45,34 @@ __all__ = [
     "stripe_rows",
     "max_payload_size",
     "encode",
+    "read_stripe_count",
     "stripe_table",
     "decode",
 ]
+
+
+def _load_backend() -> tuple[ModuleType, str]:
+    """The stripe coder and its name: the C extension, or the Python fallback where it is missing or chosen."""
+    choice = os.environ.get("KMQ_CTX1_BACKEND", "").strip().lower()
+    if choice not in ("", "c", "python"):
+        warnings.warn(f"KMQ_CTX1_BACKEND={choice!r} is not 'c' or 'python'; ignored", RuntimeWarning, stacklevel=3)
+        choice = ""
+    if choice != "python":
+        try:
+            from . import _ctx1
+
+            return _ctx1, "C"
+        except ImportError:
+            if choice == "c":
+                raise
+    from . import _ctx1_py
+
+    return _ctx1_py, "python"
+
+
+_backend, _name = _load_backend()
+#: Which stripe coder is in use: ``"C"`` (the extension) or ``"python"`` (the fallback, same bytes).
+BACKEND: str = _name
 
 #: Pixels per stripe the encoder aims at. Measured on the 12 MP photo at K=8
 #: (BENCHMARKS.md, issue 4): 6 stripes cost 0.4 % in size and let two cores
@@ -74,6 +106,8 @@ _STATUS: dict[int, tuple[type[FormatError], str]] = {
     7: (FormatError, "has {detail} bytes left over after its last pixel"),
     8: (FormatError, "does not end cleanly: the code is not 0 after its last pixel"),
 }
+#: The coder's status for a stripe it stopped because an earlier stripe had failed.
+_CANCELLED = 9
 
 _T = TypeVar("_T")
 
@@ -115,13 +149,42 @@ def max_payload_size(raw_size: int, stripes: int) -> int:
 THREAD_PIXELS = 1 << 20
 
 
-def _run(jobs: list[Callable[[], _T]], pixels: int) -> list[_T]:
-    """Run the stripe jobs, on threads when there are several (the C code releases the GIL)."""
-    workers = min(len(jobs), threads.available()) if pixels >= THREAD_PIXELS else 1
+def _workers(jobs: int, pixels: int) -> int:
+    return min(jobs, threads.available()) if pixels >= THREAD_PIXELS else 1
+
+
+def _run(count: int, work: Callable[[int, object], _T], k: int, workers: int) -> list[_T]:
+    """``[work(i, model) for i in range(count)]``, on ``workers`` threads when there are several.
+
+    Each thread takes the next stripe in stripe order and keeps one model buffer for all the
+    stripes it codes: the coder resets only the slots a stripe used, so a further stripe's fresh
+    model costs in proportion to that stripe's work. The C code releases the GIL. An exception
+    from ``work`` is raised for the lowest stripe that raised one.
+    """
     if workers <= 1:
-        return [job() for job in jobs]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda job: job(), jobs))
+        model = _backend.new_model(k)
+        return [work(i, model) for i in range(count)]
+    results: list[_T | None] = [None] * count
+    errors: list[tuple[int, BaseException]] = []
+    indices = iter(range(count))  # shared: each thread takes the next stripe (next() holds the GIL)
+
+    def worker() -> None:
+        model = _backend.new_model(k)
+        for i in indices:
+            try:
+                results[i] = work(i, model)
+            except BaseException as exc:  # raised again on the calling thread
+                errors.append((i, exc))
+                return
+
+    pool = [threading.Thread(target=worker, name=f"kmq-ctx1-{n}", daemon=True) for n in range(workers)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    if errors:
+        raise min(errors, key=lambda error: error[0])[1]
+    return cast("list[_T]", results)
 
 
 def encode(labels: NDArray[np.uint8], k: int, *, limit: int | None = None, stripes: int | None = None) -> bytes | None:
@@ -161,19 +224,53 @@ def encode(labels: NDArray[np.uint8], k: int, *, limit: int | None = None, strip
     if budget < MIN_STREAM * count:
         return None
     labels = np.ascontiguousarray(labels, dtype=np.uint8)
+    rows = stripe_rows(height, count)
 
-    def job(start: int, stop: int) -> Callable[[], bytes | None]:
-        return lambda: _ctx1.encode(labels[start:stop], width, stop - start, k, budget)
+    def work(index: int, model: object) -> bytes | None:
+        start, stop = rows[index]
+        try:
+            stream: bytes | None = _backend.encode(labels[start:stop], width, stop - start, k, budget, model)
+        except ValueError as exc:  # a label >= k, at a pixel of the stripe
+            _, value, x, y = exc.args
+            raise ParameterError(f"label {value} >= k={k} at pixel ({x}, {start + y})") from None
+        return stream
 
-    try:
-        streams = _run([job(start, stop) for start, stop in stripe_rows(height, count)], width * height)
-    except ValueError as exc:  # a label >= k
-        raise ParameterError(str(exc)) from None
+    streams = _run(count, work, k, _workers(count, width * height))
     if any(stream is None for stream in streams):
         return None
     parts = [s for s in streams if s is not None]
     payload = b"".join([_COUNT.pack(count), *(_LENGTH.pack(len(s)) for s in parts), *parts])
     return None if limit is not None and len(payload) > limit else payload
+
+
+def read_stripe_count(payload: bytes | bytearray | memoryview, width: int, height: int) -> int:
+    """The stripe count S at the start of a coding-1 payload, checked against the image size (rule D6).
+
+    Parameters
+    ----------
+    payload : bytes-like
+        The payload, or at least its first two bytes.
+    width, height : int
+        From the validated header; they bound the stripe count.
+
+    Returns
+    -------
+    int
+        1 to :func:`max_stripes`.
+
+    Raises
+    ------
+    TruncatedError
+        If the payload is shorter than the count.
+    FormatError
+        If the count is out of range.
+    """
+    if len(payload) < _COUNT.size:
+        raise TruncatedError(f"truncated: payload is {len(payload)} bytes, too short for the stripe count")
+    (count,) = _COUNT.unpack(payload[: _COUNT.size])
+    if not 1 <= count <= max_stripes(width, height):
+        raise FormatError(f"stripe count {count} not in 1..{max_stripes(width, height)} for {width}x{height} pixels")
+    return int(count)
 
 
 def stripe_table(payload: memoryview, width: int, height: int) -> list[tuple[int, int]]:
@@ -202,11 +299,7 @@ def stripe_table(payload: memoryview, width: int, height: int) -> list[tuple[int
     FormatError
         If the count is not in 1..:func:`max_stripes` or a length is below :data:`MIN_STREAM`.
     """
-    if len(payload) < _COUNT.size:
-        raise TruncatedError(f"truncated: payload is {len(payload)} bytes, too short for the stripe count")
-    (count,) = _COUNT.unpack(payload[: _COUNT.size])
-    if not 1 <= count <= max_stripes(width, height):
-        raise FormatError(f"stripe count {count} not in 1..{max_stripes(width, height)} for {width}x{height} pixels")
+    count = read_stripe_count(payload, width, height)
     start = _COUNT.size + _LENGTH.size * count
     if len(payload) < start:
         raise TruncatedError(f"truncated: payload is {len(payload)} bytes, ends inside the table of {count} stripes")
@@ -244,15 +337,29 @@ def decode(payload: memoryview, spans: list[tuple[int, int]], width: int, height
     """
     rows = stripe_rows(height, len(spans))
     labels = np.empty((height, width), dtype=np.uint8)
+    # The lowest stripe that has failed so far. Stripes run in order (on one thread, or
+    # started in order on several) and a stripe stops at its next row once an earlier one
+    # has failed, so a bad file costs the work up to its first bad stripe, not the whole image.
+    failed = np.full(1, len(spans), dtype=np.int32)
+    lock = threading.Lock()
 
-    def job(lo: int, hi: int, start: int, stop: int) -> Callable[[], tuple[int, int, int, int]]:
-        return lambda: _ctx1.decode(payload[lo:hi], width, stop - start, k, labels[start:stop])
+    def work(index: int, model: object) -> tuple[int, int, int, int]:
+        if failed[0] < index:
+            return _CANCELLED, 0, 0, 0
+        (lo, hi), (start, stop) = spans[index], rows[index]
+        out = labels[start:stop]
+        result: tuple[int, int, int, int] = _backend.decode(
+            payload[lo:hi], width, stop - start, k, out, model, failed, index
+        )
+        if result[0] not in (0, _CANCELLED):
+            with lock:
+                failed[0] = min(int(failed[0]), index)
+        return result
 
-    results = _run(
-        [job(lo, hi, start, stop) for (lo, hi), (start, stop) in zip(spans, rows, strict=True)], width * height
-    )
+    results = _run(len(spans), work, k, _workers(len(spans), width * height))
     for index, ((status, x, y, detail), (start, stop)) in enumerate(zip(results, rows, strict=True)):
         if status:
+            # The first stripe with a status failed on its own: a stripe is cancelled only after an earlier one.
             error, message = _STATUS[status]
             text = message.format(min=MIN_STREAM, detail=detail, x=x, y=start + y)
             raise error(f"payload stripe {index} (rows {start}..{stop - 1}): stream {text}")

@@ -23,6 +23,9 @@ _MAX_TUPLES = 1 << 16
 #: Images of at least this many pixels are expanded in row blocks on threads (numpy's take
 #: releases the GIL); smaller ones are not worth a thread pool.
 _THREAD_PIXELS = 1 << 20
+#: Pixels whose tuple indices :func:`_expand` builds at once (a multiple of every group size):
+#: 2 MB of indices per thread, whatever the image size.
+_BLOCK_PIXELS = 1 << 20
 
 
 def _expand(palette: NDArray[np.uint8], labels: NDArray[np.uint8]) -> NDArray[np.uint8]:
@@ -48,11 +51,15 @@ def _expand(palette: NDArray[np.uint8], labels: NDArray[np.uint8]) -> NDArray[np
     def part(start: int, stop: int) -> None:
         # start is a multiple of group; only the last part has a tail shorter than a group.
         head = start + (stop - start) // group * group
-        index = flat[start:head:group].astype(np.intp)
-        for j in range(1, group):
-            index *= k
-            index += flat[start + j : head : group]
-        np.take(table, index, out=out[start * channels : head * channels].view(table.dtype))
+        # The tuple indices are built a block at a time: for the whole plane they would take
+        # 8 / group bytes per pixel, more than the labels themselves (2x at K <= 16).
+        for lo in range(start, head, _BLOCK_PIXELS):
+            hi = min(lo + _BLOCK_PIXELS, head)
+            index = flat[lo:hi:group].astype(np.intp)
+            for j in range(1, group):
+                index *= k
+                index += flat[lo + j : hi : group]
+            np.take(table, index, out=out[lo * channels : hi * channels].view(table.dtype))
         out[head * channels : stop * channels] = np.take(palette, flat[head:stop], axis=0).reshape(-1)
 
     workers = min(threads.available(), 8) if flat.size >= _THREAD_PIXELS else 1
@@ -66,12 +73,30 @@ def _expand(palette: NDArray[np.uint8], labels: NDArray[np.uint8]) -> NDArray[np
     return out.reshape(*labels.shape, channels)
 
 
+def _frozen(array: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """``array`` if it is read-only, else a read-only copy.
+
+    An Indexed checks its labels once, when it is made; a copy nobody else can write keeps
+    them valid (and the file it writes the one it was checked for) while the caller goes on
+    using its own array. A read-only array is taken as it is, so what :func:`kmq.container.loads`
+    returns is not copied again.
+    """
+    array = np.asarray(array)
+    if array.flags.writeable:
+        array = array.copy()
+        array.flags.writeable = False
+    return array
+
+
 @dataclass(frozen=True, eq=False)
 class Indexed:
     """A palette of K colours and an (H, W) plane of labels into it.
 
     This is what :func:`kmq.quantize` returns and what a kmq file holds, bit for
     bit: ``Indexed.from_bytes(x.to_bytes())`` equals ``x``.
+
+    Both arrays are kept read-only: a writeable array given here is copied (a read-only
+    one is kept as it is), so changing it afterwards does not change the Indexed.
 
     Parameters
     ----------
@@ -90,7 +115,7 @@ class Indexed:
     labels: NDArray[np.uint8]
 
     def __post_init__(self) -> None:
-        palette, labels = np.asarray(self.palette), np.asarray(self.labels)
+        palette, labels = _frozen(self.palette), _frozen(self.labels)
         if palette.dtype != np.uint8 or labels.dtype != np.uint8:
             raise ParameterError(f"palette and labels must be uint8, got {palette.dtype} and {labels.dtype}")
         if palette.ndim != 2 or palette.shape[1] not in container.CHANNELS:
@@ -152,7 +177,17 @@ class Indexed:
         -------
         bytes
         """
-        return container.dumps(self.palette, self.labels, coding)
+        return self.serialise(coding).data
+
+    def serialise(self, coding: int | str = container.DEFAULT_CODING) -> container.Serialised:
+        """:meth:`to_bytes`, with the header written (whose ``coding`` says what was chosen).
+
+        Returns
+        -------
+        kmq.container.Serialised
+            ``(header, data)``.
+        """
+        return container.serialise(self.palette, self.labels, coding)
 
     @classmethod
     def from_bytes(

@@ -183,8 +183,8 @@ def palette_image(palette: NDArray[np.uint8], *, size: int = 32, columns: int | 
 # --------------------------------------------------------------------------- rows
 
 
-def _row(k: int, indexed: Indexed, data: bytes, quality: float, seconds: float) -> dict[str, Any]:
-    header = container.Header.unpack(data, max_pixels=None)
+def _row(k: int, indexed: Indexed, written: container.Serialised, quality: float, seconds: float) -> dict[str, Any]:
+    header, data = written
     lossless = math.isinf(quality)
     return {
         "k": int(k),
@@ -421,9 +421,9 @@ def compare(
         if progress is not None:
             progress(k, i, len(ks))
         indexed, seconds = _quantized(pixels, k, seed, space, dither)
-        data = indexed.to_bytes(coding)
-        decoded = Indexed.from_bytes(data, max_pixels=None).to_array()
-        row = _row(k, indexed, data, metrics.psnr(pixels, decoded), seconds)
+        written = indexed.serialise(coding)
+        decoded = Indexed.from_bytes(written.data, max_pixels=None).to_array()
+        row = _row(k, indexed, written, metrics.psnr(pixels, decoded), seconds)
         rows.append(row)
         cells.append(_result_cell(row, decoded, indexed.palette, shown, fonts))
     return _grid(cells, per_row or _balanced_per_row(len(cells)), title), rows
@@ -528,10 +528,10 @@ def sweep(
         quality = metrics.psnr(pixels, indexed.to_array())
         for name in dict.fromkeys(names):
             try:
-                data = container.dumps(indexed.palette, indexed.labels, name, strict=True)
+                written = container.serialise(indexed.palette, indexed.labels, name, strict=True)
             except ParameterError:
                 continue  # ctx1 with one colour, or over its limit: no such file exists
-            rows.append(_row(k, indexed, data, quality, seconds))
+            rows.append(_row(k, indexed, written, quality, seconds))
     return rows
 
 

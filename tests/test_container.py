@@ -219,3 +219,42 @@ def test_to_array_is_palette_lookup_at_every_k_and_odd_size(k, channels, size):
     palette = rng.integers(0, 256, (k, channels), dtype=np.uint8)
     labels = rng.integers(0, k, size, dtype=np.uint8)
     assert np.array_equal(kmq.Indexed(palette, labels).to_array(), palette[labels])
+
+
+# --------------------------------------------------------------------------
+# The header just written and the stripe count, read in one place each
+# --------------------------------------------------------------------------
+
+
+@given(indexed_images(), st.sampled_from(["raw", "ctx1"]))
+@example((PALETTE, LABELS), "ctx1")  # ctx1 asked for, raw written: 6 pixels cannot shrink
+def test_serialise_gives_the_header_it_wrote(case, coding):
+    palette, labels = case
+    header, data = container.serialise(palette, labels, coding)
+    assert header == Header.unpack(data, max_pixels=None)
+    assert data == container.dumps(palette, labels, coding)
+    assert kmq.Indexed(palette, labels).serialise(coding) == (header, data)
+
+
+def test_serialise_says_when_ctx1_fell_back_to_raw():
+    assert container.serialise(PALETTE, LABELS, "ctx1").header.coding == container.CODING_RAW
+    smooth = np.zeros((64, 64), np.uint8)
+    assert container.serialise(PALETTE, smooth, "ctx1").header.coding == container.CODING_CTX1
+
+
+@pytest.mark.parametrize("stripes", [1, 3])
+def test_read_stripe_count_reads_the_payloads_table(stripes):
+    labels = (np.arange(96 * 128).reshape(96, 128) // 500 % 5).astype(np.uint8)
+    header = Header.for_image(128, 96, 3, 5, container.CODING_CTX1)
+    body = header.pack() + PALETTE.tobytes() + kmq.ctx1.encode(labels, 5, stripes=stripes)
+    data = body + struct.pack(">I", zlib.crc32(body))
+    assert container.read_stripe_count(data, container.loads(data)[0]) == stripes
+
+
+def test_read_stripe_count_is_none_for_raw_packing_and_checks_the_count():
+    assert container.read_stripe_count(EXAMPLE, Header.unpack(EXAMPLE)) is None
+    header = Header.for_image(128, 96, 3, 5, container.CODING_CTX1)
+    with pytest.raises(kmq.FormatError, match=r"stripe count 4 not in 1\.\.3 for 128x96 pixels"):
+        container.read_stripe_count(header.pack() + PALETTE.tobytes() + b"\x00\x04", header)
+    with pytest.raises(kmq.TruncatedError, match="too short for the stripe count"):
+        container.read_stripe_count(header.pack() + PALETTE.tobytes() + b"\x00", header)

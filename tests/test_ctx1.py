@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 import struct
+import threading
 import zlib
 from pathlib import Path
 
 import kmq
 import numpy as np
 import pytest
+from ctx1_files import ctx1_file, reframed, streams_of, structured
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from kmq import container, ctx1
@@ -19,19 +22,6 @@ SPEC = Path(__file__).resolve().parents[1] / "spec"
 _spec = importlib.util.spec_from_file_location("kmq_reference", SPEC / "reference.py")
 reference = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(reference)
-
-
-def structured(k: int, height: int, width: int, seed: int = 0, noise: float = 0.1) -> np.ndarray:
-    """A plane like a quantized photo: runs and blobs, every label used when there is room, some noise."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width]
-    labels = ((x // 5 + y // 4 + (x * y) // 37) % k).astype(np.uint8)
-    scatter = rng.random((height, width)) < noise
-    labels[scatter] = rng.integers(0, k, int(scatter.sum()), dtype=np.uint8)
-    flat = labels.reshape(-1)
-    if flat.size >= 4 * k:
-        flat[rng.permutation(flat.size)[:k]] = np.arange(k, dtype=np.uint8)
-    return labels
 
 
 @st.composite
@@ -46,32 +36,6 @@ def planes(draw: st.DrawFn, max_side: int = 40, big: bool = True) -> tuple[np.nd
     noise = draw(st.sampled_from([0.0, 0.05, 0.3, 1.0]))
     labels = structured(k, height, width, draw(st.integers(0, 2**32 - 1)), noise)
     return labels, k, draw(st.integers(1, ctx1.max_stripes(width, height)))
-
-
-def ctx1_file(labels: np.ndarray, k: int, stripes: int | None = None) -> bytes:
-    """A complete coding-1 file for ``labels`` with a K-entry grey palette."""
-    palette = np.repeat(np.arange(k, dtype=np.uint8)[:, None], 3, axis=1)
-    height, width = labels.shape
-    head = container.Header.for_image(width, height, 3, k, container.CODING_CTX1).pack()
-    body = head + palette.tobytes() + ctx1.encode(labels, k, stripes=stripes)
-    return body + struct.pack(">I", zlib.crc32(body))
-
-
-def reframed(data: bytes, streams: list[bytes]) -> bytes:
-    """A coding-1 file with its streams replaced, its table made to match and its checksum fixed."""
-    k = int.from_bytes(data[8:10], "big")
-    head = data[: container.HEADER.size + data[6] * k]
-    table = struct.pack(">H", len(streams)) + b"".join(struct.pack(">I", len(s)) for s in streams)
-    body = head + table + b"".join(streams)
-    return body + struct.pack(">I", zlib.crc32(body))
-
-
-def streams_of(data: bytes) -> list[bytes]:
-    k = int.from_bytes(data[8:10], "big")
-    payload = memoryview(data)[container.HEADER.size + data[6] * k : -4]
-    height = int.from_bytes(data[16:20], "big")
-    width = int.from_bytes(data[12:16], "big")
-    return [bytes(payload[a:b]) for a, b in ctx1.stripe_table(payload, width, height)]
 
 
 # --------------------------------------------------------------------------
@@ -139,11 +103,31 @@ def test_reference_decoder_reads_what_kmq_writes(case):
     assert flat == labels.reshape(-1).tolist()
 
 
+def stripes_at_once(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """Make the first two calls of the stripe coder's ``<name>`` wait for each other, so that they return only
+    if two stripes are coded at the same time; the list gets the thread of every call."""
+    real, calls, both = getattr(ctx1._backend, name), itertools.count(), threading.Barrier(2, timeout=30)
+    threads: list[int] = []
+
+    def spy(*args: object) -> object:
+        threads.append(threading.get_ident())
+        if next(calls) < 2:
+            both.wait()  # BrokenBarrierError if the stripes are coded one after another
+        return real(*args)
+
+    monkeypatch.setattr(ctx1._backend, name, spy)
+    return threads
+
+
 def test_threads_and_one_thread_code_the_same(monkeypatch):
     labels = structured(8, 224, 128, noise=0.01)
     monkeypatch.setattr(ctx1, "THREAD_PIXELS", 0)
+    monkeypatch.setenv("KMQ_THREADS", "4")  # four threads even where there is one CPU
+    encoders, decoders = stripes_at_once(monkeypatch, "encode"), stripes_at_once(monkeypatch, "decode")
     data = ctx1_file(labels, 8, stripes=7)
     on_threads = container.loads(data)[2]
+    assert len(set(encoders)) > 1 and len(set(decoders)) > 1
+
     monkeypatch.setenv("KMQ_THREADS", "1")
     assert np.array_equal(container.loads(data)[2], on_threads)
     assert ctx1.encode(labels, 8, stripes=7) == data[20 + 24 : -4], "the encoder too"

@@ -1,0 +1,57 @@
+"""Build kmq's C coder (payload coding 1, codec/_ctx1.c) where a C compiler is available.
+
+Everything else is in pyproject.toml. Without a compiler the build does not fail: it says so
+in one line and kmq runs its plain-Python coder, kmq._ctx1_py (the same files, about a hundred
+times slower; ``kmq --version`` names the coder in use). Set KMQ_REQUIRE_C=1 to make a missing
+compiler an error instead, as the wheel builds (cibuildwheel) do.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+from setuptools.errors import CCompilerError, ExecError, PlatformError
+
+#: What a missing or broken compiler raises (PlatformError: no MSVC on Windows).
+_NO_COMPILER = (CCompilerError, ExecError, PlatformError, OSError)
+_REQUIRE_C = os.environ.get("KMQ_REQUIRE_C", "") not in ("", "0")
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that leaves the C coder out, with one line, when it cannot be compiled."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except _NO_COMPILER as exc:
+            self._without_c(exc)
+
+    def build_extension(self, ext: Extension) -> None:
+        # The model depends on the pixel just decoded, so the inner loop is all branches: -O3/-O2 matter.
+        ext.extra_compile_args = ["/O2"] if self.compiler.compiler_type == "msvc" else ["-O3"]
+        try:
+            super().build_extension(ext)
+        except _NO_COMPILER as exc:
+            self._without_c(exc)
+
+    def _without_c(self, exc: BaseException) -> None:
+        if _REQUIRE_C:
+            raise exc
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        print(
+            f"kmq: C coder not built ({reason}); installing the plain-Python ctx1 coder instead "
+            "(same files, about 100x slower to code; install a C compiler and reinstall for speed)",
+            file=sys.stderr,
+        )
+
+
+setup(
+    # Payload coding 1 (spec/FORMAT.md section 5) is a C extension because its model depends on
+    # the pixel just decoded; BENCHMARKS.md measures the alternatives.
+    # optional: an editable install (pip install -e) then skips the missing library too.
+    ext_modules=[Extension("kmq._ctx1", sources=["codec/_ctx1.c"], optional=not _REQUIRE_C)],
+    cmdclass={"build_ext": OptionalBuildExt},
+)
