@@ -20,6 +20,7 @@ from typing import Any
 from kmq import batch, images
 from kmq.batch import DecodeOptions, EncodeOptions, Job, Outcome
 from kmq.files import atomic_write
+from kmq.quantize import Options as QuantizeOptions
 
 from .report import CommandError, Report, db
 
@@ -157,9 +158,8 @@ def _place(job: Job, outcome: Outcome, force: bool, make_folders: bool) -> str |
 
 def run_encode(args: argparse.Namespace) -> int:
     """``kmq encode``; returns the exit status."""
-    options = EncodeOptions(
-        k=args.k, seed=args.seed, space=args.space, dither=args.dither, min_psnr=args.min_psnr, coding=args.coding
-    )
+    quantizer = QuantizeOptions(k=args.k, seed=args.seed, space=args.space, dither=args.dither, min_psnr=args.min_psnr)
+    options = EncodeOptions(quantizer=quantizer, coding=args.coding)
     return _run(
         args,
         verb="encode",

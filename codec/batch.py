@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import container, files, images, metrics, threads
-from .colour import Space
 from .errors import ImageError, KmqError, ParameterError
 from .indexed import Indexed
-from .quantize import DEFAULT_K, quantize
+from .quantize import Options, quantize
 
 __all__ = [
     "EncodeOptions",
@@ -62,11 +61,8 @@ _IN_FLIGHT_PER_WORKER = 2
 class EncodeOptions:
     """What ``kmq encode`` passes to :func:`kmq.quantize` and the container."""
 
-    k: int | Literal["auto"] = DEFAULT_K
-    seed: int = 0
-    space: Space = "rgb"
-    dither: bool = False
-    min_psnr: float | None = None
+    quantizer: Options = field(default_factory=Options)
+    """K, seed, space, dither and min_psnr, checked when made."""
     coding: str = container.DEFAULT_CODING
 
     def read(self, path: Path) -> bytes:
@@ -269,9 +265,7 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
     start = time.perf_counter()
     try:
         pixels = images.load_image(io.BytesIO(data), name=name)
-        indexed = quantize(
-            pixels, options.k, seed=options.seed, space=options.space, dither=options.dither, min_psnr=options.min_psnr
-        )
+        indexed = quantize(pixels, options=options.quantizer)
         kmq_file = indexed.to_bytes(options.coding)
         psnr = metrics.psnr(pixels, indexed.to_array())
     except KmqError as exc:

@@ -37,7 +37,7 @@ from .histogram import Histogram, histogram
 from .images import ImageLike, as_array
 from .indexed import Indexed
 
-__all__ = ["quantize", "check_options", "DEFAULT_K", "MAX_SEED", "SPACES"]
+__all__ = ["quantize", "Options", "check_options", "DEFAULT_K", "MAX_SEED", "SPACES"]
 
 #: The palette size kmq uses when none is given: 8 colours, 3 bits per pixel in raw packing.
 DEFAULT_K = 8
@@ -98,16 +98,20 @@ def check_options(
     seed: object,
     space: object,
     min_psnr: object,
+    dither: object = False,
     *,
     names: Mapping[str, str] | None = None,
     prefix: str = "",
 ) -> None:
     """Check :func:`quantize`'s options before any work, with messages that name them.
 
+    This is the one place where the quantizer's options are checked:
+    :class:`Options` calls it, and so does the Pillow plugin under its own names.
+
     Parameters
     ----------
-    k, seed, space, min_psnr
-        As :func:`quantize` takes them.
+    k, seed, space, min_psnr, dither
+        As :class:`Options` takes them.
     names : mapping, optional
         What the caller calls each option (the Pillow plugin calls ``k``
         ``colors``); the default is the parameter names.
@@ -119,7 +123,7 @@ def check_options(
     ParameterError
         Naming the first option that is out of range or out of place.
     """
-    name = {"k": "k", "seed": "seed", "space": "space", "min_psnr": "min_psnr", **(names or {})}
+    name = {"k": "k", "seed": "seed", "space": "space", "min_psnr": "min_psnr", "dither": "dither", **(names or {})}
     k_, psnr_ = name["k"], name["min_psnr"]
     if k == "auto":
         if min_psnr is None:
@@ -134,6 +138,43 @@ def check_options(
         raise ParameterError(f"{prefix}{name['seed']} must be an integer in 0..{MAX_SEED}, got {seed!r}")
     if space not in SPACES:
         raise ParameterError(f"{prefix}{name['space']} must be one of {', '.join(SPACES)}, got {space!r}")
+    if not isinstance(dither, bool | np.bool_):
+        raise ParameterError(f"{prefix}{name['dither']} must be True or False, got {dither!r}")
+
+
+@dataclass(frozen=True)
+class Options:
+    """The quantizer's options, checked when made: what :func:`quantize`, :func:`kmq.encode`,
+    :func:`kmq.write`, the Pillow plugin, :mod:`kmq.batch` and the CLI pass around.
+
+    Raises
+    ------
+    ParameterError
+        From :func:`check_options`, naming the first bad field.
+    """
+
+    k: int | Literal["auto"] = DEFAULT_K
+    """Palette size, 1 to 256; or ``"auto"`` for the smallest K whose result reaches ``min_psnr``."""
+    seed: int = 0
+    """Seed of the k-means++ restarts, 0 to 2**32 - 1."""
+    space: Space = "rgb"
+    """Where to cluster: ``"rgb"`` or ``"oklab"``."""
+    dither: bool = False
+    """Floyd-Steinberg error diffusion when mapping pixels to the palette (RGB images only)."""
+    min_psnr: float | None = None
+    """Quality target in dB (premultiplied PSNR for RGBA), only with ``k="auto"``."""
+
+    def __post_init__(self) -> None:
+        check_options(self.k, self.seed, self.space, self.min_psnr, self.dither)
+        # numpy integers and floats become Python's, so that equal options compare and hash equal.
+        object.__setattr__(self, "k", "auto" if self.k == "auto" else int(self.k))
+        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(self, "dither", bool(self.dither))
+        if self.min_psnr is not None:
+            object.__setattr__(self, "min_psnr", float(self.min_psnr))
+
+
+_DEFAULTS = Options()
 
 
 def _centres(
@@ -234,14 +275,30 @@ def _indexed(
     return Indexed(palette, hist.labels(per_colour_u8)), quality
 
 
+def _options(
+    k: object, seed: object, space: object, dither: object, min_psnr: object, options: Options | None
+) -> Options:
+    """The options object :func:`quantize` works with, from its keywords or as given."""
+    if options is None:
+        return Options(k, seed, space, dither, min_psnr)  # type: ignore[arg-type]  # checked there
+    if not isinstance(options, Options):
+        raise ParameterError(f"options must be a kmq.QuantizeOptions, got {options!r}")
+    given = (k, seed, space, dither, min_psnr)
+    defaults = (_DEFAULTS.k, _DEFAULTS.seed, _DEFAULTS.space, _DEFAULTS.dither, _DEFAULTS.min_psnr)
+    if given != defaults:
+        raise ParameterError("give either options or k, seed, space, dither and min_psnr, not both")
+    return options
+
+
 def quantize(
     image: ImageLike,
-    k: int | Literal["auto"] = 8,
+    k: int | Literal["auto"] = DEFAULT_K,
     *,
     seed: int = 0,
     space: Space = "rgb",
     dither: bool = False,
     min_psnr: float | None = None,
+    options: Options | None = None,
 ) -> Indexed:
     """Reduce an image to at most ``k`` colours with K-means.
 
@@ -265,6 +322,9 @@ def quantize(
         (RGB images only); without it every pixel takes its nearest entry.
     min_psnr : float, optional
         Quality target in dB for ``k="auto"``.
+    options : Options, optional
+        All of the above in one object (what :mod:`kmq.batch` and the Pillow
+        plugin pass); the separate keywords must then keep their defaults.
 
     Returns
     -------
@@ -280,7 +340,8 @@ def quantize(
     ImageError
         If a Pillow image cannot be read.
     """
-    check_options(k, seed, space, min_psnr)
+    options = _options(k, seed, space, dither, min_psnr, options)
+    k, seed, space, dither, min_psnr = options.k, options.seed, options.space, options.dither, options.min_psnr
     pixels = as_array(image)
     if dither and pixels.shape[2] == 4:
         raise ParameterError("dither works on RGB images only; this image has an alpha channel")
