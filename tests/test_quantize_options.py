@@ -76,5 +76,5 @@ def test_pillow_save_uses_the_same_options(tmp_path):
 
 
 def test_pillow_save_names_its_own_option_on_a_bad_value(tmp_path):
-    with pytest.raises(kmq.ParameterError, match="KMQ save option colors must be an integer in 1..256"):
+    with pytest.raises(kmq.ParameterError, match=r"KMQ save option colors must be an integer in 1\.\.256"):
         Image.fromarray(ramp()).save(tmp_path / "x.kmq", colors=0)
