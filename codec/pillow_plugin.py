@@ -87,7 +87,7 @@ from .container import CODING_RAW, CODINGS, DEFAULT_CODING, HEADER, Header
 from .errors import KmqError, ParameterError
 from .images import KMQ_FORMAT, as_array, upright
 from .indexed import Indexed
-from .quantize import DEFAULT_K, Options, check_options, quantize
+from .quantize import DEFAULT_K, Options, check_options, compact, quantize
 
 __all__ = ["FORMAT", "EXTENSION", "MIME_TYPE", "register_pillow", "KmqImageFile", "KmqDecoder"]
 
@@ -305,9 +305,7 @@ def _palette_image(image: Image.Image) -> Indexed:
     indices = np.asarray(image, dtype=np.uint8)
     table = np.zeros((256, pixels.shape[2]), dtype=np.uint8)
     table[indices.reshape(-1)] = pixels.reshape(-1, pixels.shape[2])
-    used = np.bincount(indices.reshape(-1), minlength=256) > 0
-    renumber = (np.cumsum(used) - 1).astype(np.uint8)
-    return Indexed(np.ascontiguousarray(table[used]), renumber[indices])
+    return Indexed(*compact(table, indices))
 
 
 def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
