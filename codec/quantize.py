@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from . import kmeans
+from . import kmeans, metrics
 from .colour import SPACES, Space, from_space, to_space
 from .container import MAX_K
 from .errors import ParameterError
@@ -37,7 +37,7 @@ from .histogram import Histogram, histogram
 from .images import ImageLike, as_array
 from .indexed import Indexed
 
-__all__ = ["quantize", "Options", "check_options", "DEFAULT_K", "MAX_SEED", "SPACES"]
+__all__ = ["quantize", "Options", "check_options", "compact", "DEFAULT_K", "MAX_SEED", "SPACES"]
 
 #: The palette size kmq uses when none is given: 8 colours, 3 bits per pixel in raw packing.
 DEFAULT_K = 8
@@ -65,6 +65,8 @@ _EXACT_MAX_COLOURS = 1 << 13
 #: Lloyd rounds on the exact distinct colours after the bins: each round costs one
 #: nearest-centre pass over every distinct colour (about 0.08 s at K=256 for a 12 MP photo).
 _EXACT_ROUNDS = 2
+#: Lloyd rounds of the fast fit that ``k="auto"`` searches with before its full fits.
+_FAST_ROUNDS = 8
 
 
 @dataclass(frozen=True)
@@ -178,15 +180,27 @@ _DEFAULTS = Options()
 
 
 def _centres(
-    colours: NDArray[np.uint8], counts: NDArray[np.float64], coords: NDArray[np.float64], k: int, seed: int
+    colours: NDArray[np.uint8],
+    counts: NDArray[np.float64],
+    coords: NDArray[np.float64],
+    k: int,
+    seed: int,
+    fast: bool = False,
 ) -> NDArray[np.float64]:
-    """K-means centres in the clustering space for more than ``k`` weighted colours."""
+    """K-means centres in the clustering space for more than ``k`` weighted colours.
+
+    ``fast`` (the ``k="auto"`` search's estimate): Wu's start and a few Lloyd rounds on the
+    coarse bins only, about a tenth of the full fit's time.
+    """
     channels = colours.shape[1]
     coarse = _binned(colours, coords, counts, _COARSE_BITS[channels])
     exact = colours.shape[0] <= _EXACT_MAX_COLOURS or coarse.coords.shape[0] < 4 * k
     if exact:
         # Few colours, or too few bins to tell the clusters apart: cluster the exact colours throughout.
         coarse = _Points(coords, counts, colours.astype(np.intp) >> (8 - coarse.bits), coarse.bits)
+    if fast:
+        start = kmeans.wu_init(coarse.coords, coarse.weights, coarse.cells, coarse.bits, k)
+        return kmeans.lloyd(coarse.coords, coarse.weights, start, max_iter=_FAST_ROUNDS)[0]
     rng = np.random.default_rng(seed)
     starts = [kmeans.wu_init(coarse.coords, coarse.weights, coarse.cells, coarse.bits, k)]
     if starts[0].shape[0] < k:
@@ -205,7 +219,9 @@ def _centres(
     return centres
 
 
-def _palette(hist: Histogram, k: int, seed: int, space: Space) -> tuple[NDArray[np.uint8], NDArray[np.intp]]:
+def _palette(
+    hist: Histogram, k: int, seed: int, space: Space, fast: bool = False
+) -> tuple[NDArray[np.uint8], NDArray[np.intp]]:
     """Canonical palette and the label of each distinct colour (not yet compacted)."""
     colours, counts = hist.colours, hist.counts
     if colours.shape[0] <= k:
@@ -220,25 +236,31 @@ def _palette(hist: Histogram, k: int, seed: int, space: Space) -> tuple[NDArray[
     if colours.shape[0] <= k:
         found = colours
     else:
-        found = from_space(_centres(colours, counts, to_space(colours, space), k, seed), space, colours.shape[1])
+        centres = _centres(colours, counts, to_space(colours, space), k, seed, fast)
+        found = from_space(centres, space, colours.shape[1])
     palette = np.unique(np.vstack([found, fixed]), axis=0)
     labels, _ = kmeans.nearest(to_space(hist.colours, space), to_space(palette, space))
     return palette, labels
 
 
-def _compact(palette: NDArray[np.uint8], labels: NDArray[np.intp]) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
-    """Drop palette entries no label uses, renumbering labels; order is kept."""
+def compact(palette: NDArray[np.uint8], labels: NDArray[np.integer]) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """Drop the palette entries no label uses and renumber the labels; the entries keep their order.
+
+    Parameters
+    ----------
+    palette : (K, C) uint8 ndarray
+    labels : integer ndarray of any shape
+        Values below K (at most 256 of them are used).
+
+    Returns
+    -------
+    palette : (K', C) uint8 ndarray
+        The used entries, K' <= K.
+    labels : uint8 ndarray of ``labels``' shape
+    """
     used = np.bincount(labels.reshape(-1), minlength=palette.shape[0]) > 0
     renumber = (np.cumsum(used) - 1).astype(np.uint8)
-    return palette[used], renumber[labels]
-
-
-def _psnr(hist: Histogram, palette: NDArray[np.uint8], labels: NDArray[np.intp]) -> float:
-    """PSNR of a per-colour labelling, from the histogram alone (exact: integer errors)."""
-    diff = hist.colours.astype(np.int64) - palette[labels].astype(np.int64)
-    error = float(np.dot(hist.counts, (diff * diff).sum(axis=1)))
-    samples = hist.counts.sum() * hist.colours.shape[1]
-    return math.inf if error == 0 else 10 * math.log10(255**2 * samples / error)
+    return np.ascontiguousarray(palette[used]), renumber[labels]
 
 
 def _dither(pixels: NDArray[np.uint8], palette: NDArray[np.uint8]) -> NDArray[np.intp]:
@@ -261,17 +283,11 @@ def _indexed(
     """Quantize to at most ``k`` colours; also return the PSNR of the result if ``measure`` (else NaN)."""
     palette, per_colour = _palette(hist, k, seed, space)
     if dither and palette.shape[0] < hist.colours.shape[0]:
-        labels = _dither(pixels, palette)
-        palette, plane = _compact(palette, labels)
-        result = Indexed(palette, plane)
-        if not measure:
-            return result, math.nan
-        diff = result.to_array().astype(np.int64) - pixels
-        error = float(np.einsum("ijk,ijk->", diff, diff))
-        quality = math.inf if error == 0 else 10 * math.log10(255**2 * diff.size / error)
-        return result, quality
-    palette, per_colour_u8 = _compact(palette, per_colour)
-    quality = _psnr(hist, palette, per_colour_u8.astype(np.intp)) if measure else math.nan
+        result = Indexed(*compact(palette, _dither(pixels, palette)))
+        return result, metrics.psnr(pixels, result) if measure else math.nan
+    palette, per_colour_u8 = compact(palette, per_colour)
+    # The same figure as metrics.psnr(pixels, result), from one row per distinct colour.
+    quality = metrics.psnr(hist.colours, palette[per_colour_u8], weights=hist.counts) if measure else math.nan
     return Indexed(palette, hist.labels(per_colour_u8)), quality
 
 
@@ -309,8 +325,11 @@ def quantize(
         clustered, premultiplied, with the colours) only if some pixel is not
         opaque.
     k : int or "auto"
-        Palette size, 1 to 256; or ``"auto"`` for the smallest K whose result
-        reaches ``min_psnr`` (found by bisection).
+        Palette size, 1 to 256; or ``"auto"``: the result of ``quantize(image, K)``
+        for a K whose result reaches ``min_psnr`` (:func:`kmq.metrics.psnr`,
+        premultiplied for RGBA) while that of K - 1 does not (or K = 1): the
+        smallest such K when quality grows with K, as it does in practice. A fast
+        fit steers the search, so it costs about two fits rather than nine.
     seed : int
         Seed of the k-means++ restarts, 0 to 2**32 - 1. The same image and
         options give the same result.
@@ -349,15 +368,59 @@ def quantize(
     if k != "auto":
         return _indexed(pixels, hist, int(k), int(seed), space, dither)[0]
     assert min_psnr is not None  # checked above
-    best, quality = _indexed(pixels, hist, MAX_K, int(seed), space, dither, measure=True)
-    if quality < min_psnr:
-        raise ParameterError(f"min_psnr {min_psnr} dB is out of reach: 256 colours give {quality:.2f} dB")
-    low, high = 1, best.k  # invariant: high reaches the target
-    while low < high:
+    return _auto(pixels, hist, float(min_psnr), int(seed), space, dither)
+
+
+def _estimate(hist: Histogram, k: int, seed: int, space: Space) -> float:
+    """PSNR of the fast fit with ``k`` colours: what the search for K steers by."""
+    palette, per_colour = compact(*_palette(hist, k, seed, space, fast=True))
+    return metrics.psnr(hist.colours, palette[per_colour], weights=hist.counts)
+
+
+def _auto(pixels: NDArray[np.uint8], hist: Histogram, target: float, seed: int, space: Space, dither: bool) -> Indexed:
+    """The result of the smallest K that reaches ``target``, found without a full fit per step.
+
+    A bisection on the fast fit (:func:`_estimate`) gives K0; full fits then walk from K0
+    (down while they reach the target, up while they miss it, by doubling steps and then
+    bisection) until K reaches it and K - 1 does not. So the result is exactly
+    ``quantize(pixels, K)`` for a K whose full fit reaches ``target`` while that of K - 1
+    misses it (or K = 1); usually two full fits are made (K0 and K0 - 1).
+    """
+    low, high = 1, MAX_K
+    while low < high:  # smallest K whose estimate reaches the target (MAX_K if none)
         middle = (low + high) // 2
-        candidate, quality = _indexed(pixels, hist, middle, int(seed), space, dither, measure=True)
-        if quality >= min_psnr:
-            best, high = candidate, min(middle, candidate.k)
+        if _estimate(hist, middle, seed, space) >= target:
+            high = middle
         else:
             low = middle + 1
-    return best
+    fits: dict[int, tuple[Indexed, float]] = {}
+
+    def fit(k: int) -> tuple[Indexed, float]:
+        if k not in fits:
+            fits[k] = _indexed(pixels, hist, k, seed, space, dither, measure=True)
+        return fits[k]
+
+    def reaches(k: int) -> bool:
+        return fit(k)[1] >= target
+
+    guess = low
+    if reaches(guess):
+        high, step = guess, 1  # high reaches; find a K below that misses
+        while high - step >= 1 and reaches(high - step):
+            high, step = high - step, step * 2
+        low = max(1, high - step + 1) if high - step >= 1 else 1  # high - step misses (or is below 1)
+    else:
+        low, step = guess + 1, 1  # guess misses; find a K above that reaches
+        while low + step - 1 < MAX_K and not reaches(low + step - 1):
+            low, step = low + step, step * 2
+        high = min(MAX_K, low + step - 1)
+        if not reaches(high):
+            quality = fit(high)[1]
+            raise ParameterError(f"min_psnr {target} dB is out of reach: {MAX_K} colours give {quality:.2f} dB")
+    while low < high:  # invariant: high reaches, low - 1 misses (or low = 1)
+        middle = (low + high) // 2
+        if reaches(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return fit(high)[0]

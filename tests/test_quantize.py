@@ -253,3 +253,12 @@ def test_encode_report_does_not_count_colours_under_transparent_pixels():
     Image.fromarray(sticker()).save(buffer, "PNG")
     outcome = kmq.batch.encode_job(buffer.getvalue(), "sticker.png", kmq.batch.EncodeOptions())
     assert outcome.info["psnr"] is None  # lossless as seen: the 3 visible colours and transparency are kept
+
+
+@pytest.mark.parametrize(("target", "dither"), [(24.0, False), (31.0, False), (26.0, True)])
+def test_auto_k_is_a_fixed_k_result_whose_k_minus_1_misses(target, dither):
+    image = gradient(40, 60)
+    indexed = kmq.quantize(image, "auto", min_psnr=target, dither=dither)
+    assert indexed == kmq.quantize(image, indexed.k, dither=dither)
+    assert kmq.metrics.psnr(image, indexed) >= target
+    assert indexed.k == 1 or kmq.metrics.psnr(image, kmq.quantize(image, indexed.k - 1, dither=dither)) < target
