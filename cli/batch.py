@@ -106,7 +106,8 @@ def _run(
             report.error(job.reason)
             by_job[id(job)] = {**record, "status": "failed", "error": job.reason}
     megapixels = 0.0
-    report.progress(todo, "file")
+    single = next((job for job in jobs if job.action == "run"), None)
+    report.progress(todo, "file", what=f"{verb[:-1]}ing {single.source}" if single else "")
     try:
         for job, outcome in batch.run(jobs, work, options, workers=workers, scheduler=args.scheduler):
             record = {"input": str(job.source), "output": str(job.output)}
@@ -159,7 +160,7 @@ def _place(job: Job, outcome: Outcome, force: bool, make_folders: bool) -> str |
 def run_encode(args: argparse.Namespace) -> int:
     """``kmq encode``; returns the exit status."""
     quantizer = QuantizeOptions(k=args.k, seed=args.seed, space=args.space, dither=args.dither, min_psnr=args.min_psnr)
-    options = EncodeOptions(quantizer=quantizer, coding=args.coding)
+    options = EncodeOptions(quantizer=quantizer, coding=args.coding, max_pixels=args.max_pixels)
     return _run(
         args,
         verb="encode",

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 import kmq
@@ -30,7 +31,7 @@ from kmq.quantize import DEFAULT_K, MAX_SEED, SPACES
 from . import batch as batch_cli
 from . import completion
 from . import pictures as picture_cli
-from .report import PROG, CommandError, Report, db
+from .report import PROG, CommandError, Report, db, failure_document
 
 __all__ = ["main", "build_parser"]
 
@@ -110,7 +111,63 @@ def _max_pixels(text: str) -> int | None:
     return _integer(text, "max pixels (or 'none')", 1)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage error also prints the JSON failure document when ``--json`` was given.
+
+    Subcommand parsers are made with the parent's class, so every usage error comes through here:
+    those argparse finds, and those the checks after parsing raise with ``parser.error``.
+    """
+
+    _wants_json = False
+
+    def parse_known_args(  # type: ignore[override]  # one signature for typeshed's three overloads
+        self, args: Sequence[str] | None = None, namespace: Any = None
+    ) -> Any:
+        words = list(sys.argv[1:] if args is None else args)
+        # A usage error can come before --json is parsed (or instead of it), so look at the words.
+        self._wants_json = "--json" in words[: words.index("--")] if "--" in words else "--json" in words
+        return super().parse_known_args(words, namespace)
+
+    def error(self, message: str) -> Any:  # argparse declares NoReturn
+        if self._wants_json:
+            command = self.prog.removeprefix(PROG).strip() or None
+            print(json.dumps(failure_document(command, message), indent=2))
+        super().error(message)
+
+
+def _holds_kmq(path: Path) -> bool:
+    with path.open("rb") as file:
+        return file.read(len(container.MAGIC)) == container.MAGIC
+
+
+def _refuse_the_other_command(args: argparse.Namespace, verb: str) -> None:
+    """``kmq decode photo.png`` or ``kmq encode photo.kmq``: point at the command meant, judged by content.
+
+    Only one file named alone is judged (a batch reports each file as usual); a
+    ``.kmq`` name holding a PNG, or a ``.png`` name holding a kmq file, is left
+    to the usual rules, which refuse to overwrite the input.
+    """
+    if len(args.inputs) != 1 or args.output_dir is not None:
+        return
+    path = Path(args.inputs[0])
+    try:
+        if not path.is_file():  # folders, globs, FIFOs and devices go their usual way
+            return
+        holds_kmq = _holds_kmq(path)
+        if verb == "decode" and not holds_kmq:
+            fmt = images.identify(path)
+            raise CommandError(f"{path}: a {fmt} image, not a kmq file: did you mean `kmq encode {quote(str(path))}`?")
+    except (OSError, KmqError):
+        return  # not an image either: decoding reports what is wrong with it
+    default_output = args.output is None and files.same_file(path, path.with_suffix(".kmq"))
+    if verb == "encode" and holds_kmq and default_output:
+        raise CommandError(
+            f"{path}: already a kmq file: did you mean `kmq decode {quote(str(path))}`? (to re-encode it, give -o)"
+        )
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
+    _refuse_the_other_command(args, "encode")
     if args.output is not None and images.is_image_path(args.output):
         out = Path(args.output)
         files.check_output(out, args.inputs[0], force=True)  # the input itself is the worse mistake
@@ -119,6 +176,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
+    _refuse_the_other_command(args, "decode")
     images.output_format(args.output or Path("out").with_suffix(args.suffix))  # refuse a bad format before any work
     return batch_cli.run_decode(args)
 
@@ -306,9 +364,13 @@ def cmd_completion(args: argparse.Namespace) -> None:
     print(completion.script(build_parser(), args.shell, PROG), end="")
 
 
+#: What ctx1 gives at K=8, measured (README's payload codings, BENCHMARKS.md; tests/test_help_text.py checks it).
+CTX1_AT_K8 = "at K=8 0.23 to 1.61 bits per pixel on the 24 Kodak photos (mean 0.71), 0.27 on a 12 MP photo"
+
 EPILOG = """examples:
   kmq demo                       encode the built-in sample photo, write ./kmq-demo/
-  kmq encode photo.jpg -k 8      write photo.kmq at 3 bits per pixel
+  kmq encode photo.jpg -k 8      write photo.kmq with 8 colours: 0.2 to 1.6 bits per pixel on
+                                 photos (exactly 3 with --coding raw)
   kmq encode photo.jpg -k auto --min-psnr 32    the fewest colours that reach 32 dB
   kmq info photo.kmq --json      show the header, palette and bits per pixel
   kmq decode photo.kmq -o out.png
@@ -317,9 +379,9 @@ EPILOG = """examples:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``kmq`` command."""
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog=PROG,
-        description="K-means colour quantization into a bit-packed image file.",
+        description="K-means colour quantization into a small, documented image file (.kmq).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -390,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_k_or_auto,
         default=DEFAULT_K,
         metavar="K",
-        help="palette size, 1..256 (default: 8, i.e. 3 bits per pixel), or 'auto' with --min-psnr",
+        help=f"palette size, 1..256 (default: {DEFAULT_K}), or 'auto' with --min-psnr; what a pixel costs "
+        "depends on the coding: exactly ceil(log2 K) bits raw, usually far less with ctx1 (see --coding)",
     )
     p.add_argument(
         "--min-psnr",
@@ -413,9 +476,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_coding,
         default=container.DEFAULT_CODING,
         metavar="{ctx1,raw}",
-        help="payload coding: ctx1 (or 1) = context-modelled, on photos 3 to 11 times smaller than raw; where it "
-        "would not be smaller, raw is written instead (default); raw (or 0) = exactly ceil(log2 K) bits per pixel",
+        help=f"payload coding: ctx1 (or 1, the default) = context-modelled and range-coded, {CTX1_AT_K8}; where "
+        "it would not be smaller than raw, raw is written instead. raw (or 0) = exactly ceil(log2 K) bits per pixel, "
+        "3 at K=8",
     )
+    p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=limit_help)
     p.set_defaults(run=cmd_encode, check=lambda args, parser=p: _check_encode_options(parser, args))
 
     p = command(
@@ -468,6 +533,9 @@ def build_parser() -> argparse.ArgumentParser:
     picture_options.add_argument("--space", choices=SPACES, default="rgb", help="colour space to cluster in")
     picture_options.add_argument("--dither", action="store_true", help="Floyd-Steinberg dithering")
     picture_options.add_argument("--force", action="store_true", help="replace existing outputs")
+    picture_options.add_argument(
+        "--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=limit_help
+    )
 
     p = command(
         "compare",
@@ -483,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--coding", type=_coding, default=container.DEFAULT_CODING, metavar="{ctx1,raw}", help="payload coding"
     )
-    p.add_argument("--width", type=_width, default=480, metavar="PX", help="panel width, 16..2048 (default: 480)")
+    p.add_argument("--width", type=_width, default=480, metavar="PX", help="widest panel, 16..2048 (default: 480)")
     p.set_defaults(run=picture_cli.cmd_compare, check=_flatten_k)
 
     p = command(
@@ -577,7 +645,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: {message}", file=sys.stderr)
         if getattr(args, "json", False):
             # A script reading stdout still gets one JSON document.
-            print(json.dumps({"command": args.command, "error": message.removeprefix("error: ")}, indent=2))
+            print(json.dumps(failure_document(args.command, message.removeprefix("error: ")), indent=2))
         return 1
     return status or 0
 

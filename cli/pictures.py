@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +23,33 @@ def _write_image(out: Path, picture: Any, fmt: str, force: bool) -> None:
     files.atomic_write(out, buffer.getvalue(), overwrite=force)
 
 
+def _steps(step: Callable[[str], None]) -> pictures.Progress:
+    """A :mod:`kmq.pictures` progress callback that shows each K on the status line."""
+    return lambda k, i, n: step(f"K={k} ({i} of {n})")
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     """``kmq compare INPUT -k K ... -o compare.png``."""
     report = Report(args)
     out = Path(args.output)
     fmt = images.output_format(out)
     files.check_output(out, args.input, force=args.force)
-    pixels = images.load_image(args.input)
-    picture, rows = pictures.compare(
-        pixels,
-        args.k,
-        seed=args.seed,
-        coding=args.coding,
-        space=args.space,
-        dither=args.dither,
-        max_width=args.width,
-        title=Path(args.input).name,
-    )
-    _write_image(out, picture, fmt, args.force)
+    with report.status(f"compare {args.input}") as step:
+        step("reading")
+        pixels = images.load_image(args.input, max_pixels=args.max_pixels)
+        picture, rows = pictures.compare(
+            pixels,
+            args.k,
+            seed=args.seed,
+            coding=args.coding,
+            space=args.space,
+            dither=args.dither,
+            max_width=args.width,
+            title=Path(args.input).name,
+            progress=_steps(step),
+        )
+        step("writing")
+        _write_image(out, picture, fmt, args.force)
     for row in rows:
         report.line(
             f"K={row['k']}: {row['file_bytes']:,} bytes, {row['bits_per_pixel']:.3f} bits/px "
@@ -63,13 +73,18 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         if out is not None and files.same_file(csv_out, out):
             raise ParameterError(f"{csv_out}: --csv and -o name the same file")
         files.check_output(csv_out, args.input, force=args.force)
-    pixels = images.load_image(args.input)
-    height, width = pixels.shape[:2]
-    rows = pictures.sweep(pixels, args.k, seed=args.seed, space=args.space, dither=args.dither)
-    best = pictures.elbow(rows)
-    if out is not None:
-        title = f"{Path(args.input).name}, {width}x{height}"
-        files.atomic_write(out, pictures.sweep_figure(rows, title=title), overwrite=args.force)
+    with report.status(f"sweep {args.input}") as step:
+        step("reading")
+        pixels = images.load_image(args.input, max_pixels=args.max_pixels)
+        height, width = pixels.shape[:2]
+        rows = pictures.sweep(
+            pixels, args.k, seed=args.seed, space=args.space, dither=args.dither, progress=_steps(step)
+        )
+        best = pictures.elbow(rows)
+        if out is not None:
+            step("drawing the plot")
+            title = f"{Path(args.input).name}, {width}x{height}"
+            files.atomic_write(out, pictures.sweep_figure(rows, title=title), overwrite=args.force)
     if csv_out is not None:
         text = io.StringIO()
         pictures.sweep_csv(rows, text)

@@ -64,10 +64,11 @@ class EncodeOptions:
     quantizer: Options = field(default_factory=Options)
     """K, seed, space, dither and min_psnr, checked when made."""
     coding: str = container.DEFAULT_CODING
+    max_pixels: int | None = container.DEFAULT_MAX_PIXELS
 
     def read(self, path: Path) -> bytes:
         """An input's bytes, once its header shows it is an image (a big non-image is not read whole)."""
-        images.identify(path)
+        images.identify(path, max_pixels=self.max_pixels)
         return path.read_bytes()
 
 
@@ -264,10 +265,10 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
     """
     start = time.perf_counter()
     try:
-        pixels = images.load_image(io.BytesIO(data), name=name)
+        pixels = images.load_image(io.BytesIO(data), name=name, max_pixels=options.max_pixels)
         indexed = quantize(pixels, options=options.quantizer)
         kmq_file = indexed.to_bytes(options.coding)
-        psnr = metrics.psnr(pixels, indexed.to_array())
+        psnr = metrics.psnr(pixels, indexed)
     except KmqError as exc:
         return Outcome(error=_describe(exc, name))
     except MemoryError:

@@ -21,6 +21,7 @@ import contextlib
 import functools
 import io
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,8 +31,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .container import CHANNELS, mode_name
-from .errors import ImageError, KmqError, ParameterError
+from .container import CHANNELS, DEFAULT_MAX_PIXELS, mode_name
+from .errors import ImageError, KmqError, ParameterError, PixelLimitError
 
 __all__ = [
     "ImageLike",
@@ -135,7 +136,12 @@ def as_array(image: ImageLike) -> NDArray[np.uint8]:
     return np.ascontiguousarray(pixels)
 
 
-def load_image(file: str | os.PathLike[str] | BinaryIO, *, name: str | None = None) -> NDArray[np.uint8]:
+def load_image(
+    file: str | os.PathLike[str] | BinaryIO,
+    *,
+    name: str | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> NDArray[np.uint8]:
     """Read an image file with Pillow and normalise it with :func:`as_array`.
 
     Parameters
@@ -144,6 +150,11 @@ def load_image(file: str | os.PathLike[str] | BinaryIO, *, name: str | None = No
         Any image file Pillow reads (a file object for images already in memory).
     name : str, optional
         What error messages call the file (default: the path).
+    max_pixels : int or None
+        Refuse images with more pixels than this, from the header, before
+        any pixel is decoded; None for no limit. It stands in for Pillow's
+        ``Image.MAX_IMAGE_PIXELS`` during the read only; the default is the
+        point where Pillow's own check errors, as for decoding kmq files.
 
     Returns
     -------
@@ -151,23 +162,28 @@ def load_image(file: str | os.PathLike[str] | BinaryIO, *, name: str | None = No
 
     Raises
     ------
+    PixelLimitError
+        If the image has more than ``max_pixels`` pixels.
     ImageError
-        If the file is missing, not an image, truncated, or over Pillow's
-        decompression-bomb limit.
+        If the file is missing, not an image or truncated.
     """
     source = file if hasattr(file, "read") else Path(file)  # type: ignore[arg-type]
-    with _pillow_errors(name if name is not None else str(source)), Image.open(source) as image:
+    label = name if name is not None else str(source)
+    with _pillow_errors(label), _pixel_limit(max_pixels), Image.open(source) as image:
+        _check_pixels(image, label, max_pixels)
         image.load()
         return as_array(image)
 
 
-def identify(path: str | os.PathLike[str]) -> str:
+def identify(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> str:
     """The Pillow format of an image file, from its header alone (nothing is decoded).
 
     Parameters
     ----------
     path : path-like
         A file.
+    max_pixels : int or None
+        As for :func:`load_image`.
 
     Returns
     -------
@@ -179,8 +195,51 @@ def identify(path: str | os.PathLike[str]) -> str:
     ImageError
         As :func:`load_image`, for what the header shows.
     """
-    with _pillow_errors(str(path)), Image.open(path) as image:
+    with _pillow_errors(str(path)), _pixel_limit(max_pixels), Image.open(path) as image:
+        _check_pixels(image, str(path), max_pixels)
         return str(image.format)
+
+
+#: What a refused image's message says to do about it (the command's option, the library's argument).
+_PIXEL_LIMIT_HINT = "raise it with --max-pixels N or none; max_pixels= in Python"
+
+
+_limit_lock = threading.Lock()
+_readers = 0
+_saved_limit: int | None = None
+
+
+@contextlib.contextmanager
+def _pixel_limit(max_pixels: int | None) -> Iterator[None]:
+    """Pillow's own bomb check off for one read, because :func:`_check_pixels` applies ``max_pixels`` exactly.
+
+    Pillow warns above ``Image.MAX_IMAGE_PIXELS`` and errors only above twice
+    it; kmq's limit is one number, checked once the header is read. The
+    global is restored afterwards, so other Pillow users keep their setting.
+    """
+    global _readers, _saved_limit
+    with _limit_lock:  # threads reading at once (a Dask worker's) must not restore each other's None
+        if _readers == 0:
+            _saved_limit = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+        _readers += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _readers -= 1
+            if _readers == 0:
+                Image.MAX_IMAGE_PIXELS = _saved_limit
+
+
+def _check_pixels(image: Image.Image, label: str, max_pixels: int | None) -> None:
+    width, height = image.size
+    if max_pixels is not None and width * height > max_pixels:
+        msg = (
+            f"{label}: {width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,} "
+            f"({_PIXEL_LIMIT_HINT})"
+        )
+        raise PixelLimitError(msg)
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ import math
 import numbers
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 import numpy as np
@@ -40,6 +40,7 @@ from .quantize import quantize
 __all__ = [
     "ROW_FIELDS",
     "DEFAULT_KS",
+    "Progress",
     "MATPLOTLIB_MISSING",
     "palette_image",
     "compare",
@@ -214,6 +215,9 @@ def _quantized(pixels: NDArray[np.uint8], k: int, seed: int, space: Space, dithe
 
 # --------------------------------------------------------------------------- compare
 
+#: What :func:`compare` and :func:`sweep` call before each K: ``progress(k, i, n)``, the i-th of n (from 1).
+Progress = Callable[[int, int, int], object]
+
 #: A scalable FreeType font, or Pillow's fixed bitmap font where FreeType is missing.
 _Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
@@ -347,6 +351,7 @@ def compare(
     max_height: int | None = None,
     per_row: int | None = None,
     title: str = "",
+    progress: Progress | None = None,
 ) -> tuple[Image.Image, list[dict[str, Any]]]:
     """One picture of an image beside its kmq results at several K, with their figures.
 
@@ -377,6 +382,9 @@ def compare(
         Panels per row; by default at most 4, balanced over the rows needed.
     title : str
         Line of text above the panels (e.g. the file name); none if empty.
+    progress : callable, optional
+        Called as ``progress(k, i, n)`` before the ``i``-th of the ``n`` K
+        values (from 1) is quantized, e.g. to show how far a long run is.
 
     Returns
     -------
@@ -402,44 +410,56 @@ def compare(
     container.coding_number(coding)  # a bad name fails before any work
     max_width = _check_positive("max_width", max_width)
     max_height = max_width if max_height is None else _check_positive("max_height", max_height)
-    height, width, channels = pixels.shape
+    if per_row is not None:
+        per_row = _check_positive("per_row", per_row)
+    height, width = pixels.shape[:2]
     shown = _panel_size(width, height, max_width, max_height)
     fonts = (_font(_HEADING_SIZE), _font(_FONT_SIZE))
-
-    mode = container.mode_name(channels)
-    distinct = histogram(pixels).colours.shape[0]
-    raw = height * width * channels
-    cells = [
-        _Cell(
-            _display(pixels, shown),
-            "original",
-            [f"{width}x{height} {mode}, {_colours(distinct)}", f"{raw:,} bytes raw, {8 * channels} bits/px"],
-            None,
-            fonts,
-        )
-    ]
+    cells = [_original_cell(pixels, shown, fonts)]
     rows = []
-    for k in ks:
+    for i, k in enumerate(ks, 1):
+        if progress is not None:
+            progress(k, i, len(ks))
         indexed, seconds = _quantized(pixels, k, seed, space, dither)
         data = indexed.to_bytes(coding)
         decoded = Indexed.from_bytes(data, max_pixels=None).to_array()
         row = _row(k, indexed, data, metrics.psnr(pixels, decoded), seconds)
         rows.append(row)
-        quality = "lossless" if row["lossless"] else f"PSNR {row['psnr']:.2f} dB"
-        # Fewer entries than asked for happen when the image has fewer colours than K.
-        used = _colours(row["palette_size"]) + ("" if row["palette_size"] == k else f" (of K={k})")
-        lines = [
-            f"{row['bits_per_pixel']:.3f} bits/px, {row['file_bytes']:,} bytes",
-            quality,
-            f"{row['coding']}, {used}",
-        ]
-        cells.append(_Cell(_display(decoded, shown), f"K={k}", lines, _swatches_for(indexed.palette, shown[0]), fonts))
+        cells.append(_result_cell(row, decoded, indexed.palette, shown, fonts))
+    return _grid(cells, per_row or _balanced_per_row(len(cells)), title), rows
 
-    if per_row is None:
-        lines_needed = -(-len(cells) // _PER_ROW)
-        per_row = -(-len(cells) // lines_needed)
-    per_row = _check_positive("per_row", per_row)
-    return _grid(cells, per_row, title), rows
+
+def _original_cell(pixels: NDArray[np.uint8], shown: tuple[int, int], fonts: tuple[_Font, _Font]) -> _Cell:
+    """The first panel of :func:`compare`: the input, captioned with its size, distinct colours and raw size."""
+    height, width, channels = pixels.shape
+    distinct = histogram(pixels).colours.shape[0]
+    lines = [
+        f"{width}x{height} {container.mode_name(channels)}, {_colours(distinct)}",
+        f"{height * width * channels:,} bytes raw, {8 * channels} bits/px",
+    ]
+    return _Cell(_display(pixels, shown), "original", lines, None, fonts)
+
+
+def _result_cell(
+    row: Mapping[str, Any],
+    decoded: NDArray[np.uint8],
+    palette: NDArray[np.uint8],
+    shown: tuple[int, int],
+    fonts: tuple[_Font, _Font],
+) -> _Cell:
+    """A panel of :func:`compare` for one K: what a decoder returns, its file's figures and its palette."""
+    k = row["k"]
+    quality = "lossless" if row["lossless"] else f"PSNR {row['psnr']:.2f} dB"
+    # Fewer entries than asked for happen when the image has fewer colours than K.
+    used = _colours(row["palette_size"]) + ("" if row["palette_size"] == k else f" (of K={k})")
+    lines = [f"{row['bits_per_pixel']:.3f} bits/px, {row['file_bytes']:,} bytes", quality, f"{row['coding']}, {used}"]
+    return _Cell(_display(decoded, shown), f"K={k}", lines, _swatches_for(palette, shown[0]), fonts)
+
+
+def _balanced_per_row(cells: int) -> int:
+    """At most :data:`_PER_ROW` panels a row, spread evenly over the rows needed (5 panels: 3 + 2, not 4 + 1)."""
+    lines_needed = -(-cells // _PER_ROW)
+    return -(-cells // lines_needed)
 
 
 # --------------------------------------------------------------------------- sweep
@@ -453,6 +473,7 @@ def sweep(
     space: Space = "rgb",
     dither: bool = False,
     codings: Sequence[int | str] = ("raw", "ctx1"),
+    progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """File size and quality of an image at each K, for each payload coding.
 
@@ -472,6 +493,9 @@ def sweep(
         As for :func:`kmq.quantize`.
     codings : sequence of int or str
         Payload codings to measure, by name or number.
+    progress : callable, optional
+        Called as ``progress(k, i, n)`` before the ``i``-th of the ``n``
+        distinct K values (from 1, ascending) is quantized.
 
     Returns
     -------
@@ -496,7 +520,9 @@ def sweep(
     if not names:
         raise ParameterError("codings is empty: give at least one")
     rows = []
-    for k in ks:
+    for i, k in enumerate(ks, 1):
+        if progress is not None:
+            progress(k, i, len(ks))
         indexed, seconds = _quantized(pixels, k, seed, space, dither)
         # The container is exact (tested bit for bit), so one decode serves every coding.
         quality = metrics.psnr(pixels, indexed.to_array())
@@ -645,14 +671,12 @@ def sweep_figure(rows: Sequence[Mapping[str, Any]], *, title: str = "") -> bytes
     # Figure and the Agg canvas directly: pyplot's global state and GUI backends stay out of it.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FixedLocator, NullLocator
 
     rows = list(rows)
     if not rows:
         raise ParameterError("no rows to plot")
     codings = list(dict.fromkeys(str(row["coding"]) for row in rows))
     ks = sorted({int(row["k"]) for row in rows})
-
     knee_coding = "ctx1" if "ctx1" in codings else codings[0]
     knee = elbow(rows, coding=knee_coding)
     knee_label = f"elbow, K={knee} ({knee_coding})"
@@ -660,48 +684,14 @@ def sweep_figure(rows: Sequence[Mapping[str, Any]], *, title: str = "") -> bytes
     figure = Figure(figsize=(15, 4.6), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     quality_axes, size_axes, trade_axes = figure.subplots(1, 3)
-
-    first: dict[int, Mapping[str, Any]] = {}
-    for row in rows:
-        first.setdefault(int(row["k"]), row)
-    lossy = [(k, float(first[k]["psnr"])) for k in ks if first[k]["psnr"] is not None]
-    lossless = [k for k in ks if first[k]["psnr"] is None]
-    # Lossless results have no PSNR to plot: they go on a line of their own above the rest.
-    top = max((quality for _, quality in lossy), default=40.0) + 3
-    if lossy:
-        quality_axes.plot(*zip(*lossy, strict=True), marker="o", color="black")
-    if lossless:
-        quality_axes.plot(lossless, [top] * len(lossless), "^", color="black", label="lossless")
-    quality_axes.set_ylabel("PSNR (dB, higher is better)")
-    quality_axes.set_title("Quality (the same for every coding)")
-
+    top = _plot_quality(quality_axes, rows, ks)
     for coding in codings:
         mine = sorted((int(row["k"]), row) for row in rows if row["coding"] == coding)
         (line,) = size_axes.plot(
             [k for k, _ in mine], [float(row["bits_per_pixel"]) for _, row in mine], marker="o", label=coding
         )
-        colour = line.get_color()
-        points = [(float(row["bits_per_pixel"]), float(row["psnr"]), k) for k, row in mine if row["psnr"] is not None]
-        exact = [(float(row["bits_per_pixel"]), top, k) for k, row in mine if row["psnr"] is None]
-        if points:
-            bits, quality, point_ks = zip(*points, strict=True)
-            trade_axes.plot(bits, quality, marker="o", color=colour, label=coding)
-            if coding == knee_coding and knee in point_ks:
-                at = point_ks.index(knee)
-                trade_axes.plot(
-                    bits[at], quality[at], "o", markersize=14, markerfacecolor="none", markeredgecolor="grey",
-                    label=knee_label,
-                )  # fmt: skip
-        if exact:
-            trade_axes.plot(*list(zip(*exact, strict=True))[:2], "^", color=colour, label=f"{coding}, lossless")
-        # Every K past the image's colour count gives the same file: one label for the lot.
-        labels: dict[tuple[float, float], list[str]] = {}
-        for x, y, k in points + exact:
-            labels.setdefault((x, y), []).append(str(k))
-        for (x, y), names in labels.items():
-            trade_axes.annotate(
-                ", ".join(names), (x, y), xytext=(4, -11), textcoords="offset points", fontsize=8, color=colour
-            )
+        knee_here = knee if coding == knee_coding else None
+        _plot_trade_off(trade_axes, coding, mine, top, line.get_color(), knee_here, knee_label)
     size_axes.set_ylabel("bits per pixel, whole file (lower is better)")
     size_axes.set_ylim(bottom=0)
     size_axes.set_title("File size")
@@ -712,19 +702,74 @@ def sweep_figure(rows: Sequence[Mapping[str, Any]], *, title: str = "") -> bytes
     trade_axes.set_title("Trade-off (points labelled with K)")
     trade_axes.grid(True, alpha=0.3)
     trade_axes.legend(loc="lower right")
-
     for axes in (quality_axes, size_axes):
-        axes.set_xscale("log", base=2)
-        axes.xaxis.set_major_locator(FixedLocator(ks))
-        axes.xaxis.set_minor_locator(NullLocator())
-        axes.set_xticklabels([str(k) for k in ks])
-        axes.set_xlabel("K (palette entries)")
-        axes.grid(True, alpha=0.3)
-        if knee is not None:
-            axes.axvline(knee, color="grey", linestyle="--", linewidth=1, label=knee_label)
-        if axes.get_legend_handles_labels()[0]:
-            axes.legend(loc="upper left")
+        _k_axis(axes, ks, knee, knee_label)
     figure.suptitle(title or "kmq sweep")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def _plot_quality(axes: Any, rows: Sequence[Mapping[str, Any]], ks: list[int]) -> float:
+    """PSNR against K on ``axes`` (the same for every coding); returns the height lossless points are drawn at."""
+    first: dict[int, Mapping[str, Any]] = {}
+    for row in rows:
+        first.setdefault(int(row["k"]), row)
+    lossy = [(k, float(first[k]["psnr"])) for k in ks if first[k]["psnr"] is not None]
+    lossless = [k for k in ks if first[k]["psnr"] is None]
+    # Lossless results have no PSNR to plot: they go on a line of their own above the rest.
+    top = max((quality for _, quality in lossy), default=40.0) + 3
+    if lossy:
+        axes.plot(*zip(*lossy, strict=True), marker="o", color="black")
+    if lossless:
+        axes.plot(lossless, [top] * len(lossless), "^", color="black", label="lossless")
+    axes.set_ylabel("PSNR (dB, higher is better)")
+    axes.set_title("Quality (the same for every coding)")
+    return top
+
+
+def _plot_trade_off(
+    axes: Any,
+    coding: str,
+    mine: list[tuple[int, Mapping[str, Any]]],
+    top: float,
+    colour: Any,
+    knee: int | None,
+    knee_label: str,
+) -> None:
+    """One coding's PSNR against bits per pixel, each point labelled with its K; ``knee`` circled if given."""
+    points = [(float(row["bits_per_pixel"]), float(row["psnr"]), k) for k, row in mine if row["psnr"] is not None]
+    exact = [(float(row["bits_per_pixel"]), top, k) for k, row in mine if row["psnr"] is None]
+    if points:
+        bits, quality, point_ks = zip(*points, strict=True)
+        axes.plot(bits, quality, marker="o", color=colour, label=coding)
+        if knee is not None and knee in point_ks:
+            at = point_ks.index(knee)
+            axes.plot(
+                bits[at], quality[at], "o", markersize=14, markerfacecolor="none", markeredgecolor="grey",
+                label=knee_label,
+            )  # fmt: skip
+    if exact:
+        axes.plot(*list(zip(*exact, strict=True))[:2], "^", color=colour, label=f"{coding}, lossless")
+    # Every K past the image's colour count gives the same file: one label for the lot.
+    labels: dict[tuple[float, float], list[str]] = {}
+    for x, y, k in points + exact:
+        labels.setdefault((x, y), []).append(str(k))
+    for (x, y), names in labels.items():
+        axes.annotate(", ".join(names), (x, y), xytext=(4, -11), textcoords="offset points", fontsize=8, color=colour)
+
+
+def _k_axis(axes: Any, ks: list[int], knee: int | None, knee_label: str) -> None:
+    """A log2 K axis with a tick at every K measured, and the elbow as a dashed vertical line."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    axes.set_xscale("log", base=2)
+    axes.xaxis.set_major_locator(FixedLocator(ks))
+    axes.xaxis.set_minor_locator(NullLocator())
+    axes.set_xticklabels([str(k) for k in ks])
+    axes.set_xlabel("K (palette entries)")
+    axes.grid(True, alpha=0.3)
+    if knee is not None:
+        axes.axvline(knee, color="grey", linestyle="--", linewidth=1, label=knee_label)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="upper left")

@@ -1,0 +1,77 @@
+"""``kmq --help`` says what is true: each payload coding's rate, and measured figures that a test re-measures."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+
+import kmq
+import numpy as np
+import pytest
+from kmq import container, images
+from kmq.cli.main import CTX1_AT_K8, EPILOG, build_parser
+
+RATE = re.compile(r"(\d+(?:\.\d+)?) bits? per pixel")
+
+
+def help_texts() -> dict[str, str]:
+    """Every text the parser shows: descriptions, epilogs and each option's help, by where it appears."""
+    parser = build_parser()
+    texts = {"kmq": f"{parser.description}\n{parser.epilog}"}
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, command in sub.choices.items():
+        texts[name] = f"{command.description}\n{command.epilog}"
+        for action in command._actions:
+            if action.help:
+                texts[f"{name} {'/'.join(action.option_strings) or action.dest}"] = action.help
+    return texts
+
+
+def test_no_help_gives_the_raw_rate_as_what_k_costs_by_default():
+    # Before: "-k 8 ... write photo.kmq at 3 bits per pixel" and "(default: 8, i.e. 3 bits per pixel)",
+    # while the default coding (ctx1) writes 0.2 to 1.6 bits per pixel at K=8.
+    for where, text in help_texts().items():
+        for match in RATE.finditer(text):
+            if float(match.group(1)) == 3:
+                before = text[max(0, match.start() - 60) : match.start()]
+                assert "raw" in before, f"{where}: {text!r}"
+
+
+def test_k_and_coding_say_what_each_coding_gives():
+    texts = help_texts()
+
+    assert "ceil(log2 K) bits raw" in texts["encode -k"] and "ctx1" in texts["encode -k"]
+    coding = texts["encode --coding"]
+    assert "raw (or 0) = exactly ceil(log2 K) bits per pixel, 3 at K=8" in coding
+    assert f"ctx1 (or 1, the default) = context-modelled and range-coded, {CTX1_AT_K8}" in coding
+    assert "photos (exactly 3 with --coding raw)" in EPILOG
+
+
+def test_the_epilogs_rate_for_k8_is_the_measured_range():
+    low, high = re.search(r"-k 8 .* ([\d.]+) to ([\d.]+) bits per pixel on\s+photos", EPILOG, re.DOTALL).groups()
+    kodak_low, kodak_high = re.search(r"([\d.]+) to ([\d.]+) bits per pixel on the 24 Kodak", CTX1_AT_K8).groups()
+
+    assert (float(low), float(high)) == (round(float(kodak_low), 1), round(float(kodak_high), 1))
+
+
+def test_raw_is_exactly_ceil_log2_k_bits_per_pixel_in_the_payload():
+    pixels = np.random.default_rng(0).integers(0, 256, (13, 11, 3), dtype=np.uint8)  # 143 pixels, odd
+    for k in (2, 3, 5, 8, 100):
+        data = kmq.encode(pixels, k, coding="raw")
+        header = container.Header.unpack(data)
+        assert len(data) - header.overhead == math.ceil(143 * math.ceil(math.log2(k)) / 8)
+
+
+@pytest.mark.corpus
+def test_ctx1_figures_in_the_help_are_those_measured_on_kodak(corpus):
+    low, high, mean = map(float, re.search(r"([\d.]+) to ([\d.]+) .* \(mean ([\d.]+)\)", CTX1_AT_K8).groups())
+    rates = []
+    for path in sorted((corpus / "kodak").glob("*.png")):
+        data = kmq.encode(images.load_image(path), 8)
+        header = container.Header.unpack(data)
+        assert header.coding == container.CODING_CTX1
+        rates.append(header.payload_bits_per_pixel(len(data)))
+
+    assert len(rates) == 24
+    assert (round(min(rates), 2), round(max(rates), 2), round(float(np.mean(rates)), 2)) == (low, high, mean)
