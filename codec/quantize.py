@@ -219,13 +219,11 @@ def _centres(
     return centres
 
 
-def _palette(
-    hist: Histogram, k: int, seed: int, space: Space, fast: bool = False
-) -> tuple[NDArray[np.uint8], NDArray[np.intp]]:
-    """Canonical palette and the label of each distinct colour (not yet compacted)."""
+def _entries(hist: Histogram, k: int, seed: int, space: Space, fast: bool = False) -> NDArray[np.uint8]:
+    """Canonical palette of at most ``k`` entries for the histogram's colours."""
     colours, counts = hist.colours, hist.counts
     if colours.shape[0] <= k:
-        return colours, np.arange(colours.shape[0])
+        return colours
     fixed = np.empty((0, colours.shape[1]), dtype=np.uint8)
     clear = colours[:, -1] == 0 if colours.shape[1] == 4 else np.zeros(colours.shape[0], dtype=bool)
     if k >= 2 and clear.any():
@@ -238,7 +236,14 @@ def _palette(
     else:
         centres = _centres(colours, counts, to_space(colours, space), k, seed, fast)
         found = from_space(centres, space, colours.shape[1])
-    palette = np.unique(np.vstack([found, fixed]), axis=0)
+    return np.unique(np.vstack([found, fixed]), axis=0)
+
+
+def _palette(hist: Histogram, k: int, seed: int, space: Space) -> tuple[NDArray[np.uint8], NDArray[np.intp]]:
+    """Canonical palette and the label of each distinct colour (not yet compacted)."""
+    palette = _entries(hist, k, seed, space)
+    if palette.shape[0] == hist.colours.shape[0]:
+        return palette, np.arange(palette.shape[0])  # every colour kept: it is its own entry
     labels, _ = kmeans.nearest(to_space(hist.colours, space), to_space(palette, space))
     return palette, labels
 
@@ -371,29 +376,47 @@ def quantize(
     return _auto(pixels, hist, float(min_psnr), int(seed), space, dither)
 
 
-def _estimate(hist: Histogram, k: int, seed: int, space: Space) -> float:
-    """PSNR of the fast fit with ``k`` colours: what the search for K steers by."""
-    palette, per_colour = compact(*_palette(hist, k, seed, space, fast=True))
-    return metrics.psnr(hist.colours, palette[per_colour], weights=hist.counts)
+def _sample(hist: Histogram) -> tuple[NDArray[np.uint8], NDArray[np.float64]]:
+    """What the search for K measures its estimates on: the colours merged into the fine bins.
+
+    The within-bin error it leaves out is nearly the same at every K, and the search measures
+    it (a full fit against its estimate) before it trusts the estimates.
+    """
+    if hist.colours.shape[0] <= _EXACT_MAX_COLOURS:
+        return hist.colours, hist.counts
+    channels = hist.colours.shape[1]
+    fine = _binned(hist.colours, to_space(hist.colours, "rgb"), hist.counts, _FINE_BITS[channels])
+    return from_space(fine.coords, "rgb", channels), fine.weights
+
+
+def _estimate(
+    hist: Histogram, sample: tuple[NDArray[np.uint8], NDArray[np.float64]], k: int, seed: int, space: Space
+) -> float:
+    """PSNR on ``sample`` of the fast fit with ``k`` colours: what the search for K steers by."""
+    palette = _entries(hist, k, seed, space, fast=True)
+    colours, counts = sample
+    labels, _ = kmeans.nearest(to_space(colours, space), to_space(palette, space))
+    return metrics.psnr(colours, palette[labels], weights=counts)
 
 
 def _auto(pixels: NDArray[np.uint8], hist: Histogram, target: float, seed: int, space: Space, dither: bool) -> Indexed:
     """The result of the smallest K that reaches ``target``, found without a full fit per step.
 
-    A bisection on the fast fit (:func:`_estimate`) gives K0; full fits then walk from K0
-    (down while they reach the target, up while they miss it, by doubling steps and then
-    bisection) until K reaches it and K - 1 does not. So the result is exactly
-    ``quantize(pixels, K)`` for a K whose full fit reaches ``target`` while that of K - 1
-    misses it (or K = 1); usually two full fits are made (K0 and K0 - 1).
+    A bisection on the fast fit (:func:`_estimate`) gives K0; one full fit there measures how
+    far the estimate falls short, and a second bisection on the corrected estimate gives K1.
+    Full fits then walk from K1 (down while they reach the target, up while they miss it,
+    by steps of 1, 1, 2, 4, ... and then bisection) until K reaches it and K - 1 does not. So the
+    result is exactly ``quantize(pixels, K)`` for a K whose full fit reaches ``target``
+    while that of K - 1 misses it (or K = 1); usually three full fits are made (K0, K1, K1 - 1).
     """
-    low, high = 1, MAX_K
-    while low < high:  # smallest K whose estimate reaches the target (MAX_K if none)
-        middle = (low + high) // 2
-        if _estimate(hist, middle, seed, space) >= target:
-            high = middle
-        else:
-            low = middle + 1
+    estimates: dict[int, float] = {}
     fits: dict[int, tuple[Indexed, float]] = {}
+    sample = _sample(hist)
+
+    def estimate(k: int) -> float:
+        if k not in estimates:
+            estimates[k] = _estimate(hist, sample, k, seed, space)
+        return estimates[k]
 
     def fit(k: int) -> tuple[Indexed, float]:
         if k not in fits:
@@ -403,16 +426,35 @@ def _auto(pixels: NDArray[np.uint8], hist: Histogram, target: float, seed: int, 
     def reaches(k: int) -> bool:
         return fit(k)[1] >= target
 
-    guess = low
+    def smallest(offset: float) -> int:
+        """Smallest K whose estimate plus ``offset`` reaches the target (MAX_K if none)."""
+        low, high = 1, MAX_K
+        while low < high:
+            middle = (low + high) // 2
+            if estimate(middle) + offset >= target:
+                high = middle
+            else:
+                low = middle + 1
+        return low
+
+    first = smallest(0.0)
+    shortfall = fit(first)[1] - estimate(first)
+    low = smallest(shortfall) if math.isfinite(shortfall) else first
+    # The corrected estimate is usually within a few K: steps of 1, 1, 2, 4, ... from it.
+    guess, steps = low, [1, 1, *(2**i for i in range(1, 9))]
     if reaches(guess):
-        high, step = guess, 1  # high reaches; find a K below that misses
-        while high - step >= 1 and reaches(high - step):
-            high, step = high - step, step * 2
-        low = max(1, high - step + 1) if high - step >= 1 else 1  # high - step misses (or is below 1)
+        high = guess  # high reaches; find a K below that misses
+        for step in steps:
+            if high - step < 1 or not reaches(high - step):
+                break
+            high -= step
+        low = high - step + 1 if high - step >= 1 else 1  # high - step misses (or is below 1)
     else:
-        low, step = guess + 1, 1  # guess misses; find a K above that reaches
-        while low + step - 1 < MAX_K and not reaches(low + step - 1):
-            low, step = low + step, step * 2
+        low = guess + 1  # guess misses (so does low - 1); find a K above that reaches
+        for step in steps:
+            if low + step - 1 >= MAX_K or reaches(low + step - 1):
+                break
+            low += step
         high = min(MAX_K, low + step - 1)
         if not reaches(high):
             quality = fit(high)[1]
