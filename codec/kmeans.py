@@ -17,11 +17,12 @@ and ties go to the lowest index.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["nearest", "squared_distances", "weighted_sum", "sse", "lloyd", "wu_init", "kmeans_plusplus"]
+__all__ = ["nearest", "squared_distances", "weighted_sum", "sse", "lloyd", "wu_init", "WuCut", "kmeans_plusplus"]
 
 FloatArray = NDArray[np.float64]
 
@@ -258,6 +259,74 @@ def wu_init(points: FloatArray, weights: FloatArray, cells: NDArray[np.integer],
     (k', D) float64 ndarray
         The weighted mean of each non-empty box, k' <= k.
     """
+    return WuCut(points, weights, cells, bits).means(k)
+
+
+class WuCut:
+    """Wu's cut of one set of weighted points, grown one split at a time and kept.
+
+    The cut is greedy, so the boxes for ``k`` are the first ``k - 1`` splits of the
+    boxes for any larger K: :meth:`means` for several K (``k="auto"`` asks for about
+    twenty) costs one cut to the largest, not one cut each.
+
+    Parameters
+    ----------
+    points, weights, cells, bits
+        As :func:`wu_init`.
+    """
+
+    def __init__(self, points: FloatArray, weights: FloatArray, cells: NDArray[np.integer], bits: int) -> None:
+        self._volume, variance, best_cut, full = _wu_moments(points, weights, cells, bits)
+        self._variance, self._best_cut = variance, best_cut
+        self._full = full
+        self._boxes = [full]
+        self._variances = [variance(self._volume(*full))]
+        self._splits: list[tuple[int, _Box, _Box]] = []
+        self._done = False
+
+    def _split(self) -> None:
+        boxes, variances = self._boxes, self._variances
+        split = None
+        for i in np.argsort(variances, kind="stable")[::-1]:
+            if variances[i] <= 0:
+                break
+            _, axis, cut = self._best_cut(*boxes[i])
+            if axis >= 0:
+                split = (int(i), axis, cut)
+                break
+            variances[i] = 0.0  # cannot be cut: a single cell
+        if split is None:
+            self._done = True
+            return
+        i, axis, cut = split
+        lo, hi = boxes[i]
+        first = (lo, (*hi[:axis], cut, *hi[axis + 1 :]))
+        second = ((*lo[:axis], cut, *lo[axis + 1 :]), hi)
+        boxes[i] = first
+        boxes.append(second)
+        variances[i] = self._variance(self._volume(*first))
+        variances.append(self._variance(self._volume(*second)))
+        self._splits.append((i, first, second))
+
+    def means(self, k: int) -> FloatArray:
+        """The weighted mean of each non-empty box of the cut into ``k`` boxes ((k', D), k' <= k)."""
+        while len(self._boxes) < k and not self._done:
+            self._split()
+        boxes = [self._full]
+        for i, first, second in self._splits[: k - 1]:
+            boxes[i] = first
+            boxes.append(second)
+        means = [m[1:-1] / m[0] for m in (self._volume(*box) for box in boxes) if m[0] > 0]
+        return np.array(means)
+
+
+_Box = tuple[tuple[int, ...], tuple[int, ...]]
+
+
+def _wu_moments(
+    points: FloatArray, weights: FloatArray, cells: NDArray[np.integer], bits: int
+) -> tuple[Callable[..., FloatArray], Callable[[FloatArray], float], Callable[..., tuple[float, int, int]], _Box]:
+    """Wu's prefix-summed moments and the functions that read them: box moments, variance, best cut."""
     dims = points.shape[1]
     side = (1 << bits) + 1  # one leading zero plane per axis for the prefix sums
     flat = np.ravel_multi_index(tuple((cells + 1).T), (side,) * dims)
@@ -314,27 +383,4 @@ def wu_init(points: FloatArray, weights: FloatArray, cells: NDArray[np.integer],
         return best
 
     full = ((0,) * dims, (side - 1,) * dims)
-    boxes = [full]
-    variances = [variance(volume(*full))]
-    while len(boxes) < k:
-        split = None
-        for i in np.argsort(variances, kind="stable")[::-1]:
-            if variances[i] <= 0:
-                break
-            _, axis, cut = best_cut(*boxes[i])
-            if axis >= 0:
-                split = (int(i), axis, cut)
-                break
-            variances[i] = 0.0  # cannot be cut: a single cell
-        if split is None:
-            break
-        i, axis, cut = split
-        lo, hi = boxes[i]
-        first = (lo, (*hi[:axis], cut, *hi[axis + 1 :]))
-        second = ((*lo[:axis], cut, *lo[axis + 1 :]), hi)
-        boxes[i] = first
-        boxes.append(second)
-        variances[i] = variance(volume(*first))
-        variances.append(variance(volume(*second)))
-    means = [m[1:-1] / m[0] for m in (volume(*box) for box in boxes) if m[0] > 0]
-    return np.array(means)
+    return volume, variance, best_cut, full

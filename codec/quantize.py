@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -67,6 +67,19 @@ _EXACT_MAX_COLOURS = 1 << 13
 _EXACT_ROUNDS = 2
 #: Lloyd rounds of the fast fit that ``k="auto"`` searches with before its full fits.
 _FAST_ROUNDS = 8
+
+
+#: What the ``k="auto"`` search keeps between fits: whatever does not depend on K.
+_Cache = dict[tuple[object, ...], Any]
+
+
+def _cached(cache: _Cache | None, key: tuple[object, ...], make: Callable[[], _T]) -> _T:
+    """``make()``, kept in ``cache`` under ``key`` when there is a cache."""
+    if cache is None:
+        return make()
+    if key not in cache:
+        cache[key] = make()
+    return cast(_T, cache[key])
 
 
 @dataclass(frozen=True)
@@ -177,6 +190,7 @@ class Options:
 
 
 _DEFAULTS = Options()
+_T = TypeVar("_T")
 
 
 def _centres(
@@ -186,23 +200,28 @@ def _centres(
     k: int,
     seed: int,
     fast: bool = False,
+    cache: _Cache | None = None,
 ) -> NDArray[np.float64]:
     """K-means centres in the clustering space for more than ``k`` weighted colours.
 
     ``fast`` (the ``k="auto"`` search's estimate): Wu's start and a few Lloyd rounds on the
-    coarse bins only, about a tenth of the full fit's time.
+    coarse bins only, about a tenth of the full fit's time. ``cache`` keeps what does not
+    depend on ``k`` (the bins, Wu's cut) between the search's fits.
     """
     channels = colours.shape[1]
-    coarse = _binned(colours, coords, counts, _COARSE_BITS[channels])
-    exact = colours.shape[0] <= _EXACT_MAX_COLOURS or coarse.coords.shape[0] < 4 * k
+    n = colours.shape[0]
+    coarse = _cached(cache, ("coarse", n), lambda: _binned(colours, coords, counts, _COARSE_BITS[channels]))
+    exact = n <= _EXACT_MAX_COLOURS or coarse.coords.shape[0] < 4 * k
     if exact:
         # Few colours, or too few bins to tell the clusters apart: cluster the exact colours throughout.
         coarse = _Points(coords, counts, colours.astype(np.intp) >> (8 - coarse.bits), coarse.bits)
+    cut = _cached(
+        cache, ("wu", n, exact), lambda: kmeans.WuCut(coarse.coords, coarse.weights, coarse.cells, coarse.bits)
+    )
     if fast:
-        start = kmeans.wu_init(coarse.coords, coarse.weights, coarse.cells, coarse.bits, k)
-        return kmeans.lloyd(coarse.coords, coarse.weights, start, max_iter=_FAST_ROUNDS)[0]
+        return kmeans.lloyd(coarse.coords, coarse.weights, cut.means(k), max_iter=_FAST_ROUNDS)[0]
     rng = np.random.default_rng(seed)
-    starts = [kmeans.wu_init(coarse.coords, coarse.weights, coarse.cells, coarse.bits, k)]
+    starts = [cut.means(k)]
     if starts[0].shape[0] < k:
         # Wu cannot split a single cell; k-means++ places the remaining centres.
         starts[0] = kmeans.kmeans_plusplus(coarse.coords, coarse.weights, k, rng, initial=starts[0])
@@ -212,14 +231,16 @@ def _centres(
     centres = min(runs, key=lambda run: run[1])[0]
     if exact:
         return centres
-    fine = _binned(colours, coords, counts, _FINE_BITS[channels])
+    fine = _cached(cache, ("fine", n), lambda: _binned(colours, coords, counts, _FINE_BITS[channels]))
     if fine.coords.shape[0] < coords.shape[0]:
         centres, _ = kmeans.lloyd(fine.coords, fine.weights, centres, max_iter=_FINE_ROUNDS)
     centres, _ = kmeans.lloyd(coords, counts, centres, max_iter=_EXACT_ROUNDS, tol=0.0)
     return centres
 
 
-def _entries(hist: Histogram, k: int, seed: int, space: Space, fast: bool = False) -> NDArray[np.uint8]:
+def _entries(
+    hist: Histogram, k: int, seed: int, space: Space, fast: bool = False, cache: _Cache | None = None
+) -> NDArray[np.uint8]:
     """Canonical palette of at most ``k`` entries for the histogram's colours."""
     colours, counts = hist.colours, hist.counts
     if colours.shape[0] <= k:
@@ -234,17 +255,22 @@ def _entries(hist: Histogram, k: int, seed: int, space: Space, fast: bool = Fals
     if colours.shape[0] <= k:
         found = colours
     else:
-        centres = _centres(colours, counts, to_space(colours, space), k, seed, fast)
+        visible = colours
+        coords = _cached(cache, ("coords", visible.shape[0]), lambda: to_space(visible, space))
+        centres = _centres(colours, counts, coords, k, seed, fast, cache)
         found = from_space(centres, space, colours.shape[1])
     return np.unique(np.vstack([found, fixed]), axis=0)
 
 
-def _palette(hist: Histogram, k: int, seed: int, space: Space) -> tuple[NDArray[np.uint8], NDArray[np.intp]]:
+def _palette(
+    hist: Histogram, k: int, seed: int, space: Space, cache: _Cache | None = None
+) -> tuple[NDArray[np.uint8], NDArray[np.intp]]:
     """Canonical palette and the label of each distinct colour (not yet compacted)."""
-    palette = _entries(hist, k, seed, space)
+    palette = _entries(hist, k, seed, space, cache=cache)
     if palette.shape[0] == hist.colours.shape[0]:
         return palette, np.arange(palette.shape[0])  # every colour kept: it is its own entry
-    labels, _ = kmeans.nearest(to_space(hist.colours, space), to_space(palette, space))
+    coords = _cached(cache, ("coords", hist.colours.shape[0]), lambda: to_space(hist.colours, space))
+    labels, _ = kmeans.nearest(coords, to_space(palette, space))
     return palette, labels
 
 
@@ -283,10 +309,17 @@ def _dither(pixels: NDArray[np.uint8], palette: NDArray[np.uint8]) -> NDArray[np
 
 
 def _indexed(
-    pixels: NDArray[np.uint8], hist: Histogram, k: int, seed: int, space: Space, dither: bool, measure: bool = False
+    pixels: NDArray[np.uint8],
+    hist: Histogram,
+    k: int,
+    seed: int,
+    space: Space,
+    dither: bool,
+    measure: bool = False,
+    cache: _Cache | None = None,
 ) -> tuple[Indexed, float]:
     """Quantize to at most ``k`` colours; also return the PSNR of the result if ``measure`` (else NaN)."""
-    palette, per_colour = _palette(hist, k, seed, space)
+    palette, per_colour = _palette(hist, k, seed, space, cache)
     if dither and palette.shape[0] < hist.colours.shape[0]:
         result = Indexed(*compact(palette, _dither(pixels, palette)))
         return result, metrics.psnr(pixels, result) if measure else math.nan
@@ -390,12 +423,18 @@ def _sample(hist: Histogram) -> tuple[NDArray[np.uint8], NDArray[np.float64]]:
 
 
 def _estimate(
-    hist: Histogram, sample: tuple[NDArray[np.uint8], NDArray[np.float64]], k: int, seed: int, space: Space
+    hist: Histogram,
+    sample: tuple[NDArray[np.uint8], NDArray[np.float64]],
+    k: int,
+    seed: int,
+    space: Space,
+    cache: _Cache | None = None,
 ) -> float:
     """PSNR on ``sample`` of the fast fit with ``k`` colours: what the search for K steers by."""
-    palette = _entries(hist, k, seed, space, fast=True)
+    palette = _entries(hist, k, seed, space, fast=True, cache=cache)
     colours, counts = sample
-    labels, _ = kmeans.nearest(to_space(colours, space), to_space(palette, space))
+    coords = _cached(cache, ("sample",), lambda: to_space(colours, space))
+    labels, _ = kmeans.nearest(coords, to_space(palette, space))
     return metrics.psnr(colours, palette[labels], weights=counts)
 
 
@@ -412,15 +451,16 @@ def _auto(pixels: NDArray[np.uint8], hist: Histogram, target: float, seed: int, 
     estimates: dict[int, float] = {}
     fits: dict[int, tuple[Indexed, float]] = {}
     sample = _sample(hist)
+    cache: _Cache = {}
 
     def estimate(k: int) -> float:
         if k not in estimates:
-            estimates[k] = _estimate(hist, sample, k, seed, space)
+            estimates[k] = _estimate(hist, sample, k, seed, space, cache)
         return estimates[k]
 
     def fit(k: int) -> tuple[Indexed, float]:
         if k not in fits:
-            fits[k] = _indexed(pixels, hist, k, seed, space, dither, measure=True)
+            fits[k] = _indexed(pixels, hist, k, seed, space, dither, measure=True, cache=cache)
         return fits[k]
 
     def reaches(k: int) -> bool:
