@@ -117,19 +117,19 @@ def histogram(pixels: NDArray[np.uint8]) -> Histogram:
             counted = np.bincount(_keys(block), minlength=1 << 24)
             bins = counted if bins is None else np.add(bins, counted, out=bins)
         assert bins is not None
-        index = np.flatnonzero(bins != 0)  # 3x faster than flatnonzero(bins) on int64
-        counts = bins[index].astype(np.float64)
+        occupied = np.flatnonzero(bins != 0)  # 3x faster than flatnonzero(bins) on int64
+        counts = bins[occupied].astype(np.float64)
         del bins
-        return Histogram(_colours(index, 3), counts, (height, width), pixels, None)
+        return Histogram(_colours(occupied, 3), counts, (height, width), pixels, None)
     found = [np.unique(_keys(block), return_counts=True) for _, block in _blocks(pixels)]
     if len(found) == 1:
-        unique, occurrences = found[0][0], found[0][1].astype(np.float64)
+        unique, occurrences = found[0][0], found[0][1].astype(np.float64)  # one block: already merged
     else:
         unique, inverse = np.unique(np.concatenate([part[0] for part in found]), return_inverse=True)
         weights = np.concatenate([part[1] for part in found]).astype(np.float64)
-        occurrences = np.bincount(inverse, weights=weights, minlength=unique.size)
+        occurrences = np.bincount(inverse, weights=weights, minlength=unique.size).astype(np.float64, copy=False)
     del found
-    index = None
+    index: NDArray[np.uint32] | None = None
     if channels == 4:
         index = np.empty(height * width, dtype=np.uint32)
         for start, block in _blocks(pixels):

@@ -82,8 +82,8 @@ def squared_error(
     channels = a.shape[-1]
     premultiplied = channels == 4 if premultiplied is None else premultiplied and channels == 4
     paletted = not isinstance(b, np.ndarray)
-    if not paletted and a.shape != b.shape:
-        raise ValueError(f"shapes differ: {a.shape} != {np.shape(b)}")
+    if isinstance(b, np.ndarray) and a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} != {b.shape}")
     rows = max(1, _BLOCK_PIXELS // max(1, math.prod(a.shape[1:-1])))
     weight = None if weights is None else np.asarray(weights).astype(np.int64)
     error = 0
