@@ -2,9 +2,14 @@
 
 One file named on its own keeps the strict rule (an existing output is an
 error without ``--force``). Anything else is a batch: several inputs, a
-folder, a glob or ``-O DIR``; there, outputs newer than their input are
-skipped as up to date, a bad file is reported and the rest go on, and the exit
-status is 1 if any file failed.
+folder, a glob or ``-O DIR``; there, kmq's outputs newer than their input are
+skipped as up to date, older ones are kept and reported as stale, a bad file
+is reported and the rest go on, and the exit status is 1 if any file failed.
+Decoded images are named ``NAME-kmq.EXT`` unless ``-o`` names one, so that they
+never take an original's name; a file kmq did not write is replaced only when
+``-o`` names it and ``--force`` is given (:func:`kmq.files.check_output`).
+``-`` as the input reads standard input, as the output (``-o -``, and the
+default for ``-``) writes standard output.
 """
 
 from __future__ import annotations
@@ -17,12 +22,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kmq import batch, images
+from kmq import batch, files, images
 from kmq.batch import DecodeOptions, EncodeOptions, Job, Outcome
-from kmq.files import atomic_write
+from kmq.errors import KmqError
 from kmq.quantize import Options as QuantizeOptions
 
-from .report import CommandError, Report, db
+from .report import CommandError, Report, db, mode_word
 
 __all__ = ["run_encode", "run_decode"]
 
@@ -32,7 +37,7 @@ def _encode_line(job: Job, info: dict[str, Any]) -> str:
     note = f" ({info['note']})" if info["note"] else ""
     return (
         f"{job.source} ({info['input_bytes']:,} B) -> {job.output} ({info['file_bytes']:,} B): "
-        f"{info['width']}x{info['height']} {info['mode']}, K={info['k']}, "
+        f"{info['width']}x{info['height']} {mode_word(info['mode'])}, K={info['k']}, "
         f"{info['coding']} payload {info['payload_bits_per_pixel']:.3f} bit/px{raw}, "
         f"file {info['bits_per_pixel']:.3f} bit/px, PSNR {db(info['psnr'])}, {info['seconds']:.2f} s{note}"
     )
@@ -57,13 +62,14 @@ def _is_batch(args: argparse.Namespace) -> bool:
     return path.is_dir() or (not path.exists() and glob.has_magic(args.inputs[0]))
 
 
-def _output_for(args: argparse.Namespace, suffix: str) -> Callable[[Path, Path], Path]:
+def _output_for(args: argparse.Namespace, name_for: Callable[[Path], Path]) -> Callable[[Path, Path], Path]:
+    """Where each input's output goes: ``-o``, else under ``-O`` or beside it, named by ``name_for``."""
     if args.output is not None:
         return lambda source, relative: Path(args.output)
     if args.output_dir is not None:
         folder = Path(args.output_dir)
-        return lambda source, relative: folder / relative.with_suffix(suffix)
-    return lambda source, relative: source.with_suffix(suffix)
+        return lambda source, relative: folder / name_for(relative)
+    return lambda source, relative: Path(files.STDIO) if files.is_stdio(source) else name_for(source)
 
 
 def _run(
@@ -71,7 +77,7 @@ def _run(
     *,
     verb: str,
     suffixes: frozenset[str],
-    suffix: str,
+    name_for: Callable[[Path], Path],
     work: batch.Work,
     options: EncodeOptions | DecodeOptions,
     describe: Callable[[Job, dict[str, Any]], str],
@@ -82,7 +88,10 @@ def _run(
         raise CommandError(f"{args.output_dir}: -O names a folder, and this is a file")
     inputs, problems = batch.find_inputs(args.inputs, recursive=args.recursive, suffixes=suffixes)
     many = _is_batch(args)
-    jobs = batch.plan(inputs, _output_for(args, suffix), force=args.force, batch=many)
+    named = args.output is not None
+    jobs = batch.plan(inputs, _output_for(args, name_for), force=args.force, batch=many, named=named)
+    # Standard output carries the image: the per-file line goes to stderr, with -v.
+    result_line = report.detail if any(files.is_stdio(job.output) for job in jobs) else report.line
     records: list[dict[str, Any]] = [
         {"input": argument, "output": None, "status": "failed", "error": message} for argument, message in problems
     ]
@@ -93,15 +102,20 @@ def _run(
     todo = sum(job.action == "run" for job in jobs)
     workers = 1 if args.scheduler else _workers(args)
     where = f"the Dask scheduler at {args.scheduler}" if args.scheduler else f"{min(workers, todo)} worker process(es)"
+    kept = sum(j.action == "stale" for j in jobs)
     report.detail(
         f"{len(jobs)} input(s): {todo} to {verb}, {sum(j.action == 'skip' for j in jobs)} up to date, "
-        f"{sum(j.action == 'fail' for j in jobs)} refused; on {where}"
+        + (f"{kept} stale, " if kept else "")
+        + f"{sum(j.action == 'fail' for j in jobs)} refused; on {where}"
     )
     for job in jobs:
         record: dict[str, Any] = {"input": str(job.source), "output": str(job.output)}
         if job.action == "skip":
             report.detail(f"{job.reason}, skipped")
             by_job[id(job)] = {**record, "status": "skipped"}
+        elif job.action == "stale":
+            report.line(job.reason)
+            by_job[id(job)] = {**record, "status": "stale"}
         elif job.action == "fail":
             report.error(job.reason)
             by_job[id(job)] = {**record, "status": "failed", "error": job.reason}
@@ -111,13 +125,17 @@ def _run(
     try:
         for job, outcome in batch.run(jobs, work, options, workers=workers, scheduler=args.scheduler):
             record = {"input": str(job.source), "output": str(job.output)}
-            error = outcome.error or _place(job, outcome, args.force, make_folders=args.output_dir is not None)
+            error = outcome.error or _place(job, outcome, args.force, named, make_folders=args.output_dir is not None)
             if error:
                 report.error(error)
                 record.update(status="failed", error=error)
             else:
                 megapixels += outcome.info["width"] * outcome.info["height"] / 1e6
-                report.line(describe(job, outcome.info))
+                for warning in outcome.info.get("notes", ()):
+                    report.warning(f"{job.source}: {warning}")
+                if outcome.info.get("colour"):
+                    report.detail(f"{job.source}: {outcome.info['colour']}")
+                result_line(describe(job, outcome.info))
                 record.update(status=f"{verb}d", **outcome.info)
             by_job[id(job)] = record
             report.advance()
@@ -125,47 +143,60 @@ def _run(
         report.close()
     records += [by_job[id(job)] for job in jobs]
     elapsed = time.perf_counter() - started
-    counts = {status: sum(r["status"] == status for r in records) for status in (f"{verb}d", "skipped", "failed")}
+    statuses = (f"{verb}d", "skipped", "stale", "failed")
+    counts = {status: sum(r["status"] == status for r in records) for status in statuses}
     if many and jobs:
         done = counts[f"{verb}d"]
         rate = f": {done / elapsed:.1f} files/s, {megapixels / elapsed:.1f} MP/s" if done and elapsed > 0 else ""
+        stale = f", {counts['stale']} stale" if counts["stale"] else ""
         report.line(
             f"{verb}d {done} file(s), {megapixels:.1f} MP in {elapsed:.2f} s{rate}; "
-            f"{counts['skipped']} up to date, {counts['failed']} failed"
+            f"{counts['skipped']} up to date{stale}, {counts['failed']} failed"
         )
     summary = {"command": verb, "files": records, "counts": counts, "megapixels": megapixels, "seconds": elapsed}
     report.emit_json(summary)
     return 1 if counts["failed"] else 0
 
 
-def _place(job: Job, outcome: Outcome, force: bool, make_folders: bool) -> str | None:
-    """Write a finished output atomically; the reason it could not be, or None.
+def _place(job: Job, outcome: Outcome, force: bool, named: bool, make_folders: bool) -> str | None:
+    """Write a finished output atomically (or to standard output); the reason it could not be, or None.
 
     Subfolders are made under an output folder (``-O``) only: a ``-o`` into a
-    missing folder is more likely a typo than a wish.
+    missing folder is more likely a typo than a wish. The rule on what may be
+    replaced is checked again here, as files may have changed since the plan.
     """
     assert outcome.content is not None
     if make_folders and not job.output.parent.exists():
         try:
             job.output.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            return f"{exc.filename or job.output.parent}: {exc.strerror or exc}"
+            return files.describe_os_error(exc, job.output.parent)
     try:
-        atomic_write(job.output, outcome.content, overwrite=force)
+        files.atomic_write(job.output, outcome.content, overwrite=force, kmq_only=not named)
+    except BrokenPipeError:
+        raise  # standard output's reader has gone: main() ends quietly, as a Unix filter does
     except OSError as exc:
-        return f"{exc.filename or job.output}: {exc.strerror or exc}"
+        return files.describe_os_error(exc, files.display_name(job.output, output=True))
+    except KmqError as exc:
+        return str(exc)
     return None
 
 
 def run_encode(args: argparse.Namespace) -> int:
     """``kmq encode``; returns the exit status."""
     quantizer = QuantizeOptions(k=args.k, seed=args.seed, space=args.space, dither=args.dither, min_psnr=args.min_psnr)
-    options = EncodeOptions(quantizer=quantizer, coding=args.coding, max_pixels=args.max_pixels)
+    options = EncodeOptions(
+        quantizer=quantizer,
+        coding=args.coding,
+        max_pixels=args.max_pixels,
+        frame=args.frame,
+        colour_management=args.colour_management,
+    )
     return _run(
         args,
         verb="encode",
         suffixes=images.image_suffixes(),
-        suffix=".kmq",
+        name_for=lambda path: path.with_suffix(".kmq"),
         work=batch.encode_job,
         options=options,
         describe=_encode_line,
@@ -174,12 +205,13 @@ def run_encode(args: argparse.Namespace) -> int:
 
 def run_decode(args: argparse.Namespace) -> int:
     """``kmq decode``; returns the exit status."""
-    options = DecodeOptions(suffix=Path(args.output).suffix if args.output else args.suffix, max_pixels=args.max_pixels)
+    named = args.output is not None and not files.is_stdio(args.output)
+    options = DecodeOptions(suffix=Path(args.output).suffix if named else args.suffix, max_pixels=args.max_pixels)
     return _run(
         args,
         verb="decode",
         suffixes=frozenset({".kmq"}),
-        suffix=args.suffix,
+        name_for=lambda path: files.decoded_name(path, args.suffix),
         work=batch.decode_job,
         options=options,
         describe=_decode_line,

@@ -31,7 +31,7 @@ from kmq.quantize import DEFAULT_K, MAX_SEED, SPACES
 from . import batch as batch_cli
 from . import completion
 from . import pictures as picture_cli
-from .report import PROG, CommandError, Report, db, failure_document
+from .report import PROG, CommandError, Report, db, failure_document, mode_word
 
 __all__ = ["main", "build_parser"]
 
@@ -61,6 +61,10 @@ def _seed(text: str) -> int:
 
 def _jobs(text: str) -> int:
     return _integer(text, "jobs", 1)
+
+
+def _frame(text: str) -> int:
+    return _integer(text, "frame", 1)
 
 
 def _width(text: str) -> int:
@@ -136,8 +140,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _holds_kmq(path: Path) -> bool:
-    with path.open("rb") as file:
-        return file.read(len(container.MAGIC)) == container.MAGIC
+    with files.open_input(path) as source:
+        return source.read(len(container.MAGIC)) == container.MAGIC
 
 
 def _refuse_the_other_command(args: argparse.Namespace, verb: str) -> None:
@@ -177,7 +181,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     _refuse_the_other_command(args, "decode")
-    images.output_format(args.output or Path("out").with_suffix(args.suffix))  # refuse a bad format before any work
+    named = args.output is not None and not files.is_stdio(args.output)
+    images.output_format(args.output if named else Path("out").with_suffix(args.suffix))  # refuse it before any work
     return batch_cli.run_decode(args)
 
 
@@ -204,7 +209,10 @@ def describe(path: Path, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) 
 def _describe(path: Path, max_pixels: int | None) -> tuple[dict[str, Any], np.ndarray]:
     data, header, palette, _ = files.read_file(path, max_pixels=max_pixels)
     n = header.pixels
-    raw = n * header.channels
+    # The format stores RGB, but a palette of greys decodes to a grey image: its raw size is 1 byte per pixel.
+    grey = bool((palette[:, 0] == palette[:, 1]).all() and (palette[:, 1] == palette[:, 2]).all())
+    mode = ("L" if header.channels == 3 else "LA") if grey else header.mode
+    raw = n * len(mode)
     file_bytes = len(data)
     payload = file_bytes - header.overhead
     stripes = None
@@ -219,7 +227,8 @@ def _describe(path: Path, max_pixels: int | None) -> tuple[dict[str, Any], np.nd
         "height": header.height,
         "pixels": n,
         "channels": header.channels,
-        "mode": header.mode,
+        "mode": mode,
+        "grey": grey,
         "k": header.k,
         "bits_per_label": header.bits,
         "palette": ["#" + entry.tobytes().hex() for entry in palette],
@@ -264,13 +273,13 @@ def cmd_info(args: argparse.Namespace) -> None:
     print(
         f"file      {info['file']}\n"
         f"format    kmq version {info['version']}, payload coding {info['coding']} ({info['coding_name']})\n"
-        f"image     {info['width']} x {info['height']} = {info['pixels']:,} pixels, {info['mode']}\n"
+        f"image     {info['width']} x {info['height']} = {info['pixels']:,} pixels, {mode_word(info['mode'])}\n"
         f"palette   K={info['k']}, {info['bits_per_label']} bits per label\n{swatches}\n"
         f"payload   {info['payload_bits_per_pixel']:.3f} bits per pixel: {info['payload_bytes']:,} bytes {detail}\n"
         f"file      {info['file_bits_per_pixel']:.3f} bits per pixel: {info['file_bytes']:,} bytes "
         f"(header {info['header_bytes']}, palette {info['palette_bytes']}, payload {info['payload_bytes']:,}, "
         f"checksum {info['checksum_bytes']})\n"
-        f"ratio     {info['ratio']:.2f} : 1 against raw {info['mode']} ({info['raw_bytes']:,} bytes)\n"
+        f"ratio     {info['ratio']:.2f} : 1 against raw {mode_word(info['mode'])} ({info['raw_bytes']:,} bytes)\n"
         "checksum  CRC-32 verified; every label checked against K"
     )
 
@@ -294,8 +303,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     stem = Path(SAMPLE).stem
     original, encoded, decoded = (folder / f"{stem}{suffix}" for suffix in (".png", ".kmq", "-decoded.png"))
     for out in (original, encoded, decoded):
-        if out.exists() and not args.force:
-            raise CommandError(f"{out}: output exists (use --force, or give another folder)")
+        files.check_output(out, force=args.force)
     pixels = load_sample_image(SAMPLE)
     height, width = pixels.shape[:2]
     n = width * height
@@ -399,7 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     limit_help = f"refuse images with more pixels than this, or 'none' (default: {container.DEFAULT_MAX_PIXELS:,})"
-    force_help = "replace an existing output file (it is only replaced once the new one is complete)"
+    force_help = (
+        "replace an existing output that kmq wrote, once the new one is complete (a file kmq did not write: only "
+        "when -o names it; never a device, FIFO or folder)"
+    )
 
     def reporting_options(verbose: bool) -> argparse.ArgumentParser:
         parent = argparse.ArgumentParser(add_help=False)
@@ -413,11 +424,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     reporting, verbose_reporting = reporting_options(False), reporting_options(True)
 
+    def input_options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--frame",
+            type=_frame,
+            metavar="N",
+            help="which frame of an animation (GIF, APNG, WebP) or page of a multi-page TIFF, from 1 (default: 1)",
+        )
+        parser.add_argument(
+            "--no-colour-management",
+            dest="colour_management",
+            action="store_false",
+            help="keep the numbers as stored instead of converting an embedded ICC profile to sRGB",
+        )
+
     batching = argparse.ArgumentParser(add_help=False)
     group = batching.add_argument_group(
         "many files",
         "Several inputs, a folder, a glob or -O make a batch: a bad file is reported and the rest go on (exit 1 at "
-        "the end if any failed), and outputs newer than their input are skipped as up to date.",
+        "the end if any failed), and kmq's outputs newer than their input are skipped as up to date, older ones kept "
+        "and reported as stale.",
     )
     group.add_argument("-O", "--output-dir", metavar="DIR", help="write outputs into DIR (made if missing)")
     group.add_argument("-r", "--recursive", action="store_true", help="look in the subfolders of folder inputs")
@@ -444,9 +470,15 @@ def build_parser() -> argparse.ArgumentParser:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help="image files in any format Pillow reads (PNG, JPEG, WebP, TIFF, ...), folders, or glob patterns",
+        help="image files in any format Pillow reads (PNG, JPEG, WebP, TIFF, ...), folders, glob patterns, or - "
+        "for standard input",
     )
-    p.add_argument("-o", "--output", help="output path, for one input (default: INPUT with the suffix .kmq)")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="output path, for one input (default: INPUT with the suffix .kmq); - for standard output (the "
+        "default when INPUT is -, standard input); DIR/ with a slash for a folder, as -O",
+    )
     p.add_argument(
         "-k",
         type=_k_or_auto,
@@ -471,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dither", action="store_true", help="Floyd-Steinberg dithering (RGB images); smoother gradients, lower PSNR"
     )
     p.add_argument("--seed", type=_seed, default=0, help="k-means++ seed; same seed, same file (default: 0)")
+    input_options(p)
     p.add_argument(
         "--coding",
         type=_coding,
@@ -489,13 +522,21 @@ def build_parser() -> argparse.ArgumentParser:
         "kmq decode photo.kmq -o photo.webp\n  kmq decode kmq/ -r -O png/    (every .kmq file below kmq/)",
         parents=[verbose_reporting, batching],
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help=".kmq files, folders, or glob patterns")
-    p.add_argument("-o", "--output", help="output image, for one input; format from its extension (default: INPUT.png)")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help=".kmq files, folders, glob patterns, or - for standard input"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        help="output image, for one input; format from its extension (default: NAME-kmq.png beside NAME.kmq, a "
+        "name no original has); - for standard output, in the --suffix format (PNG unless given); DIR/ for a folder",
+    )
     p.add_argument(
         "--suffix",
         type=_suffix,
         default=".png",
-        help="format of the outputs when -o is not given, by extension: .png (default), .webp, .tiff, ...",
+        help="format of the outputs when -o names no file (NAME-kmq.SUFFIX, or -o -), by extension: .png "
+        "(default), .webp, .tiff, ...",
     )
     p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=limit_help)
     p.set_defaults(run=cmd_decode, check=lambda args, parser=p: _check_batch_options(parser, args))
@@ -536,6 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     picture_options.add_argument(
         "--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=limit_help
     )
+    input_options(picture_options)
 
     p = command(
         "compare",
@@ -577,17 +619,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _describe_os_error(exc: OSError) -> str:
-    where = f"{exc.filename}: " if exc.filename else ""
-    return f"{where}{exc.strerror or exc}"
-
-
 def _check_batch_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.output is not None and args.output_dir is not None:
         parser.error("-o and -O: choose one")
+    if args.output is not None and args.output.endswith(("/", os.sep)):
+        args.output, args.output_dir = None, args.output  # -o DIR/ names a folder, as -O DIR does
+    if files.STDIO in args.inputs and len(args.inputs) > 1:
+        parser.error("- (standard input) must be the only input")
+    if files.STDIO in args.inputs and args.output_dir is not None:
+        parser.error("- (standard input) has no name to put under -O; name the output with -o")
+    to_stdout = args.output == files.STDIO or (args.output is None and args.inputs == [files.STDIO])
+    if to_stdout and args.json:
+        parser.error("--json and an image on standard output (-o -) cannot share it; name an output file")
     if args.output is not None and len(args.inputs) > 1:
         parser.error("-o names one output; for several inputs use -O DIR")
-    if args.output is not None and not Path(args.inputs[0]).is_file() and Path(args.inputs[0]).exists():
+    if args.output is not None and Path(args.inputs[0]).is_dir():
         parser.error("-o names one output; for a folder use -O DIR")
     if args.output is not None and not Path(args.inputs[0]).exists() and glob.has_magic(args.inputs[0]):
         parser.error("-o names one output; for a glob pattern use -O DIR")
@@ -608,7 +654,7 @@ def _failure(exc: Exception) -> str:
     if isinstance(exc, (KmqError, CommandError)):
         return f"error: {exc}"
     if isinstance(exc, OSError):
-        return f"error: {_describe_os_error(exc)}"
+        return f"error: {files.describe_os_error(exc)}"
     if isinstance(exc, ImportError):  # an optional extra is missing; the message says which
         return f"error: {exc}"
     if isinstance(exc, MemoryError):

@@ -28,6 +28,16 @@ def _steps(step: Callable[[str], None]) -> pictures.Progress:
     return lambda k, i, n: step(f"K={k} ({i} of {n})")
 
 
+def _load(args: argparse.Namespace, report: Report) -> np.ndarray:
+    """The input's pixels as ``encode`` would see them (``--frame``, colour management), warnings said."""
+    loaded = images.load(
+        args.input, frame=args.frame, colour_management=args.colour_management, max_pixels=args.max_pixels
+    )
+    for note in loaded.notes:
+        report.warning(f"{args.input}: {note}")
+    return loaded.pixels
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     """``kmq compare INPUT -k K ... -o compare.png``."""
     report = Report(args)
@@ -36,7 +46,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     files.check_output(out, args.input, force=args.force)
     with report.status(f"compare {args.input}") as step:
         step("reading")
-        pixels = images.load_image(args.input, max_pixels=args.max_pixels)
+        pixels = _load(args, report)
         picture, rows = pictures.compare(
             pixels,
             args.k,
@@ -75,7 +85,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         files.check_output(csv_out, args.input, force=args.force)
     with report.status(f"sweep {args.input}") as step:
         step("reading")
-        pixels = images.load_image(args.input, max_pixels=args.max_pixels)
+        pixels = _load(args, report)
         height, width = pixels.shape[:2]
         rows = pictures.sweep(
             pixels, args.k, seed=args.seed, space=args.space, dither=args.dither, progress=_steps(step)
@@ -115,8 +125,8 @@ def write_palette_image(path: str, palette: np.ndarray, fmt: str, force: bool, s
     out = Path(path)
     try:
         files.check_output(out, source, force=force)
-    except FileExistsError as exc:
-        raise ParameterError(f"--palette-image {exc.filename}: {exc.strerror}") from None
+    except OSError as exc:
+        raise ParameterError(f"--palette-image {files.describe_os_error(exc)}") from None
     except ParameterError as exc:
         raise ParameterError(f"--palette-image {exc}") from None
     _write_image(out, pictures.palette_image(palette), fmt, force)

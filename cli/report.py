@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
-__all__ = ["PROG", "CommandError", "Report", "db", "failure_document", "STATUS_DELAY"]
+__all__ = ["PROG", "CommandError", "Report", "db", "failure_document", "mode_word", "STATUS_DELAY"]
 
 PROG = "kmq"
 
@@ -190,6 +190,11 @@ class Report:
         if self.verbose:
             self._write(f"{PROG}: {text}", sys.stderr)
 
+    def warning(self, text: str) -> None:
+        """A warning line on stderr: something in an input was ignored or left out (not with --quiet)."""
+        if not self.quiet:
+            self._write(f"{PROG}: warning: {text}", sys.stderr)
+
     def error(self, text: str) -> None:
         """An error line on stderr (always)."""
         self._write(f"{PROG}: error: {text}", sys.stderr)
@@ -207,3 +212,8 @@ def db(psnr: float | None) -> str:
 def failure_document(command: str | None, error: str) -> dict[str, Any]:
     """What ``--json`` prints on stdout when a command fails, usage errors included (exit 1 or 2)."""
     return {"command": command, "error": error}
+
+
+def mode_word(mode: str) -> str:
+    """An image mode for people: ``"grey"`` and ``"grey+alpha"`` for L and LA, else the mode (RGB, RGBA)."""
+    return {"L": "grey", "LA": "grey+alpha"}.get(mode, mode)

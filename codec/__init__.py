@@ -27,6 +27,7 @@ from .errors import (
     FormatError,
     ImageError,
     KmqError,
+    KmqWarning,
     ParameterError,
     PixelLimitError,
     TruncatedError,
@@ -59,6 +60,7 @@ __all__ = [
     "PixelLimitError",
     "ImageError",
     "ParameterError",
+    "KmqWarning",
 ]
 
 

@@ -6,19 +6,21 @@ a worker gets bytes and returns bytes (:func:`encode_job`, :func:`decode_job`).
 So a worker process, or a Dask worker on another machine, needs kmq installed
 and nothing else: no shared file system, no paths.
 
-Outputs that exist are left alone unless ``force`` is set. In a batch an
-output newer than its input is *up to date* and skipped, so running the same
-command again only does what is new; kmq does not compare the options a file
-was made with, so use ``force`` after changing them.
+Outputs that exist are left alone unless ``force`` is set, and a file kmq did
+not write is replaced only when the user named it (:func:`kmq.files.check_output`).
+In a batch an output of kmq's newer than its input is *up to date* and skipped,
+so running the same command again only does what is new, and an older one is
+*stale*: kept and reported; kmq does not compare the options a file was made
+with, so use ``force`` after changing them.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import io
 import os
 import signal
-import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import container, files, images, metrics, threads
-from .errors import ImageError, KmqError, ParameterError
+from .errors import KmqError, ParameterError
 from .indexed import Indexed
 from .quantize import Options, quantize
 
@@ -65,11 +67,16 @@ class EncodeOptions:
     """K, seed, space, dither and min_psnr, checked when made."""
     coding: str = container.DEFAULT_CODING
     max_pixels: int | None = container.DEFAULT_MAX_PIXELS
+    frame: int | None = None
+    colour_management: bool = True
 
     def read(self, path: Path) -> bytes:
         """An input's bytes, once its header shows it is an image (a big non-image is not read whole)."""
-        images.identify(path, max_pixels=self.max_pixels)
-        return path.read_bytes()
+        with files.open_input(path) as source:
+            if source.seekable:  # a pipe cannot be read twice: Pillow judges it once it is read
+                images.identify(source.file, name=source.name, max_pixels=self.max_pixels)
+                source.file.seek(0)
+            return source.read()
 
 
 @dataclass(frozen=True)
@@ -97,24 +104,110 @@ class Outcome:
 class Job:
     """One input and the output it should become.
 
-    ``action`` is ``"run"``, ``"skip"`` (the output is up to date) or ``"fail"``
-    (``reason`` says why, e.g. the output exists without ``force``).
+    ``action`` is ``"run"``, ``"skip"`` (the output is up to date), ``"stale"``
+    (kmq's output is older than its input and kept, as ``force`` is not set) or
+    ``"fail"`` (``reason`` says why, e.g. the output is a file kmq did not write).
     """
 
     source: Path
     output: Path
-    action: Literal["run", "skip", "fail"] = "run"
+    action: Literal["run", "skip", "stale", "fail"] = "run"
     reason: str = ""
 
 
-def _is_hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
+def _entries(folder: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(folder) as found:
+            return sorted(found, key=lambda entry: entry.name)
+    except OSError:  # unreadable, or gone meanwhile: nothing to take from it
+        return []
+
+
+def _walk(folder: Path, recursive: bool) -> Iterator[Path]:
+    """The files in ``folder`` (and below it with ``recursive``), hidden ones skipped.
+
+    A symbolic link to a file is taken; a symbolic link to a folder is never
+    descended into, so that links back up the tree cannot make the walk
+    endless (``find`` without ``-L`` does the same). Hidden files and folders
+    are skipped: they include kmq's own temporary files.
+    """
+    for entry in _entries(folder):
+        if entry.name.startswith("."):
+            continue
+        path = folder / entry.name
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                if recursive:
+                    yield from _walk(path, recursive)
+            elif entry.is_file():
+                yield path
+        except OSError:
+            continue
+
+
+def _glob(pattern: str) -> Iterator[Path]:
+    """What a glob pattern matches, as :func:`glob.glob` with ``recursive=True``, but finite.
+
+    ``**`` matches this folder and every folder below it without following
+    symbolic links (glob.glob follows them, and two links back up a tree give
+    2**depth paths); a plain ``*`` component may match a link to a folder,
+    which costs one pattern component, so it cannot loop. Hidden names match
+    only components that start with a dot, as in glob.glob.
+    """
+    path = Path(pattern)
+    parts = path.parts[1:] if path.anchor else path.parts
+    yield from _match(Path(path.anchor) if path.anchor else Path(), parts)
+
+
+def _match(base: Path, parts: Sequence[str]) -> Iterator[Path]:
+    if not parts:
+        yield base
+        return
+    head, rest = parts[0], parts[1:]
+    if head == "**":
+        for folder in _folders(base):
+            if rest:
+                yield from _match(folder, rest)
+            else:  # every name below: the folders as _folders gives them, the rest here
+                yield folder
+                for entry in _entries(folder):
+                    if not entry.name.startswith(".") and not _is_dir(entry, follow_symlinks=False):
+                        yield folder / entry.name
+    elif not glob.has_magic(head):
+        if not rest and os.path.lexists(base / head):
+            yield base / head
+        elif rest and (base / head).is_dir():
+            yield from _match(base / head, rest)
+    else:
+        for entry in _entries(base):
+            if entry.name.startswith(".") and not head.startswith("."):
+                continue
+            if not fnmatch.fnmatch(entry.name, head):
+                continue
+            if not rest:
+                yield base / entry.name
+            elif _is_dir(entry):
+                yield from _match(base / entry.name, rest)
+
+
+def _folders(base: Path) -> Iterator[Path]:
+    """``base`` and every folder below it, hidden ones skipped, symbolic links not followed."""
+    yield base
+    for entry in _entries(base):
+        if not entry.name.startswith(".") and _is_dir(entry, follow_symlinks=False):
+            yield from _folders(base / entry.name)
+
+
+def _is_dir(entry: os.DirEntry[str], *, follow_symlinks: bool = True) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=follow_symlinks)
+    except OSError:
+        return False
 
 
 def _folder_files(folder: Path, recursive: bool, suffixes: frozenset[str]) -> list[Path]:
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    # Hidden files and folders are skipped: they include our own temporary files.
-    return sorted(p for p in found if p.suffix.lower() in suffixes and p.is_file() and not _is_hidden(p, folder))
+    # kmq's own decoded images are not taken from folders, so encode after decode does not re-encode them.
+    return [p for p in _walk(folder, recursive) if p.suffix.lower() in suffixes and not files.is_decoded_name(p)]
 
 
 def find_inputs(
@@ -125,11 +218,14 @@ def find_inputs(
     Parameters
     ----------
     arguments : sequence of str
-        Each is a file (taken whatever its extension), a folder (its files
-        with one of ``suffixes``; every level below it with ``recursive``), or
-        a glob pattern that the shell did not expand (``"photos/*.jpg"``,
-        ``"**/*.png"``; its matches with one of ``suffixes``, so that ``"*"``
-        does not pick up earlier outputs).
+        Each is a file (taken whatever its extension), ``-`` (standard
+        input), a folder (its files with one of ``suffixes``; every level
+        below it with ``recursive``), or a glob pattern that the shell did not
+        expand (``"photos/*.jpg"``, ``"**/*.png"``; its matches with one of
+        ``suffixes``, so that ``"*"`` does not pick up earlier outputs).
+        Folders and patterns skip hidden files, kmq's decoded images
+        (``NAME-kmq.EXT``) and never follow a symbolic link into a folder
+        below them, so a link loop cannot make the search endless.
     recursive : bool
         Descend into folders.
     suffixes : iterable of str
@@ -150,14 +246,16 @@ def find_inputs(
     seen: set[Path] = set()
 
     def add(path: Path, relative: Path) -> None:
-        key = path.resolve()
+        key = path if files.is_stdio(path) else path.resolve()
         if key not in seen:
             seen.add(key)
             inputs.append((path, relative))
 
     for argument in arguments:
         path = Path(argument)
-        if path.is_dir():
+        if files.is_stdio(argument):
+            add(path, path)
+        elif path.is_dir():
             matches = _folder_files(path, recursive, wanted)
             for found in matches:
                 add(found, found.relative_to(path))
@@ -166,16 +264,15 @@ def find_inputs(
                 below = " or below it" if recursive else " (use -r to look in subfolders)"
                 problems.append((argument, f"{argument}: no {kinds} files in this folder{below}"))
         elif path.exists():
-            add(path, Path(path.name))
+            add(path, Path(path.name))  # a FIFO or a device too: reading it says what is wrong
         elif glob.has_magic(argument):
-            matches = sorted(Path(m) for m in glob.glob(argument, recursive=True))
             hits = 0
-            for found in matches:
+            for found in sorted(set(_glob(argument))):
                 if found.is_dir():
                     for inner in _folder_files(found, recursive, wanted):
                         add(inner, Path(found.name) / inner.relative_to(found))
                         hits += 1
-                elif found.is_file() and found.suffix.lower() in wanted:
+                elif found.is_file() and found.suffix.lower() in wanted and not files.is_decoded_name(found):
                     add(found, Path(found.name))
                     hits += 1
             if not hits:
@@ -191,20 +288,25 @@ def plan(
     *,
     force: bool,
     batch: bool,
+    named: bool = False,
 ) -> list[Job]:
-    """Decide, for each input, whether to run, skip or refuse it.
+    """Decide, for each input, whether to run, skip or refuse it (:func:`kmq.files.check_output`'s rule).
 
     Parameters
     ----------
     inputs : sequence of (path, relative path)
         As :func:`find_inputs` returns them.
     output_for : callable
-        ``output_for(path, relative)`` gives the output path.
+        ``output_for(path, relative)`` gives the output path (``-`` for standard output).
     force : bool
-        Replace existing outputs.
+        Replace existing outputs that kmq wrote (and, with ``named``, any regular file).
     batch : bool
-        Skip outputs newer than their input (True), or refuse every existing
-        output (False: one file named on the command line).
+        Skip kmq's outputs newer than their input and keep older ones as
+        stale (True), or refuse every existing output (False: one file named
+        on the command line).
+    named : bool
+        The output is one the user named (``-o``), so ``force`` may replace
+        a file kmq did not write; otherwise only kmq's own files are ever replaced.
 
     Returns
     -------
@@ -215,24 +317,26 @@ def plan(
     claimed: dict[Path, Path] = {}
     for source, relative in inputs:
         out = output_for(source, relative)
-        key = out.resolve()
-        if key in claimed:
-            jobs.append(Job(source, out, "fail", f"{out}: also the output of {claimed[key]}; rename one input"))
+        if not files.is_stdio(out):
+            key = out.resolve()
+            if key in claimed:
+                jobs.append(Job(source, out, "fail", f"{out}: also the output of {claimed[key]}; rename one input"))
+                continue
+            claimed[key] = source
+        try:
+            status = files.output_status(out, source)
+            if batch and status == "kmq" and not force:
+                if _newer(out, source):
+                    jobs.append(Job(source, out, "skip", f"{out}: up to date"))
+                else:
+                    reason = f"{out}: stale (older than its input), kept; --force redoes it"
+                    jobs.append(Job(source, out, "stale", reason))
+                continue
+            files.check_output(out, source, force=force, kmq_only=not named)
+        except (KmqError, OSError) as exc:
+            jobs.append(Job(source, out, "fail", _describe(exc, files.display_name(out, output=True))))
             continue
-        claimed[key] = source
-        if files.same_file(source, out):
-            jobs.append(Job(source, out, "fail", f"{out}: output would overwrite the input file; choose another -o"))
-        elif out.is_dir():
-            jobs.append(Job(source, out, "fail", f"{out}: output is a directory"))
-        elif os.path.lexists(out) and not force:
-            if batch and _newer(out, source):
-                jobs.append(Job(source, out, "skip", f"{out}: up to date"))
-            elif batch:
-                jobs.append(Job(source, out, "fail", f"{out}: exists and is older than its input (use --force)"))
-            else:
-                jobs.append(Job(source, out, "fail", f"{out}: output exists (use --force to overwrite)"))
-        else:
-            jobs.append(Job(source, out))
+        jobs.append(Job(source, out))
     return jobs
 
 
@@ -258,14 +362,27 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
     -------
     Outcome
         The kmq file and its figures (``input_bytes``, ``width``, ``height``,
-        ``mode``, ``k`` and ``palette_size`` (both the file's K), ``coding``,
-        ``file_bytes``, ``bits_per_pixel``,
-        ``payload_bits_per_pixel``, ``raw_bits``, ``psnr`` (None when
-        lossless), ``seconds``, ``note``), or the error.
+        ``mode`` (``"L"`` or ``"LA"`` for grey inputs, else the file's RGB or
+        RGBA), ``input_mode`` (Pillow's, as stored), ``grey``, ``k`` and
+        ``palette_size`` (both the file's K), ``coding``, ``file_bytes``,
+        ``bits_per_pixel``, ``payload_bits_per_pixel``, ``raw_bits``,
+        ``raw_bytes`` (1 byte per pixel and channel of ``mode``) and
+        ``ratio`` (``raw_bytes`` to ``file_bytes``), ``psnr`` (None when
+        lossless, measured against the pixels after colour management),
+        ``seconds``, ``note``, ``colour`` (what was done with an ICC profile,
+        or None) and ``notes`` (one-line warnings: a frame kept of many, an
+        ignored EXIF tag or profile)), or the error.
     """
     start = time.perf_counter()
     try:
-        pixels = images.load_image(io.BytesIO(data), name=name, max_pixels=options.max_pixels)
+        loaded = images.load(
+            io.BytesIO(data),
+            name=name,
+            frame=options.frame,
+            colour_management=options.colour_management,
+            max_pixels=options.max_pixels,
+        )
+        pixels = loaded.pixels
         indexed = quantize(pixels, options=options.quantizer)
         kmq_file = indexed.to_bytes(options.coding)
         psnr = metrics.psnr(pixels, indexed)
@@ -281,7 +398,7 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
         "input_bytes": len(data),
         "width": header.width,
         "height": header.height,
-        "mode": header.mode,
+        "mode": loaded.mode,
         "k": header.k,
         "palette_size": header.k,
         "coding": container.CODINGS[header.coding],
@@ -292,6 +409,12 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
         "psnr": None if psnr == float("inf") else psnr,
         "seconds": time.perf_counter() - start,
         "note": note,
+        "input_mode": loaded.source_mode,
+        "grey": loaded.grey,
+        "raw_bytes": header.pixels * loaded.bytes_per_pixel,
+        "ratio": header.pixels * loaded.bytes_per_pixel / len(kmq_file),
+        "colour": loaded.colour,
+        "notes": list(loaded.notes),
     }
     return Outcome(kmq_file, info)
 
@@ -341,20 +464,19 @@ Work = Callable[[bytes, str, Any], Outcome]
 
 
 def _read(path: Path, options: EncodeOptions | DecodeOptions) -> bytes:
-    if not stat.S_ISREG(os.stat(path).st_mode):
-        # A device or a FIFO could be endless or block forever.
-        raise ImageError(f"{path}: not a regular file")
+    # Through kmq.files.open_input, via options.read: a device or a FIFO is refused, not read.
     return options.read(path)
 
 
 def _describe(exc: BaseException, name: str | Path) -> str:
     """One line naming the file: kmq's messages may already start with it, OSError's name it themselves."""
+    label = files.display_name(name)
     if isinstance(exc, KmqError):
         text = str(exc)
-        return text if text.startswith(str(name)) else f"{name}: {text}"
+        return text if text.startswith(label) else f"{label}: {text}"
     if isinstance(exc, OSError):
-        return f"{exc.filename or name}: {exc.strerror or exc}"
-    return f"{name}: worker failed: {type(exc).__name__}: {exc}"
+        return files.describe_os_error(exc, label)
+    return f"{label}: worker failed: {type(exc).__name__}: {exc}"
 
 
 def _start_worker() -> None:

@@ -15,6 +15,7 @@ __all__ = [
     "PixelLimitError",
     "ImageError",
     "ParameterError",
+    "KmqWarning",
 ]
 
 
@@ -44,3 +45,7 @@ class ImageError(KmqError):
 
 class ParameterError(KmqError):
     """An argument is out of its documented range (K, seed, coding, array shape)."""
+
+
+class KmqWarning(UserWarning):
+    """Something in an input was ignored or left out (a broken EXIF tag, the other frames of an animation)."""

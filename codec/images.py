@@ -2,17 +2,29 @@
 
 The rules, applied to every input the encoder sees:
 
-- an (H, W, 3) or (H, W, 4) uint8 array is taken as RGB or RGBA;
-- a Pillow image is rotated by its EXIF orientation, then converted: modes with
-  alpha (LA, La, PA, RGBa, RGBA), images with a transparency entry (a tRNS
-  colour key in P, L or RGB) and P images whose palette has alpha (from
-  ``Image.quantize`` of RGBA, or a 4-channel kmq file) to RGBA; 16-bit greys to 8 bits by
-  ``round(v / 257)`` (I;16 and its variants always, and I when every value is
-  in 0..65535 and some value is above 255, which is how Pillow opens 16-bit
-  PGM files); every other mode (1, L, P, CMYK, YCbCr, LAB, HSV, I, F, ...) to
-  RGB the way Pillow's ``convert("RGB")`` does (I and F clip to 0..255);
+- an (H, W, 3) or (H, W, 4) uint8 array is taken as RGB or RGBA, and an (H, W)
+  or (H, W, 1) uint8 array as grey (its value in all three channels);
+- a Pillow image is read at one frame (the first unless another is asked for;
+  an animation or a multi-page file says that it had more), rotated by its
+  EXIF orientation (a broken orientation tag is ignored, with a warning), then
+  converted: modes with alpha (LA, La, PA, RGBA, RGBa), images with a
+  transparency entry (a tRNS colour key in P, L, I;16 or RGB) and P images whose
+  palette has alpha (from ``Image.quantize`` of RGBA, or a 4-channel kmq file)
+  to RGBA; 16-bit greys to 8 bits by ``round(v / 257)`` (I;16 and its variants
+  always, and I when every value is in 0..65535 and some value is above 255,
+  which is how Pillow opens 16-bit PGM files); every other mode (1, L, P, CMYK,
+  YCbCr, LAB, HSV, I, F, ...) to RGB the way Pillow's ``convert("RGB")`` does
+  (I and F clip to 0..255);
+- an embedded ICC profile (RGB, CMYK or grey) is applied: the pixels are
+  converted to sRGB with LittleCMS (Pillow's ImageCms, perceptual intent), so
+  that kmq quantizes the colours a colour-managed viewer shows. A profile that
+  is sRGB already (no value moves by more than 1) leaves the pixels as stored,
+  and ``colour_management=False`` keeps the stored numbers whatever the profile;
 - RGBA whose alpha is 255 everywhere becomes RGB, so that opaque images do not
   pay for a fourth channel.
+
+Grey stays visible after the conversion: :func:`load` says whether the input
+was grey, and its pixels are then equal in all three channels.
 """
 
 from __future__ import annotations
@@ -24,18 +36,22 @@ import os
 import threading
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
 
+from . import files
 from .container import CHANNELS, DEFAULT_MAX_PIXELS, mode_name
-from .errors import ImageError, KmqError, ParameterError, PixelLimitError
+from .errors import ImageError, KmqError, KmqWarning, ParameterError, PixelLimitError
 
 __all__ = [
     "ImageLike",
+    "Loaded",
+    "load",
     "as_array",
     "load_image",
     "save_image",
@@ -47,26 +63,111 @@ __all__ = [
     "KMQ_FORMAT",
 ]
 
-#: What the encoder accepts: an (H, W, 3|4) uint8 array or any Pillow image.
+#: What the encoder accepts: an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) uint8 array, or any Pillow image.
 ImageLike = Any
 
 _ORIENTATION = 0x0112  # the EXIF tag
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Where Pillow's getexif looks for an orientation; a rotated copy drops them all,
+# so that rotating it again is a no-op.
+_ORIENTATION_KEYS = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")
 _ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
+_GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "F"})
+# Formats whose extra frames are not other pictures: an MPO's are previews, gain
+# or depth maps (most phone JPEGs are MPO); a PSD opens at its merged composite
+# and its frames are the layers. They are not reported as dropped frames.
+_AUXILIARY_FRAMES = frozenset({"MPO", "PSD"})
+_PROFILE_SPACES = {"RGB ": "RGB", "GRAY": "grey", "CMYK": "CMYK"}
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: an array field has no single truth value
+class Loaded:
+    """An input image as the encoder sees it, with what was done to get there."""
+
+    #: (H, W, 3|4) uint8, upright, in sRGB unless colour management was off; equal channels when ``grey``.
+    pixels: NDArray[np.uint8]
+    #: Pillow's mode of the image as stored, e.g. ``"L"``, ``"LA"``, ``"RGB"``, ``"P"``, ``"CMYK"``, ``"I;16"``
+    #: (for an array: ``"L"`` if 2-D, else ``"RGB"`` or ``"RGBA"``).
+    source_mode: str
+    #: The input was grey: mode 1, L, LA, La, I, I;16 or F, or a 2-D array.
+    grey: bool
+    #: One-line warnings, e.g. ``"kept frame 1 of 24 (choose with --frame N)"``.
+    notes: tuple[str, ...] = ()
+    #: The description of the embedded ICC profile, or None without one.
+    profile: str | None = None
+    #: The pixels were converted from ``profile`` to sRGB.
+    converted: bool = False
+    #: One line on what was done with the profile (for ``-v``), or None without one.
+    colour: str | None = None
+
+    @property
+    def mode(self) -> str:
+        """What was encoded: ``"L"`` or ``"LA"`` for grey inputs, else ``"RGB"`` or ``"RGBA"``."""
+        channels = self.pixels.shape[2]
+        return ("L" if channels == 3 else "LA") if self.grey else mode_name(channels)
+
+    @property
+    def bytes_per_pixel(self) -> int:
+        """What one pixel of :attr:`mode` takes raw: 1 (L), 2 (LA), 3 (RGB) or 4 (RGBA)."""
+        return len(self.mode)
 
 
 def _sixteen_bit_grey(image: Image.Image) -> NDArray[np.uint8] | None:
-    """8-bit RGB from a 16-bit grey image, or None if ``image`` is not one."""
+    """8-bit RGB (RGBA with a tRNS key) from a 16-bit grey image, or None if ``image`` is not one."""
     if not (image.mode.startswith("I;16") or image.mode == "I"):
         return None
     grey = np.asarray(image).astype(np.int64)
     if image.mode == "I" and not (grey.min() >= 0 and 255 < grey.max() <= 65535):
         return None
     grey8 = ((grey * 2 + 257) // 514).astype(np.uint8)  # round(v / 257) in integers
+    key = image.info.get("transparency")
+    if isinstance(key, int) and not isinstance(key, bool):
+        # A PNG tRNS key names one 16-bit value: pixels of exactly that value are transparent.
+        alpha = np.where(grey == key, 0, 255).astype(np.uint8)
+        return np.dstack([grey8, grey8, grey8, alpha])
     return np.repeat(grey8[:, :, None], 3, axis=2)
+
+
+def _orientation(image: Image.Image) -> tuple[Image.Transpose | None, str | None]:
+    """The transpose the EXIF orientation asks for, and a note when the tag is broken (then no transpose)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # Pillow reports damaged EXIF with UserWarnings
+        try:
+            value = image.getexif().get(_ORIENTATION, 1)
+        except Exception as exc:  # Pillow's EXIF parser raises many types on damaged data
+            return None, f"ignored its EXIF data, which cannot be read ({type(exc).__name__}: {exc})"
+    if type(value) is int and value in _TRANSPOSE:
+        return _TRANSPOSE[value], None
+    if type(value) is int and value in (0, 1):  # 0 is "unknown", which cameras write for "as stored"
+        if caught and _ORIENTATION not in image.getexif():
+            return None, f"ignored its damaged EXIF data ({caught[0].message})"
+        return None, None
+    shown = repr(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    return None, f"ignored a broken EXIF orientation tag (value {shown}); the pixels are kept as stored"
+
+
+def _rotated(image: Image.Image, method: Image.Transpose) -> Image.Image:
+    # Rotated by hand rather than with ImageOps.exif_transpose, which rewrites the
+    # EXIF block and fails on damaged tags that have nothing to do with orientation.
+    rotated = image.transpose(method)
+    for key in _ORIENTATION_KEYS:
+        rotated.info.pop(key, None)
+    return rotated
 
 
 def upright(image: Image.Image) -> Image.Image:
     """The image rotated by its EXIF orientation; the same object when there is nothing to do.
+
+    A broken orientation tag is ignored with a :class:`~kmq.errors.KmqWarning`.
 
     Parameters
     ----------
@@ -75,41 +176,216 @@ def upright(image: Image.Image) -> Image.Image:
     Returns
     -------
     PIL.Image.Image
+        Rotated copies carry no EXIF or XMP, so that rotating them again changes nothing.
     """
-    # exif_transpose copies the image even when the orientation is 1.
-    if image.getexif().get(_ORIENTATION, 1) != 1:
-        return ImageOps.exif_transpose(image)
-    return image
+    method, note = _orientation(image)
+    if note is not None:
+        warnings.warn(note, KmqWarning, stacklevel=2)
+    return image if method is None else _rotated(image, method)
 
 
-def _from_pillow(image: Image.Image) -> NDArray[np.uint8]:
+@functools.lru_cache(maxsize=1)
+def _srgb() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _probe() -> Image.Image:
+    """A 16 x 16 x 16 grid of colours and the 256 greys: where a profile that is not sRGB moves a value."""
+    steps = np.arange(0, 256, 17, dtype=np.uint8)
+    grid = np.stack(np.meshgrid(steps, steps, steps, indexing="ij"), axis=-1).reshape(-1, 3)
+    greys = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
+    return Image.fromarray(np.concatenate([grid, greys])[None])
+
+
+@functools.lru_cache(maxsize=16)
+def _transform(icc: bytes, family: str, with_alpha: bool) -> tuple[str, Any]:
+    """The profile's description and what converts pixels of ``family`` to sRGB.
+
+    The second value is None for a profile that is sRGB already; for grey, a
+    256-entry lookup table; for RGB and CMYK an ImageCms transform. Cached: the
+    images of one batch usually carry the same few profiles.
+
+    Raises
+    ------
+    ValueError
+        With the reason when the profile cannot be read or does not fit the image.
+    """
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        description = (ImageCms.getProfileDescription(profile) or "").strip() or "unnamed"
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
+        raise ValueError(f"it cannot be read ({exc})") from None
+    space = _PROFILE_SPACES.get(profile.profile.xcolor_space)
+    if space != family:
+        found = space or profile.profile.xcolor_space.strip()
+        raise ValueError(f"{description!r} is for {found} images and this image is {family}")
+    try:
+        if family == "grey":
+            transform = ImageCms.buildTransform(profile, _srgb(), "L", "RGB")
+            ramp = Image.fromarray(np.arange(256, dtype=np.uint8)[None])
+            # A neutral stays neutral in sRGB: the middle channel is the grey.
+            lut = np.asarray(ImageCms.applyTransform(ramp, transform))[0, :, 1].copy()
+            identity = int(np.abs(lut.astype(np.int16) - np.arange(256)).max()) <= 1
+            return description, None if identity else lut
+        if family == "CMYK":
+            return description, ImageCms.buildTransform(profile, _srgb(), "CMYK", "RGB")
+        mode = "RGBA" if with_alpha else "RGB"
+        transform = ImageCms.buildTransform(profile, _srgb(), mode, mode)
+        probe = _probe().convert(mode)
+        moved = np.abs(np.asarray(ImageCms.applyTransform(probe, transform), np.int16) - np.asarray(probe))
+        return description, None if int(moved.max()) <= 1 else transform
+    except ImageCms.PyCMSError as exc:
+        raise ValueError(f"{description!r} cannot be applied ({exc})") from None
+
+
+def _family(mode: str) -> str:
+    if mode in _GREY_MODES or mode.startswith("I;16"):
+        return "grey"
+    return "CMYK" if mode == "CMYK" else "RGB"
+
+
+@dataclass(frozen=True)
+class _Normalised:
+    pixels: NDArray[np.uint8]
+    grey: bool
+    notes: tuple[str, ...]
+    profile: str | None = None
+    converted: bool = False
+    colour: str | None = None
+
+
+def _conversion(
+    image: Image.Image, family: str, colour_management: bool
+) -> tuple[str | None, Any, str | None, str | None]:
+    """The profile's description, its conversion (None: keep the numbers), the ``-v`` line and a warning."""
+    icc = image.info.get("icc_profile")
+    # Pillow's LAB images carry its Lab identity profile, and its convert from LAB is colour-managed already.
+    if not (isinstance(icc, bytes) and icc) or image.mode == "LAB":
+        return None, None, None, None
+    try:
+        description, conversion = _transform(icc, family, family == "RGB" and _has_alpha(image))
+    except ValueError as exc:
+        if not colour_management:
+            return None, None, None, None
+        return None, None, None, f"ignored its ICC profile: {exc}; the colours are kept as stored"
+    if not colour_management:
+        return description, None, f"ICC profile {description!r} not applied (colour management is off)", None
+    if conversion is None:
+        return description, None, f"ICC profile {description!r} is sRGB: the colours are kept as stored", None
+    return description, conversion, f"converted from its ICC profile {description!r} to sRGB", None
+
+
+def _from_pillow(image: Image.Image, *, colour_management: bool = True, owned: bool = False) -> _Normalised:
     # Each Pillow step below copies the image, so a step is taken only when it
     # changes something: a 12 MP photo then peaks at about 1.5x its own size.
-    image = upright(image)
-    grey = _sixteen_bit_grey(image)
-    if grey is not None:
-        return grey
-    if image.mode == "La":  # Pillow cannot convert premultiplied La to RGB(A) directly
-        image = image.convert("LA")
+    # ``owned``: the image is ours to change in place (load opened it).
+    notes: list[str] = []
+    method, note = _orientation(image)
+    if note is not None:
+        notes.append(note)
+    if method is not None:
+        image, owned = _rotated(image, method), True
+    family = _family(image.mode)
+    description, conversion, colour, note = _conversion(image, family, colour_management)
+    if note is not None:
+        notes.append(note)
+    converted = conversion is not None
+    if family == "CMYK" and converted:
+        pixels = np.asarray(conversion.apply(image))
+        return _Normalised(pixels, False, tuple(notes), description, converted, colour)
+    deep = _sixteen_bit_grey(image)
+    if deep is not None:
+        pixels = deep
+    else:
+        if image.mode == "La":  # Pillow cannot convert premultiplied La to RGB(A) directly
+            image, owned = image.convert("LA"), True
+        mode = "RGBA" if _has_alpha(image) else "RGB"
+        if image.mode != mode:
+            image, owned = image.convert(mode), True
+        if family == "RGB" and converted:
+            # In place when the image is a copy of ours: one 12 MP copy fewer.
+            image = conversion.apply_in_place(image) if owned else conversion.apply(image)
+        pixels = np.asarray(image)
+    if family == "grey" and converted:
+        pixels = pixels if pixels.flags.writeable else pixels.copy()
+        pixels[:, :, :3] = conversion[pixels[:, :, :3]]
+    return _Normalised(pixels, family == "grey", tuple(notes), description, converted, colour)
+
+
+def _has_alpha(image: Image.Image) -> bool:
     # A P image whose palette has alpha (Image.quantize of RGBA, or a kmq RGBA file) keeps it.
-    has_alpha = image.mode in _ALPHA_MODES or "transparency" in image.info
-    has_alpha = has_alpha or (image.mode == "P" and image.palette is not None and image.palette.mode == "RGBA")
-    mode = "RGBA" if has_alpha else "RGB"
-    return np.asarray(image if image.mode == mode else image.convert(mode))
+    if image.mode in _ALPHA_MODES or "transparency" in image.info:
+        return True
+    return image.mode == "P" and image.palette is not None and image.palette.mode == "RGBA"
 
 
-def as_array(image: ImageLike) -> NDArray[np.uint8]:
+def _checked(pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    if pixels.shape[0] == 0 or pixels.shape[1] == 0:
+        raise ParameterError(f"image is empty: shape {pixels.shape}")
+    if pixels.shape[2] == 4 and bool((pixels[:, :, 3] == 255).all()):
+        pixels = pixels[:, :, :3]
+    return np.ascontiguousarray(pixels)
+
+
+def _from_array(image: Any) -> tuple[NDArray[np.uint8], bool]:
+    """An array as (H, W, 3|4) pixels, and whether it was grey (2-D or one channel)."""
+    pixels = np.asarray(image)
+    if pixels.dtype != np.uint8:
+        raise ParameterError(f"image array dtype is {pixels.dtype}, expected uint8")
+    grey = pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 1)
+    if grey:
+        plane = pixels if pixels.ndim == 2 else pixels[:, :, 0]
+        return np.repeat(plane[:, :, None], 3, axis=2), True
+    if pixels.ndim != 3 or pixels.shape[2] not in CHANNELS:
+        raise ParameterError(f"image array shape {pixels.shape} is not (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)")
+    return pixels, False
+
+
+def _frames(image: Image.Image) -> int:
+    try:
+        return max(1, int(getattr(image, "n_frames", 1)))
+    except Exception:  # counting walks the file; a damaged one counts as what opened
+        return 1
+
+
+def _seek(image: Image.Image, frame: int | None, label: str) -> str | None:
+    """Move ``image`` to the 1-based ``frame`` (None: the first); a note when frames are left out."""
+    count = _frames(image)
+    if frame is None:
+        if count > 1 and image.format not in _AUXILIARY_FRAMES:
+            return f"kept frame 1 of {count} (choose with --frame N)"
+        return None
+    if isinstance(frame, bool) or not isinstance(frame, int):
+        raise ParameterError(f"frame must be a whole number from 1, got {frame!r}")
+    if not 1 <= frame <= count:
+        frames = "1 frame" if count == 1 else f"{count} frames, 1..{count}"
+        raise ParameterError(f"{label}: frame {frame} is out of range: the image has {frames}")
+    if frame > 1:
+        image.seek(getattr(image, "_min_frame", 0) + frame - 1)  # PSD numbers its layers from 1
+    return None
+
+
+def as_array(image: ImageLike, *, colour_management: bool = True) -> NDArray[np.uint8]:
     """Normalise an image to an (H, W, 3) or (H, W, 4) uint8 array.
 
     Parameters
     ----------
-    image : (H, W, 3|4) uint8 ndarray or PIL.Image.Image
-        See the module docstring for how each Pillow mode is converted.
+    image : (H, W), (H, W, 1), (H, W, 3|4) uint8 ndarray or PIL.Image.Image
+        See the module docstring for how each Pillow mode is converted. A
+        Pillow image is taken at its current frame.
+    colour_management : bool
+        Convert a Pillow image with an embedded ICC profile to sRGB (default);
+        False keeps the numbers as stored.
 
     Returns
     -------
     (H, W, C) uint8 ndarray
         C is 4 only if some pixel has alpha below 255.
+
+    Warns
+    -----
+    KmqWarning
+        For a broken EXIF orientation tag or ICC profile (each is ignored).
 
     Raises
     ------
@@ -118,31 +394,103 @@ def as_array(image: ImageLike) -> NDArray[np.uint8]:
     ImageError
         If a Pillow image's pixels cannot be read.
     """
-    if isinstance(image, Image.Image):
-        try:
-            pixels = _from_pillow(image)
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise ImageError(f"cannot read image pixels: {exc}") from None
+    if not isinstance(image, Image.Image):
+        return _checked(_from_array(image)[0])
+    try:
+        normalised = _from_pillow(image, colour_management=colour_management)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"cannot read image pixels: {exc}") from None
+    for note in normalised.notes:
+        warnings.warn(note, KmqWarning, stacklevel=2)
+    return _checked(normalised.pixels)
+
+
+def load(
+    file: str | os.PathLike[str] | BinaryIO | ImageLike,
+    *,
+    name: str | None = None,
+    frame: int | None = None,
+    colour_management: bool = True,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> Loaded:
+    """Read an image, normalised as the module docstring says, with notes instead of warnings.
+
+    Parameters
+    ----------
+    file : path-like, binary file object, uint8 ndarray or PIL.Image.Image
+        Any image file Pillow reads (a file object for images already in
+        memory), or an image :func:`as_array` takes (a Pillow image at its
+        current frame unless ``frame`` is given).
+    name : str, optional
+        What messages call the file (default: the path).
+    frame : int, optional
+        Which frame of an animation or page of a multi-page file, from 1
+        (default: the first, with a note when a file has more).
+    colour_management : bool
+        Convert an embedded ICC profile to sRGB (default); False keeps the
+        numbers as stored.
+    max_pixels : int or None
+        Refuse image files with more pixels than this, from the header, before
+        any pixel is decoded; None for no limit. It stands in for Pillow's
+        ``Image.MAX_IMAGE_PIXELS`` during the read only; the default is the
+        point where Pillow's own check errors, as for decoding kmq files.
+
+    Returns
+    -------
+    Loaded
+        The pixels, the mode as stored, whether it was grey, one-line notes
+        (a dropped frame, an ignored EXIF tag or ICC profile) and the profile.
+
+    Raises
+    ------
+    ImageError
+        If the file is missing, not an image, truncated, or over Pillow's
+        decompression-bomb limit.
+    ParameterError
+        If ``frame`` is not one of the image's frames, or an array is not an image.
+    """
+    if isinstance(file, np.ndarray):
+        pixels, grey = _from_array(file)
+        return Loaded(_checked(pixels), "L" if grey else mode_name(pixels.shape[2]), grey)
+    if isinstance(file, Image.Image):
+        label = name if name is not None else "image"
+        with _pillow_errors(label):
+            if frame is not None:
+                _seek(file, frame, label)
+            normalised = _from_pillow(file, colour_management=colour_management)
+        source_mode, frame_note = file.mode, None
     else:
-        pixels = np.asarray(image)
-        if pixels.dtype != np.uint8:
-            raise ParameterError(f"image array dtype is {pixels.dtype}, expected uint8")
-        if pixels.ndim != 3 or pixels.shape[2] not in CHANNELS:
-            raise ParameterError(f"image array shape {pixels.shape} is not (H, W, 3) or (H, W, 4)")
-    if pixels.shape[0] == 0 or pixels.shape[1] == 0:
-        raise ParameterError(f"image is empty: shape {pixels.shape}")
-    if pixels.shape[2] == 4 and bool((pixels[:, :, 3] == 255).all()):
-        pixels = pixels[:, :, :3]
-    return np.ascontiguousarray(pixels)
+        label = name if name is not None else str(file if hasattr(file, "read") else Path(file))
+        with _pillow_errors(label):
+            # A path is read through files.read_input, which refuses FIFOs and devices and reads to a bound.
+            source = file if hasattr(file, "read") else io.BytesIO(files.read_input(file))
+        with _pillow_errors(label), _pixel_limit(max_pixels), Image.open(source) as image:
+            _check_pixels(image, label, max_pixels)
+            frame_note = _seek(image, frame, label)
+            image.load()
+            source_mode = image.mode
+            normalised = _from_pillow(image, colour_management=colour_management, owned=True)
+    notes = normalised.notes if frame_note is None else (frame_note, *normalised.notes)
+    return Loaded(
+        _checked(normalised.pixels),
+        source_mode,
+        normalised.grey,
+        notes,
+        normalised.profile,
+        normalised.converted,
+        normalised.colour,
+    )
 
 
 def load_image(
     file: str | os.PathLike[str] | BinaryIO,
     *,
     name: str | None = None,
+    frame: int | None = None,
+    colour_management: bool = True,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> NDArray[np.uint8]:
-    """Read an image file with Pillow and normalise it with :func:`as_array`.
+    """Read an image file with Pillow and normalise it; :func:`load`'s notes become warnings.
 
     Parameters
     ----------
@@ -150,6 +498,10 @@ def load_image(
         Any image file Pillow reads (a file object for images already in memory).
     name : str, optional
         What error messages call the file (default: the path).
+    frame : int, optional
+        Which frame, from 1 (default: the first).
+    colour_management : bool
+        Convert an embedded ICC profile to sRGB (default).
     max_pixels : int or None
         Refuse images with more pixels than this, from the header, before
         any pixel is decoded; None for no limit. It stands in for Pillow's
@@ -160,28 +512,38 @@ def load_image(
     -------
     (H, W, 3|4) uint8 ndarray
 
+    Warns
+    -----
+    KmqWarning
+        One per note of :func:`load`.
+
     Raises
     ------
     PixelLimitError
         If the image has more than ``max_pixels`` pixels.
     ImageError
-        If the file is missing, not an image or truncated.
+        If the file is missing, not an image, truncated, or over Pillow's
+        decompression-bomb limit.
+    ParameterError
+        If ``frame`` is not one of the image's frames.
     """
-    source = file if hasattr(file, "read") else Path(file)  # type: ignore[arg-type]
-    label = name if name is not None else str(source)
-    with _pillow_errors(label), _pixel_limit(max_pixels), Image.open(source) as image:
-        _check_pixels(image, label, max_pixels)
-        image.load()
-        return as_array(image)
+    loaded = load(file, name=name, frame=frame, colour_management=colour_management, max_pixels=max_pixels)
+    for note in loaded.notes:
+        warnings.warn(note, KmqWarning, stacklevel=2)
+    return loaded.pixels
 
 
-def identify(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> str:
+def identify(
+    file: str | os.PathLike[str] | BinaryIO, *, name: str | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> str:
     """The Pillow format of an image file, from its header alone (nothing is decoded).
 
     Parameters
     ----------
-    path : path-like
-        A file.
+    file : path-like or binary file object
+        A file (a path is opened with :func:`kmq.files.open_input`).
+    name : str, optional
+        What error messages call the file (default: the path).
     max_pixels : int or None
         As for :func:`load_image`.
 
@@ -195,8 +557,12 @@ def identify(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_M
     ImageError
         As :func:`load_image`, for what the header shows.
     """
-    with _pillow_errors(str(path)), _pixel_limit(max_pixels), Image.open(path) as image:
-        _check_pixels(image, str(path), max_pixels)
+    if not hasattr(file, "read"):
+        with _pillow_errors(str(file)), files.open_input(file) as source:
+            return identify(source.file, name=source.name, max_pixels=max_pixels)
+    label = name if name is not None else str(file)
+    with _pillow_errors(label), _pixel_limit(max_pixels), Image.open(file) as image:
+        _check_pixels(image, label, max_pixels)
         return str(image.format)
 
 

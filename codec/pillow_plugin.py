@@ -85,6 +85,7 @@ from . import bitpack, container, ctx1
 from .colour import Space
 from .container import CODING_RAW, CODINGS, DEFAULT_CODING, HEADER, Header
 from .errors import KmqError, ParameterError
+from .files import read_at_most
 from .images import KMQ_FORMAT, as_array, upright
 from .indexed import Indexed
 from .quantize import DEFAULT_K, Options, check_options, compact, quantize
@@ -144,7 +145,7 @@ class KmqImageFile(ImageFile.ImageFile):
             raise RuntimeError(msg)
         header = Header.unpack(self._header, max_pixels=None)
         self.fp.seek(0)
-        data = _read_at_most(self.fp, header.max_file_size + 1)
+        data = read_at_most(self.fp, header.max_file_size + 1)
         try:
             container.loads(data, max_pixels=None)
         except KmqError as exc:
@@ -185,7 +186,7 @@ class KmqDecoder(ImageFile.PyDecoder):
         expected = self.args[0]
         header = Header.unpack(expected, max_pixels=None)
         # Never more than the header allows, plus one byte to tell "trailing bytes".
-        data = _read_at_most(self.fd, header.max_file_size + 1)
+        data = read_at_most(self.fd, header.max_file_size + 1)
         if data[: HEADER.size] != expected:
             msg = "kmq file changed since it was opened: its header differs"
             raise OSError(msg)
@@ -201,18 +202,6 @@ class KmqDecoder(ImageFile.PyDecoder):
         self.im.putpalette(mode, mode, palette.tobytes())
         self.set_as_raw(labels.tobytes(), "P")
         return -1, 0
-
-
-def _read_at_most(fd: IO[bytes], size: int) -> bytes:
-    """Up to ``size`` bytes, read in blocks, so that a lying header cannot make one huge allocation."""
-    blocks = []
-    while size > 0:
-        block = fd.read(min(size, ImageFile.SAFEBLOCK))
-        if not block:
-            break
-        blocks.append(block)
-        size -= len(block)
-    return b"".join(blocks)
 
 
 def _salvage(data: memoryview, header: Header) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:

@@ -126,22 +126,22 @@ def _plan(photos: Path, *, force: bool = False, batch: bool = True) -> list[Job]
 
 
 def test_an_output_newer_than_its_input_is_up_to_date(photos):
-    (photos / "a.kmq").write_bytes(b"made earlier")
+    (photos / "a.kmq").write_bytes(kmq.encode(gradient()))  # made earlier, by kmq
 
     assert [job.action for job in _plan(photos)] == ["skip", "run"]
 
 
-def test_an_output_older_than_its_input_is_refused_without_force(photos):
-    (photos / "a.kmq").write_bytes(b"made earlier")
+def test_an_output_older_than_its_input_is_stale_and_kept_without_force(photos):
+    (photos / "a.kmq").write_bytes(kmq.encode(gradient()))
     age(photos / "a.kmq", 60)
 
     jobs = _plan(photos)
 
-    assert jobs[0].action == "fail" and "older than its input (use --force)" in jobs[0].reason
+    assert jobs[0].action == "stale" and "stale (older than its input), kept; --force redoes it" in jobs[0].reason
 
 
 def test_force_runs_every_job_and_one_file_alone_never_skips(photos):
-    (photos / "a.kmq").write_bytes(b"made earlier")
+    (photos / "a.kmq").write_bytes(kmq.encode(gradient()))
 
     assert [job.action for job in _plan(photos, force=True)] == ["run", "run"]
     assert _plan(photos, batch=False)[0].reason.endswith("output exists (use --force to overwrite)")
@@ -196,16 +196,22 @@ def test_running_again_skips_what_is_up_to_date_and_force_redoes_it(photos, caps
     assert forced.code == 0 and kmq.container.Header.unpack(Path("out/a.kmq").read_bytes()).k == 2
 
 
-def test_a_stale_output_is_kept_and_counted_as_failed(photos, capsys):
+def test_a_stale_output_is_kept_and_reported_as_stale_not_as_a_failure(photos, capsys):
     Path("out").mkdir()
-    Path("out/a.kmq").write_bytes(b"precious")
+    earlier = kmq.encode(gradient(), 2)
+    Path("out/a.kmq").write_bytes(earlier)
     age(Path("out/a.kmq"), 60)
 
-    result = run(capsys, "encode", "photos", "-O", "out", "-j", "1")
+    result = run(capsys, "encode", "photos", "-O", "out", "-j", "1", "--json")
 
-    assert result.code == 1
-    assert Path("out/a.kmq").read_bytes() == b"precious"
-    assert "out/a.kmq: exists and is older than its input (use --force)" in result.err.replace(os.sep, "/")
+    document = json.loads(result.out)
+    assert result.code == 0 and result.err == ""
+    assert Path("out/a.kmq").read_bytes() == earlier
+    assert document["counts"] == {"encoded": 1, "skipped": 0, "stale": 1, "failed": 0}
+    assert [record["status"] for record in document["files"]] == ["stale", "encoded"]
+    text = run(capsys, "encode", "photos", "-O", "out", "-j", "1")
+    assert "out/a.kmq: stale (older than its input), kept; --force redoes it" in text.out.replace(os.sep, "/")
+    assert "1 up to date, 1 stale, 0 failed" in text.out
 
 
 def test_several_inputs_without_an_output_folder_write_beside_each_input(photos, capsys):
@@ -221,10 +227,10 @@ def test_decode_a_folder_with_a_suffix_gives_that_format(photos, capsys):
     result = run(capsys, "decode", "kmq", "-r", "-O", "back", "--suffix", "webp", "-j", "1")
 
     assert result.code == 0, result
-    assert tree(Path("back")) == ["a.webp", "b.webp", "sub/c.webp", "sub/deep/d.webp"]
+    assert tree(Path("back")) == ["a-kmq.webp", "b-kmq.webp", "sub/c-kmq.webp", "sub/deep/d-kmq.webp"]
     from PIL import Image
 
-    with Image.open("back/b.webp") as image:
+    with Image.open("back/b-kmq.webp") as image:
         assert np.array_equal(np.asarray(image.convert("RGBA")), kmq.read(Path("kmq/b.kmq")))
 
 
@@ -244,7 +250,7 @@ def test_json_is_one_document_with_a_record_per_file_and_the_counts(photos, caps
 
     assert result.code == 1
     assert document["command"] == "encode"
-    assert document["counts"] == {"encoded": 2, "skipped": 0, "failed": 1}
+    assert document["counts"] == {"encoded": 2, "skipped": 0, "stale": 0, "failed": 1}
     by_name = {Path(r["input"]).name: r for r in document["files"]}
     assert by_name["a.png"]["status"] == "encoded"
     assert by_name["a.png"]["file_bytes"] == Path("out/a.kmq").stat().st_size
@@ -257,7 +263,7 @@ def test_json_for_one_file_has_the_same_shape(photos, capsys):
     result = run(capsys, "encode", "photos/a.png", "--json")
 
     document = json.loads(result.out)
-    assert document["counts"] == {"encoded": 1, "skipped": 0, "failed": 0}
+    assert document["counts"] == {"encoded": 1, "skipped": 0, "stale": 0, "failed": 0}
     assert document["files"][0]["bits_per_pixel"] == pytest.approx(8 * (photos / "a.kmq").stat().st_size / (16 * 12))
 
 
@@ -367,10 +373,10 @@ def test_decode_through_a_dask_cluster(photos, capsys, cluster):
     result = run(capsys, "decode", "kmq", "-O", "back", "--scheduler", cluster.scheduler_address, "--json")
 
     assert result.code == 0
-    assert json.loads(result.out)["counts"] == {"decoded": 2, "skipped": 0, "failed": 0}
+    assert json.loads(result.out)["counts"] == {"decoded": 2, "skipped": 0, "stale": 0, "failed": 0}
     from PIL import Image
 
-    with Image.open("back/a.png") as image:
+    with Image.open("back/a-kmq.png") as image:
         assert np.array_equal(np.asarray(image), kmq.read(Path("kmq/a.kmq")))
 
 

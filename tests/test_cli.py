@@ -280,11 +280,11 @@ def test_decode_writes_png_with_the_pixels_the_library_decodes(work, capsys):
 
     assert result.code == 0
     assert result.err == ""
-    assert len(result.out.splitlines()) == 1 and "enc.png" in result.out
-    with Image.open(work / "enc.png") as image:
+    assert len(result.out.splitlines()) == 1 and "enc-kmq.png" in result.out
+    with Image.open(work / "enc-kmq.png") as image:
         assert image.format == "PNG"
     expected = kmq.decode((work / "enc.kmq").read_bytes())
-    np.testing.assert_array_equal(read_pixels(work / "enc.png"), expected)
+    np.testing.assert_array_equal(read_pixels(work / "enc-kmq.png"), expected)
 
 
 @pytest.mark.parametrize(
@@ -361,23 +361,26 @@ def test_max_pixels_option_refuses_or_lifts_the_limit(work, capsys, good_kmq):
 
 
 @pytest.mark.parametrize(
-    ("argv", "name"),
-    [(["encode", "grad.png"], "grad.kmq"), (["decode", "good.kmq", "-o", "old.png"], "old.png")],
+    ("argv", "name", "earlier"),
+    [
+        (["encode", "grad.png"], "grad.kmq", kmq.encode(five_colours())),
+        (["decode", "good.kmq"], "good-kmq.png", b"old"),
+    ],
     ids=["encode", "decode"],
 )
-def test_existing_output_is_refused_without_force(work, capsys, good_kmq, argv, name):
+def test_existing_output_is_refused_without_force(work, capsys, good_kmq, argv, name, earlier):
     out = work / name
-    out.write_bytes(b"old contents")
+    out.write_bytes(earlier)  # a kmq file, or a decoded image by its name: outputs kmq wrote
 
     result = run(capsys, *argv)
 
     assert_one_line_error(result, re.escape(out.name), r"exists", r"--force")
-    assert out.read_bytes() == b"old contents"
+    assert out.read_bytes() == earlier
     assert temp_files(work) == []
 
 
 def test_force_replaces_existing_encode_output(work, capsys):
-    (work / "grad.kmq").write_bytes(b"old contents")
+    (work / "grad.kmq").write_bytes(kmq.encode(five_colours()))
 
     assert run(capsys, "encode", "grad.png", "--force").code == 0
 
@@ -448,11 +451,7 @@ def test_decode_refuses_output_equal_to_input_even_with_force(work, capsys):
     data = kmq.encode(gradient())
     (work / "pic.png").write_bytes(data)  # a kmq file with a .png name
 
-    for argv in (
-        ["decode", "pic.png"],
-        ["decode", "pic.png", "--force"],
-        ["decode", "pic.png", "-o", "pic.png", "--force"],
-    ):
+    for argv in (["decode", "pic.png", "-o", "pic.png"], ["decode", "pic.png", "-o", "pic.png", "--force"]):
         assert_one_line_error(run(capsys, *argv), "pic.png", r"input")
         assert (work / "pic.png").read_bytes() == data
 
@@ -752,12 +751,13 @@ def test_demo_without_outdir_uses_kmq_demo_then_kmq_demo_2(work, capsys):
 
 def test_demo_refuses_existing_outputs_without_force(work, capsys):
     (work / "out").mkdir()
-    (work / "out" / "china.kmq").write_bytes(b"old contents")
+    earlier = kmq.encode(five_colours())
+    (work / "out" / "china.kmq").write_bytes(earlier)
 
     result = run(capsys, "demo", "out")
 
     assert_one_line_error(result, r"china\.kmq", r"exists", r"--force")
-    assert (work / "out" / "china.kmq").read_bytes() == b"old contents"
+    assert (work / "out" / "china.kmq").read_bytes() == earlier
     assert sorted(p.name for p in (work / "out").iterdir()) == ["china.kmq"]
 
 
@@ -790,13 +790,14 @@ def test_ctrl_c_during_encode_exits_130_and_writes_nothing(work, capsys, monkeyp
 
 
 def test_ctrl_c_while_writing_keeps_the_old_output(work, capsys, monkeypatch):
-    (work / "grad.kmq").write_bytes(b"old contents")
+    earlier = kmq.encode(five_colours())
+    (work / "grad.kmq").write_bytes(earlier)
     monkeypatch.setattr(kmq.files.os, "fsync", _interrupt)
 
     result = run(capsys, "encode", "grad.png", "--force")
 
     assert_one_line_error(result, r"interrupt", code=130)
-    assert (work / "grad.kmq").read_bytes() == b"old contents"
+    assert (work / "grad.kmq").read_bytes() == earlier
     assert temp_files(work) == []
 
 

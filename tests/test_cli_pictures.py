@@ -72,7 +72,8 @@ def test_compare_refuses_an_existing_output_and_an_unwritable_format_before_work
     exists = run(capsys, "compare", "grad.png")
     bad_format = run(capsys, "compare", "grad.png", "-o", "x.xyz")
 
-    assert_one_line_error(exists, r"compare\.png", r"exists", r"--force")
+    assert_one_line_error(exists, r"compare\.png", r"exists and kmq did not write it")
+    assert "--force" not in exists.err  # never suggested for a file kmq did not write
     assert_one_line_error(bad_format, r"\.xyz")
     assert (work / "compare.png").read_bytes() == b"mine"
 

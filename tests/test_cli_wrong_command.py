@@ -76,7 +76,8 @@ def test_a_png_named_kmq_keeps_the_overwrite_rule_not_the_hint(work, capsys):
 def test_a_kmq_file_named_png_keeps_the_overwrite_rule_not_the_hint(work, capsys):
     (work / "pic.png").write_bytes(kmq.encode(PIXELS))  # a kmq file: decode is right, the output is not
 
-    line = one_error_line(capsys, "decode", "pic.png")
+    # (Without -o it decodes to pic-kmq.png: decoded images never take an input's name.)
+    line = one_error_line(capsys, "decode", "pic.png", "-o", "pic.png")
 
     assert "overwrite the input" in line and "did you mean" not in line
 

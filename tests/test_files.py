@@ -92,15 +92,6 @@ def test_output_created_meanwhile_is_left_alone_and_named(tmp_path):
     assert os.listdir(tmp_path) == ["x.kmq"]
 
 
-def test_overwrite_keeps_the_old_files_permissions(tmp_path):
-    path = tmp_path / "x.kmq"
-    path.write_bytes(b"old")
-    path.chmod(0o600)
-    files.atomic_write(path, b"new", overwrite=True)
-    assert path.read_bytes() == b"new"
-    assert path.stat().st_mode & 0o777 == 0o600
-
-
 def test_file_systems_without_hard_links_still_get_safe_writes(tmp_path, monkeypatch):
     def no_links(src, dst):
         raise OSError(1, "Operation not permitted")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+import struct
 
 import kmq
 import numpy as np
@@ -71,8 +73,9 @@ def test_exif_orientation_is_applied(orientation):
     ("array", "match"),
     [
         (np.zeros((4, 4, 3), np.float32), "dtype is float32"),
-        (np.zeros((4, 4), np.uint8), "shape"),
+        (np.zeros(4, np.uint8), "shape"),
         (np.zeros((4, 4, 2), np.uint8), "shape"),
+        (np.zeros((4, 4, 3, 1), np.uint8), "shape"),
         (np.zeros((0, 4, 3), np.uint8), "empty"),
     ],
 )
@@ -189,3 +192,86 @@ def test_a_palette_image_with_alpha_in_its_palette_keeps_the_alpha():
     assert image.mode == "P" and image.palette.mode == "RGBA"
 
     assert np.array_equal(as_array(image), np.asarray(image.convert("RGBA")))
+
+
+# --------------------------------------------------------------------------
+# Damaged EXIF: a broken orientation is ignored with a warning, never an exception
+# --------------------------------------------------------------------------
+
+SHORT, ASCII = 3, 2
+
+
+def exif_block(*entries: tuple[int, int, bytes]) -> bytes:
+    """A big-endian TIFF header and one IFD of (tag, type, 4 value bytes) entries, count 1 each (ASCII: 4)."""
+    ifd = b"".join(struct.pack(">HHI", tag, kind, 4 if kind == ASCII else 1) + value for tag, kind, value in entries)
+    return b"MM\x00\x2a" + struct.pack(">IH", 8, len(entries)) + ifd + bytes(4)
+
+
+def with_exif(exif: bytes, fmt: str = "PNG") -> io.BytesIO:
+    buffer = io.BytesIO()
+    Image.fromarray(RGB).save(buffer, format=fmt, exif=exif if fmt == "PNG" else b"Exif\0\0" + exif)
+    buffer.seek(0)
+    return buffer
+
+
+ROTATE_270 = (0x0112, SHORT, b"\x00\x06\x00\x00")
+
+
+@pytest.mark.parametrize(
+    ("other", "fmt"),
+    [
+        ((282, ASCII, b"EOS\x00"), "PNG"),  # XResolution is a RATIONAL: Pillow's rewrite raised TypeError
+        ((262, ASCII, b"sof\x00"), "PNG"),  # PhotometricInterpretation is a SHORT: struct.error
+        ((262, ASCII, b"sof\x00"), "JPEG"),
+    ],
+)
+def test_a_good_orientation_beside_damaged_tags_is_applied(other, fmt):
+    data = with_exif(exif_block(ROTATE_270, other), fmt)
+    with Image.open(data) as image:
+        assert kmq.decode(kmq.encode(image, 256)).shape == (6, 4, 3)
+    data.seek(0)
+    loaded = kmq.images.load(data)
+    assert loaded.notes == ()
+    if fmt == "PNG":
+        assert np.array_equal(loaded.pixels, ORIENTED[6](RGB))
+
+
+@pytest.mark.parametrize(
+    ("exif", "match"),
+    [
+        (exif_block((0x0112, ASCII, b"abc\x00")), r"broken EXIF orientation tag \(value 'abc'\)"),
+        (exif_block((0x0112, SHORT, b"\x00\x09\x00\x00")), r"broken EXIF orientation tag \(value 9\)"),
+        (b"MM\x00\x07" + bytes(12), r"EXIF data, which cannot be read"),  # not a TIFF header: refused before
+    ],
+)
+def test_a_broken_orientation_is_ignored_with_a_note(exif, match):
+    loaded = kmq.images.load(with_exif(exif))
+    assert np.array_equal(loaded.pixels, RGB)
+    assert len(loaded.notes) == 1 and re.search(match, loaded.notes[0])
+
+
+def test_a_broken_orientation_is_a_warning_for_the_library():
+    with Image.open(with_exif(exif_block((0x0112, ASCII, b"abc\x00")))) as image:
+        with pytest.warns(kmq.KmqWarning, match="broken EXIF orientation"):
+            assert np.array_equal(kmq.decode(kmq.encode(image, 256)), RGB)
+        with pytest.warns(kmq.KmqWarning, match="broken EXIF orientation"):
+            assert kmq.images.upright(image) is image
+
+
+def test_upright_twice_rotates_once():
+    with Image.open(with_exif(exif_block(ROTATE_270, (262, ASCII, b"sof\x00")))) as image:
+        once = kmq.images.upright(image)
+        assert kmq.images.upright(once) is once
+        assert np.array_equal(as_array(once), ORIENTED[6](RGB))
+
+
+def test_the_cli_encodes_a_file_with_damaged_exif_and_says_so_in_one_line(tmp_path, capsys):
+    from kmq.cli.main import main
+
+    path = tmp_path / "odd.png"
+    path.write_bytes(with_exif(exif_block((0x0112, ASCII, b"abc\x00"))).getvalue())
+    assert main(["encode", str(path), "-k", "256"]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"kmq: warning: {path}: ignored a broken EXIF orientation tag (value 'abc'); the pixels are kept as stored"
+    ]
+    assert np.array_equal(kmq.read(path.with_suffix(".kmq")), RGB)
