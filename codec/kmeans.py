@@ -84,19 +84,41 @@ def nearest(points: NDArray[np.floating], centres: NDArray[np.floating]) -> tupl
     dist2 = np.empty(pts.shape[0], dtype=np.float64)
     block = np.empty((min(_BLOCK, pts.shape[0]), cen.shape[0]), dtype=np.float32)
     scratch = np.empty_like(block)
+    # Byte-valued points (the exact RGB colours): each axis's squared differences to every
+    # centre come from a 256-row table, the same float32 values as computed directly but
+    # gathered row by row, 2x faster than broadcasting the subtraction.
+    index = _byte_index(pts)
+    tables = None
+    if index is not None:
+        values = np.arange(256, dtype=np.float32)[:, None]
+        tables = [np.square(values - axis) for axis in axes]
     for start in range(0, pts.shape[0], _BLOCK):
         rows = pts[start : start + _BLOCK]
         out, tmp = block[: rows.shape[0]], scratch[: rows.shape[0]]
-        np.subtract(rows[:, :1], axes[0], out=out)
-        np.multiply(out, out, out=out)
-        for d in range(1, len(axes)):
-            np.subtract(rows[:, d : d + 1], axes[d], out=tmp)
-            np.multiply(tmp, tmp, out=tmp)
-            out += tmp
+        if tables is not None and index is not None:
+            # Fancy indexing, not np.take(out=...): measured 2x faster for rows of 256.
+            out = tables[0][index[start : start + _BLOCK, 0]]
+            for d in range(1, len(axes)):
+                out += tables[d][index[start : start + _BLOCK, d]]
+        else:
+            np.subtract(rows[:, :1], axes[0], out=out)
+            np.multiply(out, out, out=out)
+            for d in range(1, len(axes)):
+                np.subtract(rows[:, d : d + 1], axes[d], out=tmp)
+                np.multiply(tmp, tmp, out=tmp)
+                out += tmp
         best = out.argmin(axis=1)  # the first minimum: ties go to the lowest index
         labels[start : start + _BLOCK] = best
         dist2[start : start + _BLOCK] = out[np.arange(out.shape[0]), best]
     return labels, dist2
+
+
+def _byte_index(points: NDArray[np.float32]) -> NDArray[np.intp] | None:
+    """``points`` as indices 0..255 if every value is a whole number in that range (else None)."""
+    if points.size < _BLOCK or points.min() < 0 or points.max() > 255:
+        return None
+    index = points.astype(np.intp)
+    return index if np.array_equal(index, points) else None
 
 
 def weighted_sum(weights: FloatArray, values: FloatArray) -> float:
