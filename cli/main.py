@@ -4,7 +4,7 @@ This module parses arguments and runs the single-file commands; ``batch``
 (encode and decode over many files), ``pictures`` (compare, sweep) and
 ``completion`` hold the others, and ``report`` how they all speak. All the
 work is in ``kmq``. Every failure is one line on stderr: exit 1 for errors, 2
-for usage, 130 for Ctrl-C.
+for usage, 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP (``signals``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from kmq.errors import KmqError
 from kmq.quantize import DEFAULT_K, MAX_SEED, SPACES
 
 from . import batch as batch_cli
-from . import completion
+from . import completion, signals
 from . import pictures as picture_cli
 from .report import PROG, CommandError, Report, db, failure_document, mode_word
 
@@ -665,7 +665,7 @@ def _failure(exc: Exception) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``kmq`` command; returns the exit status (0, 1 error, 2 usage, 130 interrupted)."""
+    """Run the ``kmq`` command; returns the exit status (0, 1 error, 2 usage, 128 + N stopped by signal N)."""
     for stream in (sys.stdout, sys.stderr):
         # File names that are not valid UTF-8 are printed escaped rather than stopping a batch.
         reconfigure = getattr(stream, "reconfigure", None)
@@ -678,14 +678,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(args, "check"):
         args.check(args)
     try:
-        status = args.run(args)
+        with signals.handled():
+            status = args.run(args)
     except BrokenPipeError:
         # The reader (e.g. `| head`) has gone: stay quiet, as a Unix filter does.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM or SIGHUP
+        return signals.report(interrupt)
     except Exception as exc:
         message = _failure(exc)
         print(f"{PROG}: {message}", file=sys.stderr)

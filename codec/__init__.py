@@ -6,20 +6,19 @@
 
 from __future__ import annotations
 
+import importlib
 import os
-from typing import Literal
+from types import ModuleType
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-# Submodules as attributes, so that kmq.metrics.psnr works after `import kmq`.
-from . import batch as batch
+# Submodules as attributes, so that kmq.container.loads works after `import kmq`.
 from . import bitpack as bitpack
 from . import container as container
 from . import ctx1 as ctx1
 from . import images as images
-from . import metrics as metrics
-from . import pictures as pictures
 from .colour import Space
 from .container import DEFAULT_CODING, DEFAULT_MAX_PIXELS
 from .errors import (
@@ -38,6 +37,26 @@ from .indexed import Indexed
 from .pillow_plugin import register_pillow
 from .quantize import DEFAULT_K, quantize
 from .quantize import Options as QuantizeOptions
+
+if TYPE_CHECKING:
+    from . import batch as batch
+    from . import metrics as metrics
+    from . import pictures as pictures
+
+# Loaded on first attribute access (PEP 562): batch brings in multiprocessing and
+# pictures Pillow's drawing modules, which reading and writing one file never needs.
+_LAZY_SUBMODULES = frozenset({"batch", "metrics", "pictures"})
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")  # binds kmq.<name>: called once per name
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY_SUBMODULES)
+
 
 __version__ = "0.1.0"
 

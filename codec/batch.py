@@ -16,21 +16,34 @@ with, so use ``force`` after changing them.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import glob
 import io
+import logging
+import math
 import os
 import signal
+import socket
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    CancelledError,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from . import container, files, images, metrics, threads
-from .errors import KmqError, ParameterError
+from .errors import KmqError, ParameterError, SchedulerError
 from .indexed import Indexed
 from .quantize import Options, quantize
 
@@ -46,13 +59,34 @@ __all__ = [
     "run",
     "DASK_MISSING",
     "CONNECT_TIMEOUT",
+    "WORKER_WAIT",
+    "PROGRESS_TIMEOUT",
 ]
 
 #: The one-line message when a scheduler is given without the Dask extra.
 DASK_MISSING = "sending work to a Dask scheduler needs distributed: pip install 'kmq[dask]'"
 
-#: How long to try to reach a Dask scheduler before giving up.
-CONNECT_TIMEOUT = "10s"
+# The time bounds of a batch on a Dask cluster, in seconds; each can be changed with the
+# environment variable named beside it. Every way a cluster can fail to do the work ends
+# in one line within them: nothing waits for ever.
+
+#: Reaching the scheduler and its handshake (``KMQ_DASK_CONNECT_TIMEOUT``): an address that
+#: refuses, accepts and stays silent, or answers HTTP is one error line after at most this plus 3 s.
+CONNECT_TIMEOUT = 10.0
+
+#: Waiting for a worker (``KMQ_DASK_WORKER_WAIT``): for the first to join a scheduler that has
+#: none, and for one to come back when all have left mid-batch (killed, or their machines gone).
+WORKER_WAIT = 10.0
+
+#: Waiting for any file to finish while workers are there (``KMQ_DASK_PROGRESS_TIMEOUT``):
+#: the longest one file may take on a worker when nothing else finishes meanwhile.
+PROGRESS_TIMEOUT = 600.0
+
+# How often a batch waiting on the cluster checks that it still has workers.
+_DASK_POLL = 0.5
+
+# How long an address that gave no Dask handshake has to answer HTTP, to be told apart from silence.
+_HTTP_PROBE = 2.0
 
 #: Tasks kept in flight per worker, so that workers never wait for the
 #: coordinator to read the next file, while memory stays bounded for any number of files.
@@ -390,6 +424,8 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
         return Outcome(error=_describe(exc, name))
     except MemoryError:
         return Outcome(error=f"{name}: out of memory")
+    except Exception as exc:
+        return _failed(exc, name, "encode")
     header = container.Header.unpack(kmq_file)
     note = ""
     if container.coding_number(options.coding) != header.coding:
@@ -447,6 +483,8 @@ def decode_job(data: bytes, name: str, options: DecodeOptions) -> Outcome:
         return Outcome(error=_describe(exc, name))
     except MemoryError:
         return Outcome(error=f"{name}: out of memory")
+    except Exception as exc:
+        return _failed(exc, name, f"decode to {options.suffix}")
     content = buffer.getvalue()
     info = {
         "width": indexed.width,
@@ -458,6 +496,17 @@ def decode_job(data: bytes, name: str, options: DecodeOptions) -> Outcome:
         "seconds": time.perf_counter() - start,
     }
     return Outcome(content, info)
+
+
+def _failed(exc: Exception, name: str, doing: str) -> Outcome:
+    """Any exception from one file as that file's failure, worded the same in this process and in a worker."""
+    if isinstance(exc, (KmqError, OSError)):
+        return Outcome(error=_describe(exc, name))
+    if isinstance(exc, MemoryError):
+        return Outcome(error=f"{name}: out of memory")
+    # Pillow and numpy raise what they like (a GIF wider than 65535 pixels is an OverflowError):
+    # still this file's problem, not the batch's.
+    return Outcome(error=f"{files.display_name(name)}: cannot {doing}: {type(exc).__name__}: {exc}")
 
 
 Work = Callable[[bytes, str, Any], Outcome]
@@ -479,10 +528,15 @@ def _describe(exc: BaseException, name: str | Path) -> str:
     return f"{label}: worker failed: {type(exc).__name__}: {exc}"
 
 
-def _start_worker() -> None:
-    # Ctrl-C reaches the whole process group; the coordinator alone handles it,
-    # so that workers do not each print a traceback.
+def _start_worker(parent: int) -> None:
+    # Ctrl-C and a closed terminal reach the whole process group; the coordinator alone
+    # handles them (and stops the workers), so that workers do not each print a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # SIGTERM is how the coordinator stops a worker: die at once, whatever handler it inherited.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _exit_with_parent(parent)
     # The worker processes already share the cores: threads within each only compete.
     # Measured on Kodak at K=64, -j 2 took 1.5-3.5 s with BLAS's own 2 threads per
     # worker, 0.9 s with 1, against 1.4 s for -j 1.
@@ -492,6 +546,56 @@ def _start_worker() -> None:
     except ImportError:  # comes with scikit-learn; without it BLAS keeps its default
         return
     threadpool_limits(1)
+
+
+#: Seconds between a worker's checks that the coordinator is still alive, where the kernel cannot tell it.
+_PARENT_POLL = 1.0
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker process when the coordinator ``parent`` ends, by any signal, SIGKILL included.
+
+    A worker has nothing to save (only the coordinator writes outputs), so it
+    exits at once. Linux delivers SIGKILL to it when its parent goes
+    (``prctl(PR_SET_PDEATHSIG)``; strictly, when the thread that started it
+    ends, which in :func:`run` is the thread iterating it). Everywhere, a
+    thread also watches the parent: its process sentinel (a pipe end, or on
+    Windows the parent's process handle) and, on POSIX, ``os.getppid()``,
+    which changes when an orphan is adopted.
+    """
+    _die_with_parent()
+    if os.name == "posix" and os.getppid() != parent:
+        os._exit(1)  # the parent died before the line above could take effect
+    threading.Thread(target=_watch_parent, args=(parent,), name="kmq-parent-watch", daemon=True).start()
+
+
+def _die_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl in this libc: the watcher thread still works
+        pass
+
+
+def _watch_parent(parent: int) -> None:
+    import multiprocessing
+    from multiprocessing.connection import wait as wait_ready
+
+    process = multiprocessing.parent_process()
+    sentinel = getattr(process, "sentinel", None)
+    while True:
+        if sentinel is not None and wait_ready([sentinel], timeout=_PARENT_POLL):
+            os._exit(1)  # the parent's end of the sentinel is closed: it has gone
+        if sentinel is None:
+            time.sleep(_PARENT_POLL)
+        if os.name == "posix" and os.getppid() != parent:
+            os._exit(1)
 
 
 def run(
@@ -532,6 +636,17 @@ def run(
     ------
     ImportError
         If ``scheduler`` is given and ``distributed`` is not installed.
+    ParameterError
+        If ``scheduler`` is not an address, or a ``KMQ_DASK_*`` variable not a number of seconds.
+    SchedulerError
+        If no Dask scheduler answers at ``scheduler`` within :data:`CONNECT_TIMEOUT`, it has no worker
+        within :data:`WORKER_WAIT` (at the start, or after all have gone mid-batch), no file finishes
+        within :data:`PROGRESS_TIMEOUT`, or the scheduler is lost; results already yielded stand.
+
+    Notes
+    -----
+    Worker processes (``workers > 1``) exit when the calling process ends, however it ends
+    (SIGKILL included); see :func:`_exit_with_parent`.
     """
     todo = [job for job in jobs if job.action == "run"]
 
@@ -539,19 +654,25 @@ def run(
         for job in todo:
             try:
                 data = _read(job.source, options)
-            except (KmqError, OSError) as exc:
-                yield job, Outcome(error=_describe(exc, job.source))
+            except Exception as exc:
+                yield job, _failed(exc, str(job.source), "read")
                 continue
             yield job, submit(data, str(job.source))
 
+    def here(data: bytes, name: str) -> Outcome:
+        try:
+            return work(data, name, options)
+        except Exception as exc:  # as _future_result words it for a worker
+            return Outcome(error=_describe(exc, name))
+
     if scheduler is None and (workers <= 1 or len(todo) <= 1):
-        yield from submit_all(lambda data, name: work(data, name, options))
+        yield from submit_all(here)
         return
     if scheduler is not None:
         yield from _run_dask(submit_all, work, options, scheduler)
         return
     size = min(workers, len(todo))
-    pools = [ProcessPoolExecutor(max_workers=size, initializer=_start_worker)]
+    pools = [ProcessPoolExecutor(max_workers=size, initializer=_start_worker, initargs=(os.getpid(),))]
 
     def submit(data: bytes, name: str) -> Future[Outcome]:
         try:
@@ -560,7 +681,7 @@ def run(
             # A worker died (killed, or out of memory): the files it had are reported
             # as failed by their futures; the rest go to a fresh pool.
             pools[-1].shutdown(wait=False, cancel_futures=True)
-            pools.append(ProcessPoolExecutor(max_workers=size, initializer=_start_worker))
+            pools.append(ProcessPoolExecutor(max_workers=size, initializer=_start_worker, initargs=(os.getpid(),)))
             return pools[-1].submit(work, data, name, options)
 
     try:
@@ -627,6 +748,37 @@ def _drain(
             cancel(set(pending))
 
 
+def _seconds(variable: str, default: float) -> float:
+    """A time bound: ``default``, unless the environment variable ``variable`` gives another."""
+    text = os.environ.get(variable)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise ParameterError(f"{variable} must be a positive number of seconds, got {text!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """The time bounds of one batch on a cluster, in seconds: the module constants or their variables."""
+
+    connect: float
+    workers: float
+    progress: float
+
+    @classmethod
+    def read(cls) -> _Bounds:
+        return cls(
+            connect=_seconds("KMQ_DASK_CONNECT_TIMEOUT", CONNECT_TIMEOUT),
+            workers=_seconds("KMQ_DASK_WORKER_WAIT", WORKER_WAIT),
+            progress=_seconds("KMQ_DASK_PROGRESS_TIMEOUT", PROGRESS_TIMEOUT),
+        )
+
+
 def _run_dask(
     submit_all: Callable[[Callable[[bytes, str], Any]], Iterator[Any]],
     work: Work,
@@ -634,19 +786,14 @@ def _run_dask(
     address: str,
 ) -> Iterator[tuple[Job, Outcome]]:
     try:
-        from distributed import Client
         from distributed import wait as dask_wait
     except ImportError:
         raise ImportError(DASK_MISSING) from None
-    try:
-        client = Client(address, timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError) as exc:
-        raise ParameterError(f"scheduler {address}: cannot connect ({exc})") from None
-    except Exception as exc:  # distributed raises ValueError, TypeError, ... for a malformed address
-        example = "such as tcp://host:8786"
-        raise ParameterError(f"scheduler {address!r} is not a scheduler address {example} ({exc})") from None
-    try:
+    bounds = _Bounds.read()
+    _handshake(address, bounds.connect)
+    with _quiet_logging("distributed"), _client(address, bounds) as client:
         slots = sum(client.nthreads().values()) or 1
+        watch = _Watch(client, address, dask_wait, bounds)
 
         def result(future: Any, job: Job) -> Outcome:
             try:
@@ -661,9 +808,185 @@ def _run_dask(
             # pure=False: equal bytes under two names are still two jobs.
             submit_all(lambda data, name: client.submit(work, data, name, options, pure=False)),
             limit=_IN_FLIGHT_PER_WORKER * slots,
-            wait_any=lambda pending: dask_wait(list(pending), return_when="FIRST_COMPLETED").done,
+            wait_any=watch.wait_any,
             result=result,
             cancel=lambda pending: client.cancel(list(pending)),
         )
+
+
+@contextlib.contextmanager
+def _client(address: str, bounds: _Bounds) -> Iterator[Any]:
+    """A distributed Client of a scheduler that has answered :func:`_handshake` and has a worker."""
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=bounds.connect)
+    except (OSError, TimeoutError) as exc:
+        raise SchedulerError(f"scheduler {address}: cannot connect ({exc})") from None
+    try:
+        try:
+            client.wait_for_workers(1, timeout=bounds.workers)
+        except _timeouts():
+            raise SchedulerError(f"scheduler {address} has no workers (none joined in {bounds.workers:g} s)") from None
+        yield client
     finally:
-        client.close()
+        with contextlib.suppress(Exception):  # a scheduler that has gone cannot be told goodbye
+            client.close(timeout=bounds.connect)
+
+
+@contextlib.contextmanager
+def _quiet_logging(name: str) -> Iterator[None]:
+    """Keep a library's log lines off stderr for a while: kmq says what failed, in one line of its own."""
+    loggers = [logging.getLogger(name)]
+    loggers += [
+        logging.getLogger(other) for other in list(logging.root.manager.loggerDict) if other.startswith(f"{name}.")
+    ]
+    levels = [(logger, logger.level) for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in levels:
+            logger.setLevel(level)
+
+
+def _timeouts() -> tuple[type[BaseException], ...]:
+    import asyncio  # only for a cluster: kmq itself needs no event loop
+
+    # asyncio.TimeoutError is the built-in TimeoutError from Python 3.11 on, a class of its own before.
+    return (TimeoutError, asyncio.TimeoutError)
+
+
+class _Watch:
+    """Wait for the first of some Dask futures, but never for ever.
+
+    Gives up (:class:`SchedulerError`) when the cluster has had no worker for
+    ``bounds.workers`` seconds, when no future at all has finished for
+    ``bounds.progress`` seconds, or when the scheduler is lost.
+    """
+
+    def __init__(self, client: Any, address: str, dask_wait: Any, bounds: _Bounds) -> None:
+        self.client = client
+        self.address = address
+        self.dask_wait = dask_wait
+        self.bounds = bounds
+        self.progress = time.monotonic()
+        self.empty_since: float | None = None
+
+    def wait_any(self, pending: set[Any]) -> Iterable[Any]:
+        while True:
+            try:
+                done = self.dask_wait(list(pending), timeout=_DASK_POLL, return_when="FIRST_COMPLETED").done
+            except _timeouts():
+                done = set()
+            except CancelledError:  # distributed cancels every future when it loses the scheduler
+                raise SchedulerError(f"scheduler {self.address}: lost the connection to it") from None
+            now = time.monotonic()
+            if done:
+                self.progress, self.empty_since = now, None
+                return set(done)
+            self._check(now)
+
+    def _check(self, now: float) -> None:
+        workers = self._workers()
+        if workers == 0:
+            self.empty_since = now if self.empty_since is None else self.empty_since
+            if now - self.empty_since >= self.bounds.workers:
+                wait = f"{self.bounds.workers:g} s"
+                raise SchedulerError(
+                    f"scheduler {self.address}: all its workers have gone and none came back in {wait}"
+                )
+        elif workers is not None:
+            self.empty_since = None
+        if now - self.progress >= self.bounds.progress:
+            raise SchedulerError(
+                f"scheduler {self.address}: no file finished in {self.bounds.progress:g} s "
+                "(KMQ_DASK_PROGRESS_TIMEOUT sets how long to wait)"
+            )
+
+    def _workers(self) -> int | None:
+        """How many workers the scheduler has, or None if it does not say in time."""
+        try:
+            return len(self.client.nthreads(callback_timeout=max(_DASK_POLL, 1.0)))
+        except Exception:
+            return None
+
+
+def _handshake(address: str, limit: float) -> None:
+    """Check that a Dask scheduler answers at ``address``, within ``limit`` seconds (and a second).
+
+    distributed's own ``connect`` retries a refused connection until its
+    timeout, but then waits for the handshake for ever: an address that
+    accepts and says nothing (or an HTTP server, which waits for a request)
+    would hang ``Client``. So the handshake is done here first, in an event
+    loop of its own under a hard deadline.
+
+    Raises
+    ------
+    ParameterError
+        If ``address`` is not an address (``"foo"``, ``"http://..."``).
+    SchedulerError
+        If nothing is there, or what is there is no Dask scheduler.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+    from distributed.comm.core import CommClosedError
+
+    example = "such as tcp://host:8786"
+    if address.lower().startswith(("http://", "https://")):
+        raise ParameterError(
+            f"scheduler {address!r} is a web address (a dashboard's?), not a Dask scheduler's {example}"
+        )
+
+    async def shake() -> None:
+        comm = await connect(address, timeout=limit)
+        await comm.close()
+
+    async def bounded() -> None:
+        # The margin lets connect's own timeout, with its clearer message, come first.
+        await asyncio.wait_for(shake(), limit + min(limit, 1.0))
+
+    # A loop of its own, in a thread of its own: the caller may already run one (a notebook does).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kmq-handshake") as pool:
+        try:
+            pool.submit(asyncio.run, bounded()).result()
+        except _timeouts():
+            http = _speaks_http(address, min(limit, _HTTP_PROBE))
+            heard = (
+                "it answers HTTP (a dashboard? a scheduler's port is usually 8786)"
+                if http
+                else f"no answer in {limit:g} s"
+            )
+            raise SchedulerError(f"scheduler {address}: not a Dask scheduler: {heard}") from None
+        except CommClosedError:
+            raise SchedulerError(
+                f"scheduler {address}: not a Dask scheduler: it hung up during the handshake"
+            ) from None
+        except OSError as exc:
+            raise SchedulerError(f"scheduler {address}: cannot connect ({exc})") from None
+        except Exception as exc:  # distributed raises ValueError, TypeError, ... for a malformed address
+            raise ParameterError(f"scheduler {address!r} is not a scheduler address {example} ({exc})") from None
+
+
+def _speaks_http(address: str, limit: float) -> bool:
+    """Whether a plain TCP ``address`` answers an HTTP request (as a dashboard would) within ``limit``."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme != "tcp":
+            return False
+        host, port = parse_host_port(location)
+        with socket.create_connection((host, port), timeout=limit) as connection:
+            connection.sendall(b"GET / HTTP/1.0\r\nHost: " + host.encode("idna") + b"\r\n\r\n")
+            answer = b""
+            while len(answer) < 5:
+                chunk = connection.recv(5 - len(answer))
+                if not chunk:
+                    break
+                answer += chunk
+    except (OSError, ValueError, UnicodeError):
+        return False
+    return answer == b"HTTP/"

@@ -13,6 +13,7 @@ __all__ = [
     "TruncatedError",
     "ChecksumError",
     "PixelLimitError",
+    "SchedulerError",
     "ImageError",
     "ParameterError",
     "KmqWarning",
@@ -37,6 +38,10 @@ class ChecksumError(FormatError):
 
 class PixelLimitError(KmqError):
     """The image has more pixels than the caller allows (a decompression-bomb guard)."""
+
+
+class SchedulerError(KmqError):
+    """A Dask scheduler cannot do the work: it does not answer, is not a scheduler, or has no workers."""
 
 
 class ImageError(KmqError):

@@ -38,15 +38,18 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from . import files
 from .container import CHANNELS, DEFAULT_MAX_PIXELS, mode_name
 from .errors import ImageError, KmqError, KmqWarning, ParameterError, PixelLimitError
+
+if TYPE_CHECKING:
+    from PIL import ImageCms
 
 __all__ = [
     "ImageLike",
@@ -186,6 +189,8 @@ def upright(image: Image.Image) -> Image.Image:
 
 @functools.lru_cache(maxsize=1)
 def _srgb() -> ImageCms.ImageCmsProfile:
+    from PIL import ImageCms
+
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
@@ -210,6 +215,8 @@ def _transform(icc: bytes, family: str, with_alpha: bool) -> tuple[str, Any]:
     ValueError
         With the reason when the profile cannot be read or does not fit the image.
     """
+    from PIL import ImageCms  # LittleCMS, imported only for images that carry a profile (import kmq stays quick)
+
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         description = (ImageCms.getProfileDescription(profile) or "").strip() or "unnamed"

@@ -45,7 +45,7 @@ def squared_distances(points: NDArray[np.floating], centre: NDArray[np.floating]
         Element-wise IEEE arithmetic only, so equal on every CPU.
     """
     pts = np.asarray(points, dtype=np.float64)
-    total = np.square(pts[:, 0] - centre[0])
+    total: FloatArray = np.square(pts[:, 0] - centre[0])
     for d in range(1, pts.shape[1]):
         total += np.square(pts[:, d] - centre[d])
     return total

@@ -48,7 +48,8 @@ def _values(block: NDArray[np.uint8], premultiplied: bool) -> NDArray[np.int64]:
 def _pixel_errors(a: NDArray[np.uint8], b: NDArray[np.uint8], premultiplied: bool) -> NDArray[np.int64]:
     diff = _values(a, premultiplied) - _values(b, premultiplied)
     diff *= diff
-    return diff.sum(axis=-1)
+    errors: NDArray[np.int64] = diff.sum(axis=-1)
+    return errors
 
 
 def squared_error(

@@ -305,7 +305,8 @@ def _dither(pixels: NDArray[np.uint8], palette: NDArray[np.uint8]) -> NDArray[np
     target = Image.new("P", (1, 1))
     target.putpalette(padded.reshape(-1).tolist())
     dithered = Image.fromarray(pixels).quantize(palette=target, dither=Image.Dither.FLOYDSTEINBERG)
-    return np.minimum(np.asarray(dithered), k - 1).astype(np.intp)
+    labels: NDArray[np.intp] = np.minimum(np.asarray(dithered), k - 1).astype(np.intp)
+    return labels
 
 
 def _indexed(

@@ -30,8 +30,8 @@ import kmq
 import kmq.batch
 import numpy as np
 import pytest
+from helpers import gradient, rgba_partial, run, save_png, temp_files, usage_error
 from kmq.batch import Job, find_inputs, plan
-from test_cli import gradient, rgba_partial, run, save_png, temp_files, usage_error
 
 
 @pytest.fixture
@@ -382,7 +382,7 @@ def test_decode_through_a_dask_cluster(photos, capsys, cluster):
 
 def test_an_unreachable_scheduler_is_one_line(photos, capsys, monkeypatch):
     pytest.importorskip("distributed")
-    monkeypatch.setattr(kmq.batch, "CONNECT_TIMEOUT", "0.5s")
+    monkeypatch.setattr(kmq.batch, "CONNECT_TIMEOUT", 0.5)
 
     result = run(capsys, "encode", "photos", "-O", "out", "--scheduler", "tcp://127.0.0.1:9")
 
@@ -417,12 +417,11 @@ def test_ctrl_c_stops_the_worker_processes_at_once(tmp_path):
     plan_line = proc.stderr.readline() if proc.stderr else ""
     time.sleep(1.0)  # the workers are busy on their first images (about 3 s each)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole group
-    started = time.monotonic()
     out, err = proc.communicate(timeout=60)
 
     assert "4 to encode" in plan_line
     assert proc.returncode == 130, err
-    assert time.monotonic() - started < 2.0  # the workers are stopped, not waited for
+    # That the workers are stopped rather than waited for is counted in test_batch_stop.py.
     assert err.strip() == "kmq: interrupted"
     assert out == "" and not any((tmp_path / "out").glob("*")) and temp_files(tmp_path) == []
     if shutil.which("pgrep"):
@@ -549,7 +548,7 @@ def test_results_are_reported_in_input_order_whatever_order_they_finish_in(photo
 @pytest.mark.parametrize("address", ["foo", "inproc://x", "tcp://"])
 def test_a_malformed_scheduler_address_is_one_plain_error(photos, capsys, monkeypatch, address):
     pytest.importorskip("distributed")
-    monkeypatch.setattr(kmq.batch, "CONNECT_TIMEOUT", "0.5s")
+    monkeypatch.setattr(kmq.batch, "CONNECT_TIMEOUT", 0.5)
 
     result = run(capsys, "encode", "photos", "-O", "out", "--scheduler", address)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import kmq
 import numpy as np
 import pytest
+from helpers import assert_one_line_error, gradient, run, save_png, usage_error
 from kmq import pictures
 from PIL import Image
-from test_cli import assert_one_line_error, gradient, run, save_png, usage_error
 
 
 @pytest.fixture

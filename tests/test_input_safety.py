@@ -23,9 +23,9 @@ import kmq
 import kmq.batch
 import numpy as np
 import pytest
+from helpers import assert_one_line_error, gradient, run, save_png
 from kmq import container, files
 from kmq.batch import find_inputs
-from test_cli import assert_one_line_error, gradient, run, save_png
 
 # FIFOs, device nodes, sockets and symbolic links as these tests make them are POSIX things.
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX special files")

@@ -30,8 +30,8 @@ from pathlib import Path
 import kmq
 import numpy as np
 import pytest
+from helpers import assert_one_line_error, five_colours, gradient, read_pixels, run, save_png, temp_files
 from kmq import files
-from test_cli import assert_one_line_error, five_colours, gradient, read_pixels, run, save_png, temp_files
 
 # FIFOs, device nodes, sockets and symbolic links as these tests make them are POSIX things.
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX special files")
@@ -361,7 +361,7 @@ def test_info_reads_standard_input(work):
     ids=["json-and-stdout", "stdin-among-others", "stdin-under-a-folder"],
 )
 def test_streams_that_cannot_work_are_usage_errors(work, capsys, argv, message):
-    from test_cli import usage_error
+    from helpers import usage_error
 
     result = usage_error(capsys, *argv)
 

@@ -45,9 +45,16 @@ def test_labels_are_nearest_rounded_palette_entry():
     assert np.array_equal(chosen, dist.min(axis=2))
 
 
-def test_k8_payload_is_exactly_three_bits_per_pixel():
+def test_k8_raw_payload_holds_each_label_in_exactly_three_bits():
     indexed = kmq.quantize(gradient(), 8)
-    assert indexed.k == 8 and indexed.bits == 3
+    data = indexed.to_bytes("raw")
+    payload = data[kmq.container.HEADER.size + indexed.palette.nbytes : -kmq.container.CHECKSUM.size]
+    pixels = indexed.labels.size
+
+    assert indexed.k == 8 and len(payload) == 3 * pixels // 8  # 768 pixels: no padding
+    # FORMAT.md section 4: each label most significant bit first, bytes filled from bit 7.
+    bits = np.unpackbits(np.frombuffer(payload, np.uint8)).reshape(pixels, 3)
+    assert np.array_equal(bits @ np.array([4, 2, 1]), indexed.labels.reshape(-1))
 
 
 def test_centroids_are_rounded_not_truncated():
