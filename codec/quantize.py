@@ -29,7 +29,7 @@ from typing import Any, Literal, TypeVar, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from . import kmeans, metrics
+from . import kmeans
 from .colour import SPACES, Space, from_space, to_space
 from .container import MAX_K
 from .errors import ParameterError
@@ -320,6 +320,8 @@ def _indexed(
     cache: _Cache | None = None,
 ) -> tuple[Indexed, float]:
     """Quantize to at most ``k`` colours; also return the PSNR of the result if ``measure`` (else NaN)."""
+    from . import metrics  # only -k auto measures; `import kmq` defers metrics
+
     palette, per_colour = _palette(hist, k, seed, space, cache)
     if dither and palette.shape[0] < hist.colours.shape[0]:
         result = Indexed(*compact(palette, _dither(pixels, palette)))
@@ -432,6 +434,8 @@ def _estimate(
     cache: _Cache | None = None,
 ) -> float:
     """PSNR on ``sample`` of the fast fit with ``k`` colours: what the search for K steers by."""
+    from . import metrics
+
     palette = _entries(hist, k, seed, space, fast=True, cache=cache)
     colours, counts = sample
     coords = _cached(cache, ("sample",), lambda: to_space(colours, space))
