@@ -931,8 +931,7 @@ def _handshake(address: str, limit: float) -> None:
     """
     import asyncio
 
-    from distributed.comm import connect
-    from distributed.comm.core import CommClosedError
+    from distributed.comm.core import CommClosedError, connect
 
     example = "such as tcp://host:8786"
     if address.lower().startswith(("http://", "https://")):

@@ -16,8 +16,8 @@ import kmq
 import kmq.batch
 import numpy as np
 import pytest
+from helpers import gradient, run
 from kmq.batch import DecodeOptions, EncodeOptions, Job, Outcome, decode_job, encode_job
-from test_cli import gradient, run
 
 # Pillow writes a GIF's width in 16 bits and raises OverflowError beyond that.
 TOO_WIDE_FOR_GIF = 70_000

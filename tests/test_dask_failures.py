@@ -25,8 +25,8 @@ from pathlib import Path
 import kmq.batch
 import numpy as np
 import pytest
+from helpers import Result, run, save_png, temp_files
 from kmq.errors import SchedulerError
-from test_cli import Result, run, save_png, temp_files
 
 distributed = pytest.importorskip("distributed")
 

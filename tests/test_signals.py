@@ -23,7 +23,7 @@ from pathlib import Path
 import kmq.cli.batch
 import numpy as np
 import pytest
-from test_cli import run, save_png, temp_files
+from helpers import run, save_png, temp_files
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds processes through /proc (Linux)")
 
