@@ -25,6 +25,7 @@ from typing import Any
 from kmq import batch, files, images
 from kmq.batch import DecodeOptions, EncodeOptions, Job, Outcome
 from kmq.errors import KmqError
+from kmq.quantize import Options as QuantizeOptions
 
 from .report import CommandError, Report, db, mode_word
 
@@ -195,12 +196,9 @@ def _place(job: Job, outcome: Outcome, force: bool, named: bool, make_folders: b
 
 def run_encode(args: argparse.Namespace, output_format: str | None = None) -> int:
     """``kmq encode``; returns the exit status. ``output_format``: write palette images of that Pillow format."""
+    quantizer = QuantizeOptions(k=args.k, seed=args.seed, space=args.space, dither=args.dither, min_psnr=args.min_psnr)
     options = EncodeOptions(
-        k=args.k,
-        seed=args.seed,
-        space=args.space,
-        dither=args.dither,
-        min_psnr=args.min_psnr,
+        quantizer=quantizer,
         coding=args.coding,
         max_pixels=args.max_pixels,
         frame=args.frame,

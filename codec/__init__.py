@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,6 +19,7 @@ from . import bitpack as bitpack
 from . import container as container
 from . import ctx1 as ctx1
 from . import images as images
+from .colour import Space
 from .container import DEFAULT_CODING, DEFAULT_MAX_PIXELS
 from .errors import (
     ChecksumError,
@@ -35,6 +36,7 @@ from .images import ImageLike
 from .indexed import Indexed
 from .pillow_plugin import register_pillow
 from .quantize import DEFAULT_K, quantize
+from .quantize import Options as QuantizeOptions
 
 if TYPE_CHECKING:
     from . import batch as batch
@@ -64,6 +66,7 @@ __all__ = [
     "DEFAULT_CODING",
     "Indexed",
     "quantize",
+    "QuantizeOptions",
     "encode",
     "decode",
     "read",
@@ -80,16 +83,26 @@ __all__ = [
 ]
 
 
-def encode(image: ImageLike, k: int = DEFAULT_K, *, seed: int = 0, coding: int | str = DEFAULT_CODING) -> bytes:
+def encode(
+    image: ImageLike,
+    k: int | Literal["auto"] = DEFAULT_K,
+    *,
+    seed: int = 0,
+    space: Space = "rgb",
+    dither: bool = False,
+    min_psnr: float | None = None,
+    coding: int | str = DEFAULT_CODING,
+) -> bytes:
     """Quantize an image to at most ``k`` colours and return a kmq file.
 
     Parameters
     ----------
     image : (H, W, 3|4) uint8 ndarray or PIL.Image.Image
-    k : int
-        Palette size, 1 to 256.
-    seed : int
-        k-means++ seed; equal inputs and options give equal bytes.
+    k : int or "auto"
+        Palette size, 1 to 256; or ``"auto"`` with ``min_psnr``.
+    seed, space, dither, min_psnr
+        As :func:`kmq.quantize` (fields of :class:`kmq.QuantizeOptions`);
+        equal inputs and options give equal bytes.
     coding : int or str
         Payload coding: ``"ctx1"`` (default; context-modelled, typically 3 to
         11 times smaller than raw, never larger) or ``"raw"`` (exactly
@@ -103,12 +116,13 @@ def encode(image: ImageLike, k: int = DEFAULT_K, *, seed: int = 0, coding: int |
     Raises
     ------
     ParameterError
-        If ``k``, ``seed``, ``coding`` or the image array is invalid.
+        If an option, ``coding`` or the image array is invalid.
     ImageError
         If a Pillow image cannot be read.
     """
+    options = QuantizeOptions(k, seed, space, dither, min_psnr)
     container.coding_number(coding)  # reject a bad name before the work
-    return quantize(image, k, seed=seed).to_bytes(coding)
+    return quantize(image, options=options).to_bytes(coding)
 
 
 def decode(
@@ -149,9 +163,12 @@ def decode(
 def write(
     path: str | os.PathLike[str],
     image: ImageLike,
-    k: int = DEFAULT_K,
+    k: int | Literal["auto"] = DEFAULT_K,
     *,
     seed: int = 0,
+    space: Space = "rgb",
+    dither: bool = False,
+    min_psnr: float | None = None,
     coding: int | str = DEFAULT_CODING,
     overwrite: bool = False,
 ) -> Indexed:
@@ -162,10 +179,8 @@ def write(
     path : path-like
         Destination.
     image : (H, W, 3|4) uint8 ndarray or PIL.Image.Image
-    k : int
-        Palette size, 1 to 256.
-    seed : int
-        k-means++ seed.
+    k, seed, space, dither, min_psnr
+        As :func:`encode`.
     coding : int or str
         Payload coding, ``"ctx1"`` (default) or ``"raw"``; see :func:`encode`.
     overwrite : bool
@@ -184,8 +199,9 @@ def write(
         If the file cannot be written (``FileExistsError`` if it exists and
         ``overwrite`` is False); nothing is left behind.
     """
+    options = QuantizeOptions(k, seed, space, dither, min_psnr)
     container.coding_number(coding)
-    indexed = quantize(image, k, seed=seed)
+    indexed = quantize(image, options=options)
     atomic_write(path, indexed.to_bytes(coding), overwrite=overwrite)
     return indexed
 

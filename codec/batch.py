@@ -43,10 +43,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import container, files, images, metrics, threads
-from .colour import Space
 from .errors import KmqError, ParameterError, SchedulerError
 from .indexed import Indexed
-from .quantize import DEFAULT_K, quantize
+from .quantize import Options, quantize
 
 __all__ = [
     "EncodeOptions",
@@ -98,11 +97,8 @@ _IN_FLIGHT_PER_WORKER = 2
 class EncodeOptions:
     """What ``kmq encode`` passes to :func:`kmq.quantize` and the container."""
 
-    k: int | Literal["auto"] = DEFAULT_K
-    seed: int = 0
-    space: Space = "rgb"
-    dither: bool = False
-    min_psnr: float | None = None
+    quantizer: Options = field(default_factory=Options)
+    """K, seed, space, dither and min_psnr, checked when made."""
     coding: str = container.DEFAULT_CODING
     max_pixels: int | None = container.DEFAULT_MAX_PIXELS
     frame: int | None = None
@@ -426,13 +422,11 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
             max_pixels=options.max_pixels,
         )
         pixels = loaded.pixels
-        indexed = quantize(
-            pixels, options.k, seed=options.seed, space=options.space, dither=options.dither, min_psnr=options.min_psnr
-        )
+        indexed = quantize(pixels, options=options.quantizer)
         if options.output_format is not None:
             return _image_outcome(loaded, indexed, options.output_format, len(data), start)
         header, kmq_file = indexed.serialise(options.coding)
-        psnr = metrics.psnr(pixels, indexed.to_array())
+        psnr = metrics.psnr(pixels, indexed)
     except KmqError as exc:
         return Outcome(error=_describe(exc, name))
     except MemoryError:
@@ -472,7 +466,7 @@ def _image_outcome(loaded: images.Loaded, indexed: Indexed, fmt: str, input_byte
     buffer = io.BytesIO()
     images.save_indexed(buffer, indexed, fmt)
     content = buffer.getvalue()
-    psnr = metrics.psnr(loaded.pixels, indexed.to_array())
+    psnr = metrics.psnr(loaded.pixels, indexed)
     pixels = indexed.width * indexed.height
     info = {
         "input_bytes": input_bytes,

@@ -17,6 +17,8 @@ visible ones.
 
 from __future__ import annotations
 
+import decimal
+import functools
 from typing import Literal
 
 import numpy as np
@@ -58,19 +60,69 @@ _LMS_TO_RGB = np.array(
 )
 
 
+def _product(x: NDArray[np.float64], matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``x @ matrix.T`` over the last axis, summed left to right: a BLAS product's rounding depends on its kernel."""
+    rows = [(x[..., 0] * m[0] + x[..., 1] * m[1]) + x[..., 2] * m[2] for m in matrix]
+    return np.stack(rows, axis=-1)
+
+
+@functools.cache
+def _byte_tables() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Linear value of each sRGB byte, and the linear value where rounding moves to each byte 1..255.
+
+    Computed in decimal arithmetic, so the tables are the same on every machine (numpy's
+    ``**`` and ``cbrt`` take CPU-specific SIMD routes with different last bits).
+    """
+    context = decimal.Context(prec=40)
+
+    def linear(encoded: decimal.Decimal) -> float:
+        if encoded <= decimal.Decimal("0.04045"):
+            return float(context.divide(encoded, decimal.Decimal("12.92")))
+        base = context.divide(encoded + decimal.Decimal("0.055"), decimal.Decimal("1.055"))
+        return float(context.power(base, decimal.Decimal("2.4")))
+
+    values = np.array([linear(context.divide(decimal.Decimal(b), 255)) for b in range(256)])
+    edges = np.array([linear(context.divide(decimal.Decimal(2 * b - 1), 510)) for b in range(1, 256)])
+    return values, edges
+
+
+def _cbrt(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Cube root of non-negative values by Newton's method in element-wise arithmetic (the same on every CPU)."""
+    mantissa, exponent = np.frexp(x)
+    thirds, rest = np.divmod(exponent, 3)
+    m = np.ldexp(mantissa, rest)  # x = m * 8**thirds, m in [0.5, 4)
+    y = 0.65 + 0.25 * m  # within 10 % of m ** (1/3) on [0.5, 4)
+    for _ in range(6):  # the relative error squares each round: 1e-1 -> below 1e-16 in 5
+        y = (2.0 * y + m / (y * y)) / 3.0
+    return np.where(x > 0, np.ldexp(y, thirds), 0.0)
+
+
 def srgb_to_oklab(rgb: NDArray[np.floating] | NDArray[np.uint8]) -> NDArray[np.float64]:
-    """Convert sRGB values (0-255, (..., 3)) to Oklab (L in 0-1)."""
-    c = np.asarray(rgb, dtype=np.float64) / 255.0
-    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    lab: NDArray[np.float64] = np.cbrt(linear @ _RGB_TO_LMS.T) @ _LMS_TO_LAB.T
-    return lab
+    """Convert sRGB values (0-255, (..., 3)) to Oklab (L in 0-1).
+
+    Byte input (uint8) gives the same bits on every machine: its linear values
+    come from a table and no step uses a matrix product or a SIMD power.
+    """
+    values = np.asarray(rgb)
+    if values.dtype == np.uint8:
+        linear = _byte_tables()[0][values]
+    else:
+        c = values.astype(np.float64) / 255.0
+        linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return _product(_cbrt(np.maximum(_product(linear, _RGB_TO_LMS), 0.0)), _LMS_TO_LAB)
+
+
+def _oklab_to_linear(lab: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Linear sRGB (clipped to 0-1) of Oklab values."""
+    lms = _product(np.asarray(lab, dtype=np.float64), _LAB_TO_LMS)
+    return np.clip(_product(lms * lms * lms, _LMS_TO_RGB), 0.0, 1.0)
 
 
 def oklab_to_srgb(lab: NDArray[np.floating]) -> NDArray[np.float64]:
-    """Convert Oklab to sRGB values (0-255, unclipped, unrounded)."""
-    linear = (np.asarray(lab, dtype=np.float64) @ _LAB_TO_LMS.T) ** 3 @ _LMS_TO_RGB.T
-    linear = np.clip(linear, 0.0, 1.0)
-    c: NDArray[np.float64] = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+    """Convert Oklab to sRGB values (0-255, clipped, unrounded), for display; the quantizer rounds with
+    exact tables instead (see :func:`from_space`)."""
+    linear = _oklab_to_linear(lab)
+    c = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
     return c * 255.0
 
 
@@ -84,8 +136,7 @@ def to_space(colours: NDArray[np.uint8], space: Space) -> NDArray[np.float64]:
         or premultiplied L, a, b and alpha (0-1).
     """
     colours = np.asarray(colours)
-    rgb = colours[:, :3].astype(np.float64)
-    coords = srgb_to_oklab(rgb) if space == "oklab" else rgb
+    coords = srgb_to_oklab(colours[:, :3]) if space == "oklab" else colours[:, :3].astype(np.float64)
     if colours.shape[1] == 3:
         return coords
     alpha = colours[:, 3:4].astype(np.float64) / 255.0
@@ -102,8 +153,11 @@ def from_space(centres: NDArray[np.floating], space: Space, channels: int) -> ND
         coords = np.divide(centres[:, :3], alpha, out=np.zeros_like(centres[:, :3]), where=alpha > 1e-9)
     else:
         alpha, coords = None, centres
-    rgb = oklab_to_srgb(coords) if space == "oklab" else coords
-    out = np.clip(np.rint(rgb), 0, 255)
+    if space == "oklab":
+        # The byte whose rounding interval holds the linear value: sRGB's curve rounded exactly.
+        out = np.searchsorted(_byte_tables()[1], _oklab_to_linear(coords), side="right").astype(np.float64)
+    else:
+        out = np.clip(np.rint(coords), 0, 255)
     if alpha is not None:
         alpha_bytes = np.rint(alpha * 255.0)
         out[alpha_bytes[:, 0] == 0] = 0  # an invisible entry has no colour: make it transparent black

@@ -1,63 +1,148 @@
-"""Image-quality figures reported by the commands and the benchmarks."""
+"""Image quality: the one PSNR definition that kmq reports and targets.
+
+``kmq encode`` (its line and JSON), ``-k auto``/``min_psnr``, ``compare``,
+``sweep`` and the benchmarks all call :func:`psnr`; the quantizer measures its
+candidates with the same function on the colour histogram (``weights``).
+
+For RGBA images the error is *premultiplied* by default: each colour channel
+counts as ``value * alpha / 255`` (the image as seen over black), so the colour
+hidden under a fully transparent pixel does not count, and alpha counts as a
+channel of its own. The sums are exact integers (premultiplied values are
+compared in units of 1/255), so the figure is the same on every machine and
+does not depend on the order in which pixels are summed.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["mse", "psnr"]
+__all__ = ["mse", "psnr", "squared_error"]
 
-_ROWS = 256
+#: Pixels per block: keeps the int64 temporaries to a few MiB whatever the image size.
+_BLOCK_PIXELS = 1 << 18
 
 
-def _premultiplied(block: NDArray[np.uint8]) -> NDArray[np.float64]:
-    values = block.astype(np.float64)
-    values[..., :3] *= values[..., 3:] / 255.0
+class _Paletted(Protocol):
+    """An indexed image (:class:`kmq.Indexed`): compared block by block, never expanded whole."""
+
+    @property
+    def palette(self) -> NDArray[np.uint8]: ...
+
+    @property
+    def labels(self) -> NDArray[np.uint8]: ...
+
+
+def _values(block: NDArray[np.uint8], premultiplied: bool) -> NDArray[np.int64]:
+    """Integer channel values; premultiplied ones in units of 1/255 (colour * alpha, alpha * 255)."""
+    values = block.astype(np.int64)
+    if premultiplied:
+        values[..., :3] *= values[..., 3:]
+        values[..., 3] *= 255
     return values
 
 
-def mse(a: NDArray[np.uint8], b: NDArray[np.uint8], *, premultiplied: bool = False) -> float:
-    """Mean squared error over every pixel and channel of two equal-shaped images.
+def _pixel_errors(a: NDArray[np.uint8], b: NDArray[np.uint8], premultiplied: bool) -> NDArray[np.int64]:
+    diff = _values(a, premultiplied) - _values(b, premultiplied)
+    diff *= diff
+    errors: NDArray[np.int64] = diff.sum(axis=-1)
+    return errors
+
+
+def squared_error(
+    a: NDArray[np.uint8],
+    b: NDArray[np.uint8] | _Paletted,
+    *,
+    premultiplied: bool | None = None,
+    weights: NDArray[np.floating] | NDArray[np.integer] | None = None,
+) -> tuple[int, int, int]:
+    """Exact sum of squared errors between two images, or two weighted lists of colours.
 
     Parameters
     ----------
-    a, b : (H, W, C) uint8 ndarray
-    premultiplied : bool
-        For RGBA: compare colours multiplied by their alpha, so that the colour
-        of an invisible pixel does not count (what a viewer sees over black).
+    a : (H, W, C) or (N, C) uint8 ndarray
+        The reference.
+    b : uint8 ndarray of a's shape, or an indexed image (``palette``, ``labels`` of shape a.shape[:-1])
+    premultiplied : bool, optional
+        Compare colours multiplied by alpha; the default is True for 4 channels.
+    weights : (N,) integer-valued ndarray, optional
+        How many pixels each row of a (N, C) ``a`` stands for (a histogram's counts).
 
     Returns
     -------
-    float
+    error : int
+        Sum of squared differences, in units of ``1 / scale``.
+    scale : int
+        1, or 255**2 when premultiplied.
+    samples : int
+        Pixels (weighted) times channels.
     """
-    if a.shape != b.shape:
+    channels = a.shape[-1]
+    premultiplied = channels == 4 if premultiplied is None else premultiplied and channels == 4
+    paletted = not isinstance(b, np.ndarray)
+    if isinstance(b, np.ndarray) and a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} != {b.shape}")
-    total = 0.0
-    # Row blocks keep the temporaries small on 12 MP images.
-    for start in range(0, a.shape[0], _ROWS):
-        if premultiplied and a.shape[-1] == 4:
-            diff = (_premultiplied(a[start : start + _ROWS]) - _premultiplied(b[start : start + _ROWS])).reshape(-1)
-            total += float(np.dot(diff, diff))
+    rows = max(1, _BLOCK_PIXELS // max(1, math.prod(a.shape[1:-1])))
+    weight = None if weights is None else np.asarray(weights).astype(np.int64)
+    error = 0
+    for start in range(0, a.shape[0], rows):
+        part = slice(start, start + rows)
+        other = b.palette[b.labels[part]] if paletted else b[part]  # type: ignore[union-attr,index]
+        errors = _pixel_errors(a[part], other, premultiplied)
+        if weight is None:
+            error += int(errors.sum())
         else:
-            idiff = (a[start : start + _ROWS].astype(np.int64) - b[start : start + _ROWS]).reshape(-1)
-            total += int(np.dot(idiff, idiff))
-    return total / a.size
+            w = weight[part]
+            if errors.size and int(errors.max()) * int(w.sum()) >= 2**63:
+                # Over 2**28 pixels in one block: exact in Python integers (one step per colour).
+                error += sum(e * n for e, n in zip(errors.tolist(), w.tolist(), strict=True))
+            else:
+                error += int(np.dot(errors, w))
+    pixels = math.prod(a.shape[:-1]) if weight is None else int(weight.sum())
+    return error, 255**2 if premultiplied else 1, pixels * channels
 
 
-def psnr(a: NDArray[np.uint8], b: NDArray[np.uint8], *, premultiplied: bool = False) -> float:
+def mse(
+    a: NDArray[np.uint8],
+    b: NDArray[np.uint8] | _Paletted,
+    *,
+    premultiplied: bool | None = None,
+    weights: NDArray[np.floating] | NDArray[np.integer] | None = None,
+) -> float:
+    """Mean squared error over every pixel and channel (0-255 units); arguments as :func:`squared_error`."""
+    error, scale, samples = squared_error(a, b, premultiplied=premultiplied, weights=weights)
+    return error / scale / samples if samples else 0.0
+
+
+def psnr(
+    a: NDArray[np.uint8],
+    b: NDArray[np.uint8] | _Paletted,
+    *,
+    premultiplied: bool | None = None,
+    weights: NDArray[np.floating] | NDArray[np.integer] | None = None,
+) -> float:
     """Peak signal-to-noise ratio in dB for 8-bit images; ``inf`` when they are equal.
 
     Parameters
     ----------
-    a, b : (H, W, C) uint8 ndarray
-    premultiplied : bool
-        See :func:`mse`.
+    a : (H, W, C) or (N, C) uint8 ndarray
+        The reference.
+    b : uint8 ndarray of a's shape, or an indexed image (``palette``, ``labels``)
+        Compared block by block, so an indexed image is never expanded whole.
+    premultiplied : bool, optional
+        For RGBA: compare colours multiplied by their alpha, so that the colour
+        of an invisible pixel does not count (what a viewer sees over black).
+        The default (None) is True for 4 channels; False gives plain PSNR.
+    weights : (N,) integer-valued ndarray, optional
+        Pixels per row of a (N, C) ``a``, as :class:`kmq.histogram.Histogram` counts.
 
     Returns
     -------
     float
+        ``10 log10(255**2 / MSE)``, from an exact integer error.
     """
-    error = mse(a, b, premultiplied=premultiplied)
-    return math.inf if error == 0 else 10 * math.log10(255**2 / error)
+    error, scale, samples = squared_error(a, b, premultiplied=premultiplied, weights=weights)
+    return math.inf if error == 0 else 10 * math.log10(255**2 * scale * samples / error)

@@ -88,7 +88,7 @@ from .errors import KmqError, ParameterError
 from .files import read_at_most
 from .images import KMQ_FORMAT, as_array, upright
 from .indexed import Indexed
-from .quantize import DEFAULT_K, check_options, quantize
+from .quantize import DEFAULT_K, Options, check_options, compact, quantize
 
 __all__ = ["FORMAT", "EXTENSION", "MIME_TYPE", "register_pillow", "KmqImageFile", "KmqDecoder"]
 
@@ -251,12 +251,11 @@ def _salvage(data: memoryview, header: Header) -> tuple[NDArray[np.uint8], NDArr
 class _Options:
     """The save options, checked."""
 
-    colors: int | Literal["auto"] | None
-    min_psnr: float | None
-    seed: int
+    quantizer: Options
+    """What :func:`kmq.quantize` gets (``colors=None`` is the default K)."""
+    own_palette: bool
+    """No ``colors`` given: a mode "P" image keeps its own palette."""
     coding: int
-    dither: bool
-    space: Space
 
 
 def _check_options(info: dict[str, object]) -> _Options:
@@ -269,15 +268,15 @@ def _check_options(info: dict[str, object]) -> _Options:
     min_psnr = info.get("min_psnr")
     seed = info.get("seed", 0)
     space = info.get("space", "rgb")
+    dither = info.get("dither", False)
+    # Pillow's Dither is an IntEnum (ORDERED == 1 == True), so test its type before bool.
+    if isinstance(dither, Image.Dither) and dither in (Image.Dither.NONE, Image.Dither.FLOYDSTEINBERG):
+        dither = dither == Image.Dither.FLOYDSTEINBERG
+    elif isinstance(dither, Image.Dither) or not isinstance(dither, bool):
+        raise bad("dither", "True, False, Image.Dither.NONE or Image.Dither.FLOYDSTEINBERG")
     # colors=None means "the default K", or "the P image's own palette": both valid.
-    check_options(
-        DEFAULT_K if colors is None else colors,
-        seed,
-        space,
-        min_psnr,
-        names={"k": "colors"},
-        prefix="KMQ save option ",
-    )
+    k = DEFAULT_K if colors is None else colors
+    check_options(k, seed, space, min_psnr, dither, names={"k": "colors"}, prefix="KMQ save option ")
     coding = info.get("coding", DEFAULT_CODING)
     if not isinstance(coding, int | str):
         raise bad("coding", " or ".join(repr(name) for name in CODINGS.values()))
@@ -285,21 +284,10 @@ def _check_options(info: dict[str, object]) -> _Options:
         number = container.coding_number(coding)
     except ParameterError:
         raise bad("coding", " or ".join(repr(name) for name in CODINGS.values())) from None
-    dither = info.get("dither", False)
-    # Pillow's Dither is an IntEnum (ORDERED == 1 == True), so test its type before bool.
-    if isinstance(dither, Image.Dither) and dither in (Image.Dither.NONE, Image.Dither.FLOYDSTEINBERG):
-        dither = dither == Image.Dither.FLOYDSTEINBERG
-    elif isinstance(dither, Image.Dither) or not isinstance(dither, bool):
-        raise bad("dither", "True, False, Image.Dither.NONE or Image.Dither.FLOYDSTEINBERG")
-    k = None if colors is None else colors if colors == "auto" else int(cast(int, colors))
-    return _Options(
-        cast('int | Literal["auto"] | None', k),
-        None if min_psnr is None else float(cast(float, min_psnr)),
-        int(cast(int, seed)),
-        number,
-        dither,
-        cast(Space, space),
+    quantizer = Options(
+        cast('int | Literal["auto"]', k), cast(int, seed), cast(Space, space), dither, cast("float | None", min_psnr)
     )
+    return _Options(quantizer, colors is None, number)
 
 
 def _palette_image(image: Image.Image) -> Indexed:
@@ -311,25 +299,13 @@ def _palette_image(image: Image.Image) -> Indexed:
     indices = np.asarray(image, dtype=np.uint8)
     table = np.zeros((256, pixels.shape[2]), dtype=np.uint8)
     table[indices.reshape(-1)] = pixels.reshape(-1, pixels.shape[2])
-    used = np.bincount(indices.reshape(-1), minlength=256) > 0
-    renumber = (np.cumsum(used) - 1).astype(np.uint8)
-    return Indexed(np.ascontiguousarray(table[used]), renumber[indices])
+    return Indexed(*compact(table, indices))
 
 
 def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     options = _check_options(im.encoderinfo)
-    if options.colors is None and im.mode == "P":
-        indexed = _palette_image(im)
-    else:
-        k = DEFAULT_K if options.colors is None else options.colors
-        indexed = quantize(
-            im,
-            k,
-            seed=options.seed,
-            space=options.space,
-            dither=options.dither,
-            min_psnr=options.min_psnr,
-        )
+    own = options.own_palette and im.mode == "P"
+    indexed = _palette_image(im) if own else quantize(im, options=options.quantizer)
     # Encoded whole before the first byte is written: a failure leaves the file empty.
     fp.write(indexed.to_bytes(options.coding))
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,7 +37,7 @@ from .histogram import Histogram, histogram
 from .images import ImageLike, as_array
 from .indexed import Indexed
 
-__all__ = ["quantize", "check_options", "DEFAULT_K", "MAX_SEED", "SPACES"]
+__all__ = ["quantize", "Options", "check_options", "compact", "DEFAULT_K", "MAX_SEED", "SPACES"]
 
 #: The palette size kmq uses when none is given: 8 colours, 3 bits per pixel in raw packing.
 DEFAULT_K = 8
@@ -65,6 +65,21 @@ _EXACT_MAX_COLOURS = 1 << 13
 #: Lloyd rounds on the exact distinct colours after the bins: each round costs one
 #: nearest-centre pass over every distinct colour (about 0.08 s at K=256 for a 12 MP photo).
 _EXACT_ROUNDS = 2
+#: Lloyd rounds of the fast fit that ``k="auto"`` searches with before its full fits.
+_FAST_ROUNDS = 8
+
+
+#: What the ``k="auto"`` search keeps between fits: whatever does not depend on K.
+_Cache = dict[tuple[object, ...], Any]
+
+
+def _cached(cache: _Cache | None, key: tuple[object, ...], make: Callable[[], _T]) -> _T:
+    """``make()``, kept in ``cache`` under ``key`` when there is a cache."""
+    if cache is None:
+        return make()
+    if key not in cache:
+        cache[key] = make()
+    return cast(_T, cache[key])
 
 
 @dataclass(frozen=True)
@@ -98,16 +113,20 @@ def check_options(
     seed: object,
     space: object,
     min_psnr: object,
+    dither: object = False,
     *,
     names: Mapping[str, str] | None = None,
     prefix: str = "",
 ) -> None:
     """Check :func:`quantize`'s options before any work, with messages that name them.
 
+    This is the one place where the quantizer's options are checked:
+    :class:`Options` calls it, and so does the Pillow plugin under its own names.
+
     Parameters
     ----------
-    k, seed, space, min_psnr
-        As :func:`quantize` takes them.
+    k, seed, space, min_psnr, dither
+        As :class:`Options` takes them.
     names : mapping, optional
         What the caller calls each option (the Pillow plugin calls ``k``
         ``colors``); the default is the parameter names.
@@ -119,7 +138,7 @@ def check_options(
     ParameterError
         Naming the first option that is out of range or out of place.
     """
-    name = {"k": "k", "seed": "seed", "space": "space", "min_psnr": "min_psnr", **(names or {})}
+    name = {"k": "k", "seed": "seed", "space": "space", "min_psnr": "min_psnr", "dither": "dither", **(names or {})}
     k_, psnr_ = name["k"], name["min_psnr"]
     if k == "auto":
         if min_psnr is None:
@@ -134,20 +153,75 @@ def check_options(
         raise ParameterError(f"{prefix}{name['seed']} must be an integer in 0..{MAX_SEED}, got {seed!r}")
     if space not in SPACES:
         raise ParameterError(f"{prefix}{name['space']} must be one of {', '.join(SPACES)}, got {space!r}")
+    if not isinstance(dither, bool | np.bool_):
+        raise ParameterError(f"{prefix}{name['dither']} must be True or False, got {dither!r}")
+
+
+@dataclass(frozen=True)
+class Options:
+    """The quantizer's options, checked when made: what :func:`quantize`, :func:`kmq.encode`,
+    :func:`kmq.write`, the Pillow plugin, :mod:`kmq.batch` and the CLI pass around.
+
+    Raises
+    ------
+    ParameterError
+        From :func:`check_options`, naming the first bad field.
+    """
+
+    k: int | Literal["auto"] = DEFAULT_K
+    """Palette size, 1 to 256; or ``"auto"`` for the smallest K whose result reaches ``min_psnr``."""
+    seed: int = 0
+    """Seed of the k-means++ restarts, 0 to 2**32 - 1."""
+    space: Space = "rgb"
+    """Where to cluster: ``"rgb"`` or ``"oklab"``."""
+    dither: bool = False
+    """Floyd-Steinberg error diffusion when mapping pixels to the palette (RGB images only)."""
+    min_psnr: float | None = None
+    """Quality target in dB (premultiplied PSNR for RGBA), only with ``k="auto"``."""
+
+    def __post_init__(self) -> None:
+        check_options(self.k, self.seed, self.space, self.min_psnr, self.dither)
+        # numpy integers and floats become Python's, so that equal options compare and hash equal.
+        object.__setattr__(self, "k", "auto" if self.k == "auto" else int(self.k))
+        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(self, "dither", bool(self.dither))
+        if self.min_psnr is not None:
+            object.__setattr__(self, "min_psnr", float(self.min_psnr))
+
+
+_DEFAULTS = Options()
+_T = TypeVar("_T")
 
 
 def _centres(
-    colours: NDArray[np.uint8], counts: NDArray[np.float64], coords: NDArray[np.float64], k: int, seed: int
+    colours: NDArray[np.uint8],
+    counts: NDArray[np.float64],
+    coords: NDArray[np.float64],
+    k: int,
+    seed: int,
+    fast: bool = False,
+    cache: _Cache | None = None,
 ) -> NDArray[np.float64]:
-    """K-means centres in the clustering space for more than ``k`` weighted colours."""
+    """K-means centres in the clustering space for more than ``k`` weighted colours.
+
+    ``fast`` (the ``k="auto"`` search's estimate): Wu's start and a few Lloyd rounds on the
+    coarse bins only, about a tenth of the full fit's time. ``cache`` keeps what does not
+    depend on ``k`` (the bins, Wu's cut) between the search's fits.
+    """
     channels = colours.shape[1]
-    coarse = _binned(colours, coords, counts, _COARSE_BITS[channels])
-    exact = colours.shape[0] <= _EXACT_MAX_COLOURS or coarse.coords.shape[0] < 4 * k
+    n = colours.shape[0]
+    coarse = _cached(cache, ("coarse", n), lambda: _binned(colours, coords, counts, _COARSE_BITS[channels]))
+    exact = n <= _EXACT_MAX_COLOURS or coarse.coords.shape[0] < 4 * k
     if exact:
         # Few colours, or too few bins to tell the clusters apart: cluster the exact colours throughout.
         coarse = _Points(coords, counts, colours.astype(np.intp) >> (8 - coarse.bits), coarse.bits)
+    cut = _cached(
+        cache, ("wu", n, exact), lambda: kmeans.WuCut(coarse.coords, coarse.weights, coarse.cells, coarse.bits)
+    )
+    if fast:
+        return kmeans.lloyd(coarse.coords, coarse.weights, cut.means(k), max_iter=_FAST_ROUNDS)[0]
     rng = np.random.default_rng(seed)
-    starts = [kmeans.wu_init(coarse.coords, coarse.weights, coarse.cells, coarse.bits, k)]
+    starts = [cut.means(k)]
     if starts[0].shape[0] < k:
         # Wu cannot split a single cell; k-means++ places the remaining centres.
         starts[0] = kmeans.kmeans_plusplus(coarse.coords, coarse.weights, k, rng, initial=starts[0])
@@ -157,18 +231,20 @@ def _centres(
     centres = min(runs, key=lambda run: run[1])[0]
     if exact:
         return centres
-    fine = _binned(colours, coords, counts, _FINE_BITS[channels])
+    fine = _cached(cache, ("fine", n), lambda: _binned(colours, coords, counts, _FINE_BITS[channels]))
     if fine.coords.shape[0] < coords.shape[0]:
         centres, _ = kmeans.lloyd(fine.coords, fine.weights, centres, max_iter=_FINE_ROUNDS)
     centres, _ = kmeans.lloyd(coords, counts, centres, max_iter=_EXACT_ROUNDS, tol=0.0)
     return centres
 
 
-def _palette(hist: Histogram, k: int, seed: int, space: Space) -> tuple[NDArray[np.uint8], NDArray[np.intp]]:
-    """Canonical palette and the label of each distinct colour (not yet compacted)."""
+def _entries(
+    hist: Histogram, k: int, seed: int, space: Space, fast: bool = False, cache: _Cache | None = None
+) -> NDArray[np.uint8]:
+    """Canonical palette of at most ``k`` entries for the histogram's colours."""
     colours, counts = hist.colours, hist.counts
     if colours.shape[0] <= k:
-        return colours, np.arange(colours.shape[0])
+        return colours
     fixed = np.empty((0, colours.shape[1]), dtype=np.uint8)
     clear = colours[:, -1] == 0 if colours.shape[1] == 4 else np.zeros(colours.shape[0], dtype=bool)
     if k >= 2 and clear.any():
@@ -179,25 +255,43 @@ def _palette(hist: Histogram, k: int, seed: int, space: Space) -> tuple[NDArray[
     if colours.shape[0] <= k:
         found = colours
     else:
-        found = from_space(_centres(colours, counts, to_space(colours, space), k, seed), space, colours.shape[1])
-    palette = np.unique(np.vstack([found, fixed]), axis=0)
-    labels, _ = kmeans.nearest(to_space(hist.colours, space), to_space(palette, space))
+        visible = colours
+        coords = _cached(cache, ("coords", visible.shape[0]), lambda: to_space(visible, space))
+        centres = _centres(colours, counts, coords, k, seed, fast, cache)
+        found = from_space(centres, space, colours.shape[1])
+    return np.unique(np.vstack([found, fixed]), axis=0)
+
+
+def _palette(
+    hist: Histogram, k: int, seed: int, space: Space, cache: _Cache | None = None
+) -> tuple[NDArray[np.uint8], NDArray[np.intp]]:
+    """Canonical palette and the label of each distinct colour (not yet compacted)."""
+    palette = _entries(hist, k, seed, space, cache=cache)
+    if palette.shape[0] == hist.colours.shape[0]:
+        return palette, np.arange(palette.shape[0])  # every colour kept: it is its own entry
+    coords = _cached(cache, ("coords", hist.colours.shape[0]), lambda: to_space(hist.colours, space))
+    labels, _ = kmeans.nearest(coords, to_space(palette, space))
     return palette, labels
 
 
-def _compact(palette: NDArray[np.uint8], labels: NDArray[np.intp]) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
-    """Drop palette entries no label uses, renumbering labels; order is kept."""
+def compact(palette: NDArray[np.uint8], labels: NDArray[np.integer]) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """Drop the palette entries no label uses and renumber the labels; the entries keep their order.
+
+    Parameters
+    ----------
+    palette : (K, C) uint8 ndarray
+    labels : integer ndarray of any shape
+        Values below K (at most 256 of them are used).
+
+    Returns
+    -------
+    palette : (K', C) uint8 ndarray
+        The used entries, K' <= K.
+    labels : uint8 ndarray of ``labels``' shape
+    """
     used = np.bincount(labels.reshape(-1), minlength=palette.shape[0]) > 0
     renumber = (np.cumsum(used) - 1).astype(np.uint8)
-    return palette[used], renumber[labels]
-
-
-def _psnr(hist: Histogram, palette: NDArray[np.uint8], labels: NDArray[np.intp]) -> float:
-    """PSNR of a per-colour labelling, from the histogram alone (exact: integer errors)."""
-    diff = hist.colours.astype(np.int64) - palette[labels].astype(np.int64)
-    error = float(np.dot(hist.counts, (diff * diff).sum(axis=1)))
-    samples = hist.counts.sum() * hist.colours.shape[1]
-    return math.inf if error == 0 else 10 * math.log10(255**2 * samples / error)
+    return np.ascontiguousarray(palette[used]), renumber[labels]
 
 
 def _dither(pixels: NDArray[np.uint8], palette: NDArray[np.uint8]) -> NDArray[np.intp]:
@@ -216,33 +310,58 @@ def _dither(pixels: NDArray[np.uint8], palette: NDArray[np.uint8]) -> NDArray[np
 
 
 def _indexed(
-    pixels: NDArray[np.uint8], hist: Histogram, k: int, seed: int, space: Space, dither: bool, measure: bool = False
+    pixels: NDArray[np.uint8],
+    hist: Histogram,
+    k: int,
+    seed: int,
+    space: Space,
+    dither: bool,
+    measure: bool = False,
+    cache: _Cache | None = None,
 ) -> tuple[Indexed, float]:
     """Quantize to at most ``k`` colours; also return the PSNR of the result if ``measure`` (else NaN)."""
-    palette, per_colour = _palette(hist, k, seed, space)
+    from . import metrics  # only -k auto measures; `import kmq` defers metrics
+
+    palette, per_colour = _palette(hist, k, seed, space, cache)
     if dither and palette.shape[0] < hist.colours.shape[0]:
-        labels = _dither(pixels, palette)
-        palette, plane = _compact(palette, labels)
-        result = Indexed(palette, plane)
-        if not measure:
-            return result, math.nan
-        diff = result.to_array().astype(np.int64) - pixels
-        error = float(np.einsum("ijk,ijk->", diff, diff))
-        quality = math.inf if error == 0 else 10 * math.log10(255**2 * diff.size / error)
-        return result, quality
-    palette, per_colour_u8 = _compact(palette, per_colour)
-    quality = _psnr(hist, palette, per_colour_u8.astype(np.intp)) if measure else math.nan
-    return Indexed(palette, hist.labels(per_colour_u8)), quality
+        result = Indexed(*map(_handed_over, compact(palette, _dither(pixels, palette))))
+        return result, metrics.psnr(pixels, result) if measure else math.nan
+    palette, per_colour_u8 = compact(palette, per_colour)
+    # The same figure as metrics.psnr(pixels, result), from one row per distinct colour.
+    quality = metrics.psnr(hist.colours, palette[per_colour_u8], weights=hist.counts) if measure else math.nan
+    return Indexed(_handed_over(palette), _handed_over(hist.labels(per_colour_u8))), quality
+
+
+def _handed_over(array: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Mark an array that nothing else holds read-only, so that :class:`Indexed` keeps it without a copy."""
+    array.flags.writeable = False
+    return array
+
+
+def _options(
+    k: object, seed: object, space: object, dither: object, min_psnr: object, options: Options | None
+) -> Options:
+    """The options object :func:`quantize` works with, from its keywords or as given."""
+    if options is None:
+        return Options(k, seed, space, dither, min_psnr)  # type: ignore[arg-type]  # checked there
+    if not isinstance(options, Options):
+        raise ParameterError(f"options must be a kmq.QuantizeOptions, got {options!r}")
+    given = (k, seed, space, dither, min_psnr)
+    defaults = (_DEFAULTS.k, _DEFAULTS.seed, _DEFAULTS.space, _DEFAULTS.dither, _DEFAULTS.min_psnr)
+    if given != defaults:
+        raise ParameterError("give either options or k, seed, space, dither and min_psnr, not both")
+    return options
 
 
 def quantize(
     image: ImageLike,
-    k: int | Literal["auto"] = 8,
+    k: int | Literal["auto"] = DEFAULT_K,
     *,
     seed: int = 0,
     space: Space = "rgb",
     dither: bool = False,
     min_psnr: float | None = None,
+    options: Options | None = None,
 ) -> Indexed:
     """Reduce an image to at most ``k`` colours with K-means.
 
@@ -253,8 +372,11 @@ def quantize(
         clustered, premultiplied, with the colours) only if some pixel is not
         opaque.
     k : int or "auto"
-        Palette size, 1 to 256; or ``"auto"`` for the smallest K whose result
-        reaches ``min_psnr`` (found by bisection).
+        Palette size, 1 to 256; or ``"auto"``: the result of ``quantize(image, K)``
+        for a K whose result reaches ``min_psnr`` (:func:`kmq.metrics.psnr`,
+        premultiplied for RGBA) while that of K - 1 does not (or K = 1): the
+        smallest such K when quality grows with K, as it does in practice. A fast
+        fit steers the search, so it costs about two fits rather than nine.
     seed : int
         Seed of the k-means++ restarts, 0 to 2**32 - 1. The same image and
         options give the same result.
@@ -266,6 +388,9 @@ def quantize(
         (RGB images only); without it every pixel takes its nearest entry.
     min_psnr : float, optional
         Quality target in dB for ``k="auto"``.
+    options : Options, optional
+        All of the above in one object (what :mod:`kmq.batch` and the Pillow
+        plugin pass); the separate keywords must then keep their defaults.
 
     Returns
     -------
@@ -281,7 +406,8 @@ def quantize(
     ImageError
         If a Pillow image cannot be read.
     """
-    check_options(k, seed, space, min_psnr)
+    options = _options(k, seed, space, dither, min_psnr, options)
+    k, seed, space, dither, min_psnr = options.k, options.seed, options.space, options.dither, options.min_psnr
     pixels = as_array(image)
     if dither and pixels.shape[2] == 4:
         raise ParameterError("dither works on RGB images only; this image has an alpha channel")
@@ -289,15 +415,105 @@ def quantize(
     if k != "auto":
         return _indexed(pixels, hist, int(k), int(seed), space, dither)[0]
     assert min_psnr is not None  # checked above
-    best, quality = _indexed(pixels, hist, MAX_K, int(seed), space, dither, measure=True)
-    if quality < min_psnr:
-        raise ParameterError(f"min_psnr {min_psnr} dB is out of reach: 256 colours give {quality:.2f} dB")
-    low, high = 1, best.k  # invariant: high reaches the target
-    while low < high:
+    return _auto(pixels, hist, float(min_psnr), int(seed), space, dither)
+
+
+def _sample(hist: Histogram) -> tuple[NDArray[np.uint8], NDArray[np.float64]]:
+    """What the search for K measures its estimates on: the colours merged into the fine bins.
+
+    The within-bin error it leaves out is nearly the same at every K, and the search measures
+    it (a full fit against its estimate) before it trusts the estimates.
+    """
+    if hist.colours.shape[0] <= _EXACT_MAX_COLOURS:
+        return hist.colours, hist.counts
+    channels = hist.colours.shape[1]
+    fine = _binned(hist.colours, to_space(hist.colours, "rgb"), hist.counts, _FINE_BITS[channels])
+    return from_space(fine.coords, "rgb", channels), fine.weights
+
+
+def _estimate(
+    hist: Histogram,
+    sample: tuple[NDArray[np.uint8], NDArray[np.float64]],
+    k: int,
+    seed: int,
+    space: Space,
+    cache: _Cache | None = None,
+) -> float:
+    """PSNR on ``sample`` of the fast fit with ``k`` colours: what the search for K steers by."""
+    from . import metrics
+
+    palette = _entries(hist, k, seed, space, fast=True, cache=cache)
+    colours, counts = sample
+    coords = _cached(cache, ("sample",), lambda: to_space(colours, space))
+    labels, _ = kmeans.nearest(coords, to_space(palette, space))
+    return metrics.psnr(colours, palette[labels], weights=counts)
+
+
+def _auto(pixels: NDArray[np.uint8], hist: Histogram, target: float, seed: int, space: Space, dither: bool) -> Indexed:
+    """The result of the smallest K that reaches ``target``, found without a full fit per step.
+
+    A bisection on the fast fit (:func:`_estimate`) gives K0; one full fit there measures how
+    far the estimate falls short, and a second bisection on the corrected estimate gives K1.
+    Full fits then walk from K1 (down while they reach the target, up while they miss it,
+    by steps of 1, 1, 2, 4, ... and then bisection) until K reaches it and K - 1 does not. So the
+    result is exactly ``quantize(pixels, K)`` for a K whose full fit reaches ``target``
+    while that of K - 1 misses it (or K = 1); usually three full fits are made (K0, K1, K1 - 1).
+    """
+    estimates: dict[int, float] = {}
+    fits: dict[int, tuple[Indexed, float]] = {}
+    sample = _sample(hist)
+    cache: _Cache = {}
+
+    def estimate(k: int) -> float:
+        if k not in estimates:
+            estimates[k] = _estimate(hist, sample, k, seed, space, cache)
+        return estimates[k]
+
+    def fit(k: int) -> tuple[Indexed, float]:
+        if k not in fits:
+            fits[k] = _indexed(pixels, hist, k, seed, space, dither, measure=True, cache=cache)
+        return fits[k]
+
+    def reaches(k: int) -> bool:
+        return fit(k)[1] >= target
+
+    def smallest(offset: float) -> int:
+        """Smallest K whose estimate plus ``offset`` reaches the target (MAX_K if none)."""
+        low, high = 1, MAX_K
+        while low < high:
+            middle = (low + high) // 2
+            if estimate(middle) + offset >= target:
+                high = middle
+            else:
+                low = middle + 1
+        return low
+
+    first = smallest(0.0)
+    shortfall = fit(first)[1] - estimate(first)
+    low = smallest(shortfall) if math.isfinite(shortfall) else first
+    # The corrected estimate is usually within a few K: steps of 1, 1, 2, 4, ... from it.
+    guess, steps = low, [1, 1, *(2**i for i in range(1, 9))]
+    if reaches(guess):
+        high = guess  # high reaches; find a K below that misses
+        for step in steps:
+            if high - step < 1 or not reaches(high - step):
+                break
+            high -= step
+        low = high - step + 1 if high - step >= 1 else 1  # high - step misses (or is below 1)
+    else:
+        low = guess + 1  # guess misses (so does low - 1); find a K above that reaches
+        for step in steps:
+            if low + step - 1 >= MAX_K or reaches(low + step - 1):
+                break
+            low += step
+        high = min(MAX_K, low + step - 1)
+        if not reaches(high):
+            quality = fit(high)[1]
+            raise ParameterError(f"min_psnr {target} dB is out of reach: {MAX_K} colours give {quality:.2f} dB")
+    while low < high:  # invariant: high reaches, low - 1 misses (or low = 1)
         middle = (low + high) // 2
-        candidate, quality = _indexed(pixels, hist, middle, int(seed), space, dither, measure=True)
-        if quality >= min_psnr:
-            best, high = candidate, min(middle, candidate.k)
+        if reaches(middle):
+            high = middle
         else:
             low = middle + 1
-    return best
+    return fit(high)[0]

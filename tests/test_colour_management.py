@@ -137,13 +137,13 @@ def test_the_library_converts_pillow_images_too():
 
 def test_psnr_is_measured_against_the_converted_image():
     data = tagged(PIXELS, icc_profiles.adobe_rgb()).getvalue()
-    outcome = encode_job(data, "adobe.png", EncodeOptions(k=8))
+    outcome = encode_job(data, "adobe.png", EncodeOptions(quantizer=kmq.QuantizeOptions(k=8)))
     assert outcome.error is None
     # Six colours at K=8 are kept exactly: lossless against what the quantizer saw, the converted image.
     assert outcome.info["psnr"] is None
     assert np.array_equal(kmq.decode(outcome.content), load(io.BytesIO(data)).pixels)
     assert outcome.info["colour"].startswith("converted from its ICC profile")
-    kept = encode_job(data, "adobe.png", EncodeOptions(k=8, colour_management=False))
+    kept = encode_job(data, "adobe.png", EncodeOptions(quantizer=kmq.QuantizeOptions(k=8), colour_management=False))
     assert np.array_equal(kmq.decode(kept.content), PIXELS)
 
 

@@ -156,7 +156,9 @@ def test_encode_job_with_output_format_returns_the_image() -> None:
     buffer = io.BytesIO()
     Image.fromarray(photo()).save(buffer, format="PNG")
 
-    outcome = batch.encode_job(buffer.getvalue(), "photo.png", batch.EncodeOptions(k=5, output_format="PNG"))
+    outcome = batch.encode_job(
+        buffer.getvalue(), "photo.png", batch.EncodeOptions(quantizer=kmq.QuantizeOptions(k=5), output_format="PNG")
+    )
 
     assert outcome.error is None and outcome.content is not None
     with Image.open(io.BytesIO(outcome.content)) as image:

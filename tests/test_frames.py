@@ -74,11 +74,11 @@ def test_load_image_gives_the_note_as_a_warning():
 
 def test_encode_job_reports_the_note_and_encodes_the_chosen_frame():
     data = animation("WEBP")
-    outcome = encode_job(data, "anim.webp", EncodeOptions(k=4))
+    outcome = encode_job(data, "anim.webp", EncodeOptions(quantizer=kmq.QuantizeOptions(k=4)))
     assert outcome.info["notes"] == ["kept frame 1 of 3 (choose with --frame N)"]
-    chosen = encode_job(data, "anim.webp", EncodeOptions(k=4, frame=3))
+    chosen = encode_job(data, "anim.webp", EncodeOptions(quantizer=kmq.QuantizeOptions(k=4), frame=3))
     assert chosen.info["notes"] == [] and np.array_equal(kmq.decode(chosen.content), FRAMES[2])
-    refused = encode_job(data, "anim.webp", EncodeOptions(k=4, frame=9))
+    refused = encode_job(data, "anim.webp", EncodeOptions(quantizer=kmq.QuantizeOptions(k=4), frame=9))
     assert refused.content is None and "frame 9 is out of range" in refused.error
 
 

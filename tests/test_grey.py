@@ -107,7 +107,7 @@ def test_a_sixteen_bit_grey_png_keeps_its_trns_transparency():
     ],
 )
 def test_encode_job_reports_the_mode_and_the_ratio_against_its_raw_size(image, mode, channels):
-    outcome = encode_job(png(image), "x.png", EncodeOptions(k=8))
+    outcome = encode_job(png(image), "x.png", EncodeOptions(quantizer=kmq.QuantizeOptions(k=8)))
     info = outcome.info
     assert info["mode"] == mode and info["input_mode"] == image.mode and info["grey"] is (channels < 3)
     assert info["raw_bytes"] == 10 * 12 * channels

@@ -111,3 +111,27 @@ def test_kmeans_plusplus_tops_up_given_centres():
     given = points[[0]]
     centres = kmeans.kmeans_plusplus(points, weights, 3, np.random.default_rng(0), initial=given)
     assert centres.shape == (3, 3) and np.array_equal(centres[0], given[0])
+
+
+def test_byte_valued_points_take_the_table_route_with_the_same_result(monkeypatch):
+    rng = np.random.default_rng(3)
+    points = rng.integers(0, 256, (9000, 3)).astype(np.float64)  # more than one block
+    centres = rng.uniform(0, 255, (37, 3))
+    tabled = kmeans.nearest(points, centres)
+    monkeypatch.setattr(kmeans, "_byte_index", lambda points: None)
+    direct = kmeans.nearest(points, centres)
+    assert np.array_equal(tabled[0], direct[0]) and np.array_equal(tabled[1], direct[1])
+
+
+def test_nearest_uses_no_matrix_product(monkeypatch):
+    # BLAS kernels round differently per CPU; nearest must not reach them.
+    def refuse(*args, **kwargs):
+        raise AssertionError("matrix product used")
+
+    monkeypatch.setattr(np, "dot", refuse)
+    monkeypatch.setattr(np, "matmul", refuse)
+    monkeypatch.setattr(np, "einsum", refuse)
+    rng = np.random.default_rng(4)
+    points, weights = rng.uniform(0, 255, (500, 3)), rng.uniform(1, 5, 500)
+    centres = kmeans.kmeans_plusplus(points, weights, 8, np.random.default_rng(0))
+    kmeans.lloyd(points, weights, centres)

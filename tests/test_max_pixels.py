@@ -77,9 +77,9 @@ def test_the_worker_applies_the_limit_it_is_given(work, monkeypatch):
     # What a worker process (or a Dask worker) runs: the limit travels in EncodeOptions.
     data = (work / "thousand.png").read_bytes()
 
-    refused = encode_job(data, "thousand.png", EncodeOptions(k=2, max_pixels=999))
+    refused = encode_job(data, "thousand.png", EncodeOptions(quantizer=kmq.QuantizeOptions(k=2), max_pixels=999))
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow alone errors above 200 pixels
-    lifted = encode_job(data, "thousand.png", EncodeOptions(k=2, max_pixels=None))
+    lifted = encode_job(data, "thousand.png", EncodeOptions(quantizer=kmq.QuantizeOptions(k=2), max_pixels=None))
 
     assert refused.content is None and "exceeds the limit of 999" in (refused.error or "")
     assert lifted.error is None and kmq.decode(lifted.content).shape == (25, 40, 3)

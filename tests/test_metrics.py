@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import kmq
 import numpy as np
 import pytest
 from kmq.metrics import mse, psnr
@@ -27,10 +28,49 @@ def test_premultiplied_ignores_the_colour_of_invisible_pixels():
     b = a.copy()
     b[0, 0, :3] = 200  # still alpha 0
     assert psnr(a, b, premultiplied=True) == math.inf
-    assert psnr(a, b) < 20
+    assert psnr(a, b, premultiplied=False) < 20
 
 
 def test_large_images_do_not_overflow():
     a = np.zeros((600, 700, 3), np.uint8)
     b = np.full_like(a, 255)
     assert psnr(a, b) == pytest.approx(0.0)
+
+
+def test_rgba_psnr_is_premultiplied_by_default():
+    # A perfect-looking result: only the colour under fully transparent pixels differs.
+    a = np.zeros((4, 4, 4), np.uint8)
+    a[:2, :, :] = (10, 200, 30, 255)
+    b = a.copy()
+    b[2:, :, :3] = 250
+    assert psnr(a, b) == math.inf
+
+
+def test_premultiplied_error_is_colour_times_alpha():
+    a = np.array([[[255, 0, 0, 128]]], np.uint8)
+    b = np.array([[[0, 0, 0, 128]]], np.uint8)
+    assert mse(a, b) == pytest.approx((255 * 128 / 255) ** 2 / 4)
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_histogram_weights_give_the_pixel_figure(channels):
+    rng = np.random.default_rng(channels)
+    a = rng.integers(0, 4, (30, 20, channels), dtype=np.uint8) * 60
+    b = rng.integers(0, 256, a.shape, dtype=np.uint8)
+    b[...] = np.where(a % 120 == 0, a, b)  # some equal samples
+    pairs, counts = np.unique(np.concatenate([a, b], axis=2).reshape(-1, 2 * channels), axis=0, return_counts=True)
+    weighted = psnr(pairs[:, :channels], pairs[:, channels:], weights=counts.astype(np.float64))
+    assert weighted == psnr(a, b)
+
+
+def test_an_indexed_image_is_compared_without_expanding_it():
+    image = np.random.default_rng(1).integers(0, 256, (40, 30, 4), dtype=np.uint8)
+    indexed = kmq.quantize(image, 7)
+    assert psnr(image, indexed) == psnr(image, indexed.to_array())
+
+
+def test_weights_beyond_int64_products_stay_exact():
+    a = np.array([[0, 0, 0], [255, 255, 255]], np.uint8)
+    b = np.zeros_like(a)
+    counts = np.array([1, 2**46], np.float64)  # 2**46 * 3 * 255**2 overflows int64
+    assert mse(a, b, weights=counts) == pytest.approx(255**2 * 2**46 / (2**46 + 1))

@@ -233,3 +233,39 @@ def test_a_few_thousand_colours_still_fill_a_256_entry_palette():
     colours = np.clip(base + rng.integers(0, 8, (3000, 3)), 0, 255).astype(np.uint8)
     image = colours[rng.integers(0, 3000, (60, 80))]
     assert kmq.quantize(image, 256).k == 256
+
+
+def sticker(seed: int = 0) -> np.ndarray:
+    """An ordinary RGBA image: a few visible colours, and noise under its fully transparent half."""
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (32, 40, 4), dtype=np.uint8)
+    image[:, :20, 3] = 0
+    image[:, 20:] = [(200, 30, 40, 255), (20, 90, 200, 128)][seed % 2]
+    image[:8, 20:, :3] = (250, 250, 10)
+    return image
+
+
+def test_auto_k_measures_rgba_premultiplied():
+    indexed = kmq.quantize(sticker(), "auto", min_psnr=30)
+    assert indexed.k <= 3
+    assert kmq.metrics.psnr(sticker(), indexed) >= 30
+
+
+def test_encode_report_does_not_count_colours_under_transparent_pixels():
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(sticker()).save(buffer, "PNG")
+    outcome = kmq.batch.encode_job(buffer.getvalue(), "sticker.png", kmq.batch.EncodeOptions())
+    assert outcome.info["psnr"] is None  # lossless as seen: the 3 visible colours and transparency are kept
+
+
+@pytest.mark.parametrize(("target", "dither"), [(24.0, False), (31.0, False), (26.0, True)])
+def test_auto_k_is_a_fixed_k_result_whose_k_minus_1_misses(target, dither):
+    image = gradient(40, 60)
+    indexed = kmq.quantize(image, "auto", min_psnr=target, dither=dither)
+    assert indexed == kmq.quantize(image, indexed.k, dither=dither)
+    assert kmq.metrics.psnr(image, indexed) >= target
+    assert indexed.k == 1 or kmq.metrics.psnr(image, kmq.quantize(image, indexed.k - 1, dither=dither)) < target
