@@ -51,15 +51,6 @@ def xattrs_work(folder: Path) -> bool:
         probe.unlink()
 
 
-@pytest.fixture
-def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("KMQ_DEBUG", raising=False)
-    save_png(tmp_path / "grad.png", gradient())
-    (tmp_path / "good.kmq").write_bytes(kmq.encode(gradient(), 8))
-    return tmp_path
-
-
 def make_special(path: Path, kind: str) -> contextlib.AbstractContextManager[object]:
     """Create a FIFO, a null device node, a listening socket, a folder or a link to /dev/null at ``path``."""
     if kind == "fifo":
