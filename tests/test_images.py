@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
+import subprocess
+import sys
 
 import kmq
 import numpy as np
@@ -275,3 +278,21 @@ def test_the_cli_encodes_a_file_with_damaged_exif_and_says_so_in_one_line(tmp_pa
         f"kmq: warning: {path}: ignored a broken EXIF orientation tag (value 'abc'); the pixels are kept as stored"
     ]
     assert np.array_equal(kmq.read(path.with_suffix(".kmq")), RGB)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_damaged_exif_is_one_kmq_warning_line_and_no_pillow_warning(tmp_path, fmt):
+    # The IFD says 5 entries and holds 1: Pillow warns "Corrupt EXIF data" (a JPEG's when it is opened).
+    truncated = b"MM\x00\x2a" + struct.pack(">IH", 8, 5) + struct.pack(">HHI4s", 270, ASCII, 4, b"abc\x00")
+    path = tmp_path / f"odd.{fmt.lower()}"
+    path.write_bytes(with_exif(truncated, fmt).getvalue())
+    env = {k: v for k, v in os.environ.items() if k not in ("KMQ_DEBUG", "PYTHONWARNINGS")}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "kmq", "encode", path.name], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"kmq: warning: {path.name}: ignored its damaged EXIF data (Corrupt EXIF data"), lines
