@@ -130,13 +130,19 @@ class Loaded:
         return len(self.mode)
 
 
-def _sixteen_bit_grey(image: Image.Image) -> NDArray[np.uint8] | None:
-    """8-bit RGB (RGBA with a tRNS key) from a 16-bit grey image, or None if ``image`` is not one."""
-    if not (image.mode.startswith("I;16") or image.mode == "I"):
-        return None
-    grey = np.asarray(image).astype(np.int64)
-    if image.mode == "I" and not (grey.min() >= 0 and 255 < grey.max() <= 65535):
-        return None
+#: Formats whose mode "I" images hold 16-bit samples: older Pillow releases open a 16-bit grey PNG
+#: as "I" (newer ones as I;16), and a PGM with maxval above 255 opens as "I" scaled to 0-65535.
+_SIXTEEN_BIT_I_FORMATS = frozenset({"PNG", "PPM"})
+
+
+def _is_sixteen_bit_grey(image: Image.Image) -> bool:
+    """Whether ``image`` holds 16-bit grey samples: by its mode and file format, never by its values."""
+    return image.mode.startswith("I;16") or (image.mode == "I" and image.format in _SIXTEEN_BIT_I_FORMATS)
+
+
+def _sixteen_bit_grey(image: Image.Image) -> NDArray[np.uint8]:
+    """8-bit RGB (RGBA with a tRNS key) from a 16-bit grey image (:func:`_is_sixteen_bit_grey`)."""
+    grey = np.clip(np.asarray(image).astype(np.int64), 0, 65535)
     grey8 = ((grey * 2 + 257) // 514).astype(np.uint8)  # round(v / 257) in integers
     key = image.info.get("transparency")
     if isinstance(key, int) and not isinstance(key, bool):
@@ -301,6 +307,7 @@ def _from_pillow(
     # changes something: a 12 MP photo then peaks at about 1.5x its own size.
     # ``owned``: the image is ours to change in place (load opened it); ``opened``: as _orientation's.
     notes: list[str] = []
+    sixteen_bits = _is_sixteen_bit_grey(image)  # before rotating: a rotated copy has no format
     method, note = _orientation(image, opened)
     if note is not None:
         notes.append(note)
@@ -314,9 +321,8 @@ def _from_pillow(
     if family == "CMYK" and converted:
         pixels = np.asarray(conversion.apply(image))
         return _Normalised(pixels, False, tuple(notes), description, converted, colour)
-    deep = _sixteen_bit_grey(image)
-    if deep is not None:
-        pixels = deep
+    if sixteen_bits:
+        pixels = _sixteen_bit_grey(image)
     else:
         if image.mode == "La":  # Pillow cannot convert premultiplied La to RGB(A) directly
             image, owned = image.convert("LA"), True

@@ -46,6 +46,29 @@ def test_sixteen_bit_grey_is_scaled_not_clipped():
     assert as_array(grey)[0, :, 0].tolist() == [0, 1, 128, 255]
 
 
+def test_a_mode_i_image_clips_to_0_255_as_pillows_convert_does():
+    image = Image.fromarray(np.array([[0, 100, 300, 1000]], np.int32))  # a 256..65535 maximum was scaled by 1/257
+    assert image.mode == "I"
+    assert as_array(image)[0, :, 0].tolist() == [0, 100, 255, 255]
+    assert as_array(image)[0, :, 0].tolist() == np.asarray(image.convert("L"))[0].tolist()
+
+
+@pytest.mark.parametrize("opened_as", ["I;16", "I"])  # "I": as older Pillow releases open a 16-bit grey PNG
+def test_a_sixteen_bit_grey_png_is_scaled_by_its_bit_depth_not_its_values(tmp_path, monkeypatch, opened_as):
+    from PIL import PngImagePlugin
+
+    monkeypatch.setitem(PngImagePlugin._MODES, (16, 0), (opened_as, "I;16B"))
+    path = tmp_path / "deep.png"
+    Image.fromarray(np.array([[0, 128, 200, 255, 65535]], np.uint16)).save(path)  # dark but for one pixel
+    dark = tmp_path / "dark.png"
+    Image.fromarray(np.array([[0, 128, 200, 255]], np.uint16)).save(dark)
+    with Image.open(path) as image:
+        assert image.mode == opened_as
+
+    assert load_image(path)[0, :, 0].tolist() == [0, 0, 1, 1, 255]
+    assert load_image(dark)[0, :, 0].tolist() == [0, 0, 1, 1]
+
+
 def test_opaque_rgba_becomes_rgb():
     assert as_array(Image.fromarray(RGB).convert("RGBA")).shape == (4, 6, 3)
 
