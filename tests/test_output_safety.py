@@ -484,3 +484,19 @@ def test_standard_output_on_a_terminal_is_refused_before_any_work(work, capsys, 
 
     assert result.code == 1
     assert result.err == "kmq: error: standard output: is a terminal; redirect it (-o - > FILE) or name an output\n"
+
+
+def test_the_temporary_files_kmq_writes_are_git_ignored(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    if subprocess.run(["git", "-C", str(repo), "rev-parse"], capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout")
+    names: list[str] = []
+
+    def content(file: BinaryIO) -> None:
+        names.extend(temp_files(tmp_path))  # the temporary file, while it is written
+        file.write(b"x")
+
+    files.atomic_write(tmp_path / "out.kmq", content)
+    ignored = subprocess.run(["git", "-C", str(repo), "check-ignore", "-q", f"tests/{names[0]}"])
+
+    assert len(names) == 1 and ignored.returncode == 0, names
