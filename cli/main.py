@@ -333,28 +333,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     psnr = metrics.psnr(pixels, restored)
     report = Report(args)
     if args.json:
-        document = {
-            "image": SAMPLE,
-            "folder": str(folder),
-            "width": width,
-            "height": height,
-            "k": header.k,
-            "coding": coding,
-            "files": [
-                {
-                    "what": label,
-                    "path": str(path) if path else None,
-                    "bytes": size,
-                    "bits_per_pixel": header.file_bits_per_pixel(size),
-                }
-                for label, path, size in rows
-            ],
-            "payload_bits_per_pixel": header.payload_bits_per_pixel(len(data)),
-            "psnr": None if math.isinf(psnr) else psnr,
-            "encode_seconds": encode_s,
-            "decode_seconds": decode_s,
-        }
-        report.emit_json(document)
+        report.emit_json(_demo_document(folder, width, height, header, rows, len(data), psnr, encode_s, decode_s))
         return
     report.line(f"kmq demo: scikit-learn's sample photo {SAMPLE}, {width}x{height} RGB, K={args.k}")
     report.line(f"wrote into {folder}{os.sep}")
@@ -364,6 +343,41 @@ def cmd_demo(args: argparse.Namespace) -> None:
         f"palette K={header.k}, {coding} payload {header.payload_bits_per_pixel(len(data)):.3f} bits/px "
         f"(raw packing {header.bits:.3f}), PSNR {db(psnr)}, encode {encode_s:.2f} s, decode {decode_s:.3f} s"
     )
+
+
+def _demo_document(
+    folder: Path,
+    width: int,
+    height: int,
+    header: container.Header,
+    rows: list[tuple[str, Path | None, int]],
+    kmq_bytes: int,
+    psnr: float,
+    encode_s: float,
+    decode_s: float,
+) -> dict[str, Any]:
+    """``kmq demo --json``: the sample, the files in ``rows`` (what, path, bytes) and the measured figures."""
+    return {
+        "image": SAMPLE,
+        "folder": str(folder),
+        "width": width,
+        "height": height,
+        "k": header.k,
+        "coding": container.CODINGS[header.coding],
+        "files": [
+            {
+                "what": label,
+                "path": str(path) if path else None,
+                "bytes": size,
+                "bits_per_pixel": header.file_bits_per_pixel(size),
+            }
+            for label, path, size in rows
+        ],
+        "payload_bits_per_pixel": header.payload_bits_per_pixel(kmq_bytes),
+        "psnr": None if math.isinf(psnr) else psnr,
+        "encode_seconds": encode_s,
+        "decode_seconds": decode_s,
+    }
 
 
 def cmd_completion(args: argparse.Namespace) -> None:
