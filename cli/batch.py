@@ -33,6 +33,12 @@ __all__ = ["run_encode", "run_decode"]
 
 
 def _encode_line(job: Job, info: dict[str, Any]) -> str:
+    if info.get("format"):  # an image file, not a kmq file
+        return (
+            f"{job.source} ({info['input_bytes']:,} B) -> {job.output} ({info['file_bytes']:,} B): "
+            f"{info['width']}x{info['height']} {mode_word(info['mode'])}, K={info['k']}, {info['format']} "
+            f"{info['bits_per_pixel']:.3f} bit/px, PSNR {db(info['psnr'])}, {info['seconds']:.2f} s"
+        )
     raw = "" if info["coding"] == "raw" else f" (raw {info['raw_bits']})"
     note = f" ({info['note']})" if info["note"] else ""
     return (
@@ -81,6 +87,7 @@ def _run(
     work: batch.Work,
     options: EncodeOptions | DecodeOptions,
     describe: Callable[[Job, dict[str, Any]], str],
+    output_format: str | None = None,
 ) -> int:
     report = Report(args)
     started = time.perf_counter()
@@ -97,7 +104,7 @@ def _run(
     megapixels = _run_jobs(report, args, jobs, by_job, verb, work, options, describe, workers)
     records += [by_job[id(job)] for job in jobs]
     elapsed = time.perf_counter() - started
-    return _summarise(report, records, verb, many and bool(jobs), megapixels, elapsed)
+    return _summarise(report, records, verb, many and bool(jobs), megapixels, elapsed, output_format)
 
 
 def _plan(
@@ -185,11 +192,22 @@ def _run_jobs(
 
 
 def _summarise(
-    report: Report, records: list[dict[str, Any]], verb: str, many: bool, megapixels: float, elapsed: float
+    report: Report,
+    records: list[dict[str, Any]],
+    verb: str,
+    many: bool,
+    megapixels: float,
+    elapsed: float,
+    output_format: str | None,
 ) -> int:
-    """The closing line of a batch (``many``) and the JSON document; the exit status."""
+    """The lossy-format warning, the closing line of a batch (``many``) and the JSON document; the exit status."""
     statuses = (f"{verb}d", "skipped", "stale", "failed")
     counts = {status: sum(r["status"] == status for r in records) for status in statuses}
+    if output_format is not None and counts[f"{verb}d"] and images.is_lossy(output_format):
+        report.warning(
+            f"{output_format} is lossy: what was written does not keep the exact palette colours "
+            "(.png, .gif and .webp do)"
+        )
     if many:
         done = counts[f"{verb}d"]
         rate = f": {done / elapsed:.1f} files/s, {megapixels / elapsed:.1f} MP/s" if done and elapsed > 0 else ""
@@ -227,8 +245,8 @@ def _place(job: Job, outcome: Outcome, force: bool, named: bool, make_folders: b
     return None
 
 
-def run_encode(args: argparse.Namespace) -> int:
-    """``kmq encode``; returns the exit status."""
+def run_encode(args: argparse.Namespace, output_format: str | None = None) -> int:
+    """``kmq encode``; returns the exit status. ``output_format``: write palette images of that Pillow format."""
     quantizer = QuantizeOptions(k=args.k, seed=args.seed, space=args.space, dither=args.dither, min_psnr=args.min_psnr)
     options = EncodeOptions(
         quantizer=quantizer,
@@ -236,20 +254,24 @@ def run_encode(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         frame=args.frame,
         colour_management=args.colour_management,
+        output_format=output_format,
     )
+    # Images are named as decoded images are, photo.png -> photo-kmq.png: never an original's name.
+    suffix = args.suffix
     return _run(
         args,
         verb="encode",
         suffixes=images.image_suffixes(),
-        name_for=lambda path: path.with_suffix(".kmq"),
+        name_for=lambda path: path.with_suffix(".kmq") if output_format is None else files.decoded_name(path, suffix),
         work=batch.encode_job,
         options=options,
         describe=_encode_line,
+        output_format=output_format,
     )
 
 
-def run_decode(args: argparse.Namespace) -> int:
-    """``kmq decode``; returns the exit status."""
+def run_decode(args: argparse.Namespace, output_format: str | None = None) -> int:
+    """``kmq decode``; returns the exit status. ``output_format``: the outputs' Pillow format, if known."""
     named = args.output is not None and not files.is_stdio(args.output)
     options = DecodeOptions(suffix=Path(args.output).suffix if named else args.suffix, max_pixels=args.max_pixels)
     return _run(
@@ -260,4 +282,5 @@ def run_decode(args: argparse.Namespace) -> int:
         work=batch.decode_job,
         options=options,
         describe=_decode_line,
+        output_format=output_format,
     )

@@ -170,20 +170,23 @@ def _refuse_the_other_command(args: argparse.Namespace, verb: str) -> None:
         )
 
 
+def _image_output(args: argparse.Namespace) -> str | None:
+    """The Pillow format of the outputs (``-o`` or ``--suffix``), checked before any work; None for kmq files."""
+    named = args.output is not None and not files.is_stdio(args.output)
+    out = Path(args.output) if named else Path("out").with_suffix(args.suffix)
+    if args.command == "encode" and not images.is_image_path(out):
+        return None  # .kmq, or a name of the user's own: a kmq file
+    return images.output_format(out)
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     _refuse_the_other_command(args, "encode")
-    if args.output is not None and images.is_image_path(args.output):
-        out = Path(args.output)
-        files.check_output(out, args.inputs[0], force=True)  # the input itself is the worse mistake
-        raise CommandError(f"{out}: {out.suffix} is an image format; kmq files end in .kmq (to decode, use kmq decode)")
-    return batch_cli.run_encode(args)
+    return batch_cli.run_encode(args, _image_output(args))
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
     _refuse_the_other_command(args, "decode")
-    named = args.output is not None and not files.is_stdio(args.output)
-    images.output_format(args.output if named else Path("out").with_suffix(args.suffix))  # refuse it before any work
-    return batch_cli.run_decode(args)
+    return batch_cli.run_decode(args, _image_output(args))  # a bad format is refused before any work
 
 
 def describe(path: Path, max_pixels: int | None = container.DEFAULT_MAX_PIXELS) -> dict[str, Any]:
@@ -309,15 +312,17 @@ def cmd_demo(args: argparse.Namespace) -> None:
     data = kmq.encode(pixels, args.k, seed=args.seed)
     encode_s = time.perf_counter() - start
     start = time.perf_counter()
-    restored = kmq.decode(data)
+    indexed = kmq.Indexed.from_bytes(data)
+    restored = indexed.to_array()
     decode_s = time.perf_counter() - start
     # Everything is computed before the first file is written, so only a disk
     # error can stop the demo halfway.
-    pngs = {}
-    for path, image in ((original, pixels), (decoded, restored)):
-        buffer = io.BytesIO()
-        images.save_image(buffer, image, "PNG")
-        pngs[path] = buffer.getvalue()
+    buffer = io.BytesIO()
+    images.save_image(buffer, pixels, "PNG")
+    pngs = {original: buffer.getvalue()}
+    buffer = io.BytesIO()
+    images.save_indexed(buffer, indexed, "PNG")
+    pngs[decoded] = buffer.getvalue()
     folder.mkdir(parents=True, exist_ok=True)
     for out, content in ((original, pngs[original]), (encoded, data), (decoded, pngs[decoded])):
         files.atomic_write(out, content, overwrite=args.force)
@@ -394,6 +399,7 @@ EPILOG = """examples:
   kmq encode photo.jpg -k auto --min-psnr 32    the fewest colours that reach 32 dB
   kmq info photo.kmq --json      show the header, palette and bits per pixel
   kmq decode photo.kmq -o out.png
+  kmq encode photo.jpg -k 16 -o small.png    a 16-colour palette PNG, as pngquant writes
 """
 
 
@@ -515,9 +521,34 @@ def _encode_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -
     p.add_argument(
         "-o",
         "--output",
-        help="output path, for one input (default: INPUT with the suffix .kmq); - for standard output (the "
-        "default when INPUT is -, standard input); DIR/ with a slash for a folder, as -O",
+        help="output path, for one input (default: INPUT with the suffix .kmq); an image extension (.png, .gif, "
+        ".webp, ...) writes that palette image instead, as pngquant does; - for standard output (the default when "
+        "INPUT is -, standard input); DIR/ with a slash for a folder, as -O",
     )
+    p.add_argument(
+        "--suffix",
+        type=_suffix,
+        default=".kmq",
+        help="format of the outputs when -o names no file, by extension: .kmq (default), or .png, .gif, .webp, ... "
+        "for palette images, named NAME-kmq.SUFFIX",
+    )
+    _quantizer_options(p)
+    _input_options(p)
+    p.add_argument(
+        "--coding",
+        type=_coding,
+        default=container.DEFAULT_CODING,
+        metavar="{ctx1,raw}",
+        help=f"payload coding: ctx1 (or 1, the default) = context-modelled and range-coded, {CTX1_AT_K8}; where "
+        "it would not be smaller than raw, raw is written instead. raw (or 0) = exactly ceil(log2 K) bits per pixel, "
+        "3 at K=8",
+    )
+    p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=LIMIT_HELP)
+    p.set_defaults(run=cmd_encode, check=lambda args, parser=p: _check_encode_options(parser, args))
+
+
+def _quantizer_options(p: argparse.ArgumentParser) -> None:
+    """encode's choices of palette: K (or auto), colour space, dithering and seed."""
     p.add_argument(
         "-k",
         type=_k_or_auto,
@@ -542,18 +573,6 @@ def _encode_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -
         "--dither", action="store_true", help="Floyd-Steinberg dithering (RGB images); smoother gradients, lower PSNR"
     )
     p.add_argument("--seed", type=_seed, default=0, help="k-means++ seed; same seed, same file (default: 0)")
-    _input_options(p)
-    p.add_argument(
-        "--coding",
-        type=_coding,
-        default=container.DEFAULT_CODING,
-        metavar="{ctx1,raw}",
-        help=f"payload coding: ctx1 (or 1, the default) = context-modelled and range-coded, {CTX1_AT_K8}; where "
-        "it would not be smaller than raw, raw is written instead. raw (or 0) = exactly ceil(log2 K) bits per pixel, "
-        "3 at K=8",
-    )
-    p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=LIMIT_HELP)
-    p.set_defaults(run=cmd_encode, check=lambda args, parser=p: _check_encode_options(parser, args))
 
 
 def _decode_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -> None:

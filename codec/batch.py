@@ -104,6 +104,8 @@ class EncodeOptions:
     max_pixels: int | None = container.DEFAULT_MAX_PIXELS
     frame: int | None = None
     colour_management: bool = True
+    #: Pillow format of the output, e.g. ``"PNG"``, written by :func:`kmq.images.save_indexed`; None for kmq.
+    output_format: str | None = None
 
     def read(self, path: Path) -> bytes:
         """An input's bytes, once its header shows it is an image (a big non-image is not read whole)."""
@@ -406,7 +408,10 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
         lossless, measured against the pixels after colour management),
         ``seconds``, ``note``, ``colour`` (what was done with an ICC profile,
         or None) and ``notes`` (one-line warnings: a frame kept of many, an
-        ignored EXIF tag or profile)), or the error.
+        ignored EXIF tag or profile)), or the error. With
+        ``options.output_format`` set, the image file instead (as
+        :func:`kmq.images.save_indexed` writes it), with ``format`` added and
+        ``coding``, ``payload_bits_per_pixel`` and ``raw_bits`` None.
     """
     start = time.perf_counter()
     try:
@@ -419,6 +424,8 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
         )
         pixels = loaded.pixels
         indexed = quantize(pixels, options=options.quantizer)
+        if options.output_format is not None:
+            return _image_outcome(loaded, indexed, options.output_format, len(data), start)
         header, kmq_file = indexed.serialise(options.coding)
         psnr = metrics.psnr(pixels, indexed)
     except KmqError as exc:
@@ -455,6 +462,39 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
     return Outcome(kmq_file, info)
 
 
+def _image_outcome(loaded: images.Loaded, indexed: Indexed, fmt: str, input_bytes: int, start: float) -> Outcome:
+    """``encode_job``'s result when the output is an image file (``EncodeOptions.output_format``)."""
+    buffer = io.BytesIO()
+    images.save_indexed(buffer, indexed, fmt)
+    content = buffer.getvalue()
+    psnr = metrics.psnr(loaded.pixels, indexed)
+    pixels = indexed.width * indexed.height
+    info = {
+        "input_bytes": input_bytes,
+        "width": indexed.width,
+        "height": indexed.height,
+        "mode": loaded.mode,
+        "k": indexed.k,
+        "palette_size": indexed.k,
+        "coding": None,
+        "format": fmt,
+        "file_bytes": len(content),
+        "bits_per_pixel": 8 * len(content) / pixels,
+        "payload_bits_per_pixel": None,
+        "raw_bits": None,
+        "psnr": None if psnr == float("inf") else psnr,
+        "seconds": time.perf_counter() - start,
+        "note": "",
+        "input_mode": loaded.source_mode,
+        "grey": loaded.grey,
+        "raw_bytes": pixels * loaded.bytes_per_pixel,
+        "ratio": pixels * loaded.bytes_per_pixel / len(content),
+        "colour": loaded.colour,
+        "notes": list(loaded.notes),
+    }
+    return Outcome(content, info)
+
+
 def decode_job(data: bytes, name: str, options: DecodeOptions) -> Outcome:
     """Decode one kmq file's bytes into an image file; never raises for bad input.
 
@@ -478,7 +518,7 @@ def decode_job(data: bytes, name: str, options: DecodeOptions) -> Outcome:
         indexed = Indexed.from_bytes(data, max_pixels=options.max_pixels)
         fmt = images.output_format(Path("out").with_suffix(options.suffix), channels=indexed.channels)
         buffer = io.BytesIO()
-        images.save_image(buffer, indexed.to_array(), fmt)
+        images.save_indexed(buffer, indexed, fmt)
     except KmqError as exc:
         return Outcome(error=_describe(exc, name))
     except MemoryError:

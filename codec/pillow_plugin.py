@@ -221,8 +221,13 @@ def _salvage(data: memoryview, header: Header) -> tuple[NDArray[np.uint8], NDArr
     if header.coding == CODING_RAW:
         if header.bits:
             count = min(header.pixels, len(payload) * 8 // header.bits)
+            # The last byte kept may also hold the first bits of a label that was cut
+            # off (or, in a damaged file, bad padding): clear them so that only whole labels are read.
+            whole = bytearray(payload[: bitpack.packed_size(count, header.bits)])
+            if whole:
+                whole[-1] &= (0xFF << (len(whole) * 8 - count * header.bits)) & 0xFF
             flat = labels.reshape(-1)
-            flat[:count] = bitpack.unpack(payload[: bitpack.packed_size(count, header.bits)], count, header.bits)
+            flat[:count] = bitpack.unpack(whole, count, header.bits)
             flat[flat >= header.k] = 0
     else:
         try:

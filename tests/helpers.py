@@ -45,8 +45,11 @@ def save_png(path: Path, pixels: np.ndarray) -> Path:
 
 
 def read_pixels(path: Path) -> np.ndarray:
+    """An image file's pixels; a palette image's (what kmq decode writes) as RGB, or RGBA if it has alpha."""
     with Image.open(path) as image:
         image.load()
+        if image.mode == "P":
+            return np.asarray(image.convert("RGBA" if image.has_transparency_data else "RGB"))
         return np.asarray(image)
 
 

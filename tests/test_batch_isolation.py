@@ -49,7 +49,8 @@ def test_an_image_pillow_cannot_write_fails_alone_and_the_good_files_are_written
 
     assert result.code == 1
     assert result.err.splitlines() == [
-        f"kmq: error: {Path('kmq/a_wide.kmq')}: cannot decode to .gif: OverflowError: int too big to convert"
+        f"kmq: error: {Path('kmq/a_wide.kmq')}: GIF holds at most 65535 pixels a side; this image is 70000x1; "
+        "use .png or .webp"
     ]
     assert sorted(p.name for p in Path("gif").iterdir()) == ["b-kmq.gif", "c-kmq.gif"]
     assert "decoded 2 file(s)" in result.out and "1 failed" in result.out
@@ -89,7 +90,7 @@ def test_decode_job_turns_any_exception_into_the_files_error(monkeypatch):
     def fails(*args: object, **kwargs: object) -> None:
         raise TypeError("no")
 
-    monkeypatch.setattr(kmq.images, "save_image", fails)
+    monkeypatch.setattr(kmq.images, "save_indexed", fails)
 
     outcome = decode_job(kmq.encode(gradient(), 4), "x.kmq", DecodeOptions(suffix=".png"))
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from kmq import container, ctx1, pillow_plugin
+from kmq import bitpack, container, ctx1, pillow_plugin
 from kmq.container import HEADER, Header
 from PIL import Image, ImageFile, UnidentifiedImageError
 from strategies import indexed_images
@@ -303,6 +303,62 @@ def test_load_truncated_images_keeps_the_raw_labels_present(monkeypatch: pytest.
     expected = labels.reshape(-1).copy()
     expected[present * 4 :] = 0
     np.testing.assert_array_equal(got.reshape(-1), expected)
+
+
+@st.composite
+def truncated_raw_files(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int]:
+    """A raw-coded file's palette and labels (any K, so any label width) and a length to cut it to.
+
+    The length runs from the end of the header (shorter is not identified) to one byte short of the file.
+    """
+    k = draw(st.integers(1, 256))
+    height, width = draw(st.integers(1, 12)), draw(st.integers(1, 12))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    palette = rng.integers(0, 256, (k, draw(st.sampled_from([3, 4]))), dtype=np.uint8)
+    labels = rng.integers(0, k, (height, width), dtype=np.uint8)
+    size = len(kmq_bytes(palette, labels))
+    return palette, labels, draw(st.integers(HEADER.size, size - 1))
+
+
+def _cut(k: int, height: int, width: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """K entries of palette and a label plane using all of them, cut to ``keep`` bytes (negative: from the end)."""
+    palette = np.arange(k * 3, dtype=np.uint8).reshape(k, 3)
+    labels = (np.arange(height * width) % k).astype(np.uint8).reshape(height, width)
+    size = len(kmq_bytes(palette, labels))
+    return palette, labels, keep % size
+
+
+@given(case=truncated_raw_files())
+@example(case=_cut(8, 5, 7, HEADER.size + 24 + 1))  # 3 bits: 2 whole labels and 2 bits of the third
+@example(case=_cut(8, 5, 7, -5))  # 3 bits: every payload byte, the checksum cut
+@example(case=_cut(32, 3, 3, HEADER.size + 96 + 2))  # 5 bits: 3 whole labels, 1 bit of the fourth
+@example(case=_cut(128, 2, 3, HEADER.size + 384 + 1))  # 7 bits: the first label whole, 1 bit of the second
+@example(case=_cut(200, 2, 2, HEADER.size + 600 + 3))  # 8 bits: whole bytes are whole labels
+@example(case=_cut(2, 3, 3, HEADER.size + 6 + 1))  # 1 bit: 8 labels, the 9th lost
+@example(case=_cut(1, 4, 4, HEADER.size))  # K=1: no payload, the palette lost
+@example(case=_cut(5, 1, 1, HEADER.size + 7))  # the palette cut mid-entry
+def test_load_truncated_images_keeps_the_whole_labels_of_any_width(
+    case: tuple[np.ndarray, np.ndarray, int],
+) -> None:
+    palette, labels, keep = case
+    data = kmq_bytes(palette, labels)
+    bits = bitpack.bits_for(len(palette))
+    payload = max(0, keep - HEADER.size - palette.size)
+    whole = labels.size if bits == 0 else min(labels.size, payload * 8 // bits)
+    expected = labels.reshape(-1).copy()
+    expected[whole:] = 0
+    expected_palette = palette.reshape(-1).copy()
+    expected_palette[max(0, keep - HEADER.size) :] = 0
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+        with Image.open(io.BytesIO(data[:keep])) as im:
+            im.load()
+            got = np.asarray(im)
+            got_palette = np.asarray(im.getpalette(im.palette.mode), np.uint8)[: palette.size]
+
+    np.testing.assert_array_equal(got.reshape(-1), expected)
+    np.testing.assert_array_equal(got_palette, expected_palette)
 
 
 def test_load_truncated_images_keeps_the_complete_ctx1_stripes(monkeypatch: pytest.MonkeyPatch) -> None:

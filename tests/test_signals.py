@@ -208,9 +208,9 @@ def test_the_command_restores_the_handlers_and_leaves_an_ignored_sighup_ignored(
     seen = {}
     real = kmq.cli.batch.run_encode
 
-    def spy(args):
+    def spy(args, *rest):
         seen.update(term=signal.getsignal(signal.SIGTERM), hup=signal.getsignal(signal.SIGHUP))
-        return real(args)
+        return real(args, *rest)
 
     monkeypatch.setattr(kmq.cli.batch, "run_encode", spy)
     term_before = signal.getsignal(signal.SIGTERM)
