@@ -123,6 +123,9 @@ class _Parser(argparse.ArgumentParser):
     """
 
     _wants_json = False
+    #: Set by the top-level parser for the whole command line, so that a subcommand's parser,
+    #: which sees only the words after the command, still knows of ``kmq --json info ...``.
+    _command_line_wants_json = False
 
     def parse_known_args(  # type: ignore[override]  # one signature for typeshed's three overloads
         self, args: Sequence[str] | None = None, namespace: Any = None
@@ -130,10 +133,12 @@ class _Parser(argparse.ArgumentParser):
         words = list(sys.argv[1:] if args is None else args)
         # A usage error can come before --json is parsed (or instead of it), so look at the words.
         self._wants_json = "--json" in words[: words.index("--")] if "--" in words else "--json" in words
+        if self.prog == PROG:
+            _Parser._command_line_wants_json = self._wants_json
         return super().parse_known_args(words, namespace)
 
     def error(self, message: str) -> Any:  # argparse declares NoReturn
-        if self._wants_json:
+        if self._wants_json or _Parser._command_line_wants_json:
             command = self.prog.removeprefix(PROG).strip() or None
             print(json.dumps(failure_document(command, message), indent=2))
         super().error(message)
