@@ -91,30 +91,50 @@ def _run(
 ) -> int:
     report = Report(args)
     started = time.perf_counter()
+    jobs, problems, many = _plan(args, suffixes, name_for)
+    records: list[dict[str, Any]] = [
+        {"input": argument, "output": None, "status": "failed", "error": message} for argument, message in problems
+    ]
+    for _, message in problems:
+        report.error(message)
+    workers = 1 if args.scheduler else _workers(args)
+    _announce(report, jobs, verb, workers, args.scheduler)
+    # One record per job, filled in as results arrive (workers finish in any order), listed in input order.
+    by_job = _settled(report, jobs)
+    megapixels = _run_jobs(report, args, jobs, by_job, verb, work, options, describe, workers)
+    records += [by_job[id(job)] for job in jobs]
+    elapsed = time.perf_counter() - started
+    return _summarise(report, records, verb, many and bool(jobs), megapixels, elapsed, output_format)
+
+
+def _plan(
+    args: argparse.Namespace, suffixes: frozenset[str], name_for: Callable[[Path], Path]
+) -> tuple[list[Job], list[tuple[str, str]], bool]:
+    """The jobs, the arguments that named no input (with their message), and whether this is a batch."""
     if args.output_dir is not None and os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
         raise CommandError(f"{args.output_dir}: -O names a folder, and this is a file")
     inputs, problems = batch.find_inputs(args.inputs, recursive=args.recursive, suffixes=suffixes)
     many = _is_batch(args)
     named = args.output is not None
     jobs = batch.plan(inputs, _output_for(args, name_for), force=args.force, batch=many, named=named)
-    # Standard output carries the image: the per-file line goes to stderr, with -v.
-    result_line = report.detail if any(files.is_stdio(job.output) for job in jobs) else report.line
-    records: list[dict[str, Any]] = [
-        {"input": argument, "output": None, "status": "failed", "error": message} for argument, message in problems
-    ]
-    for _, message in problems:
-        report.error(message)
-    # One record per job, filled in as results arrive (workers finish in any order), listed in input order.
-    by_job: dict[int, dict[str, Any]] = {}
+    return jobs, problems, many
+
+
+def _announce(report: Report, jobs: list[Job], verb: str, workers: int, scheduler: str | None) -> None:
+    """The -v line that says what will be done, and where."""
     todo = sum(job.action == "run" for job in jobs)
-    workers = 1 if args.scheduler else _workers(args)
-    where = f"the Dask scheduler at {args.scheduler}" if args.scheduler else f"{min(workers, todo)} worker process(es)"
+    where = f"the Dask scheduler at {scheduler}" if scheduler else f"{min(workers, todo)} worker process(es)"
     kept = sum(j.action == "stale" for j in jobs)
     report.detail(
         f"{len(jobs)} input(s): {todo} to {verb}, {sum(j.action == 'skip' for j in jobs)} up to date, "
         + (f"{kept} stale, " if kept else "")
         + f"{sum(j.action == 'fail' for j in jobs)} refused; on {where}"
     )
+
+
+def _settled(report: Report, jobs: list[Job]) -> dict[int, dict[str, Any]]:
+    """Report the jobs the plan already settled (up to date, stale, refused); their records, by ``id(job)``."""
+    by_job: dict[int, dict[str, Any]] = {}
     for job in jobs:
         record: dict[str, Any] = {"input": str(job.source), "output": str(job.output)}
         if job.action == "skip":
@@ -126,9 +146,29 @@ def _run(
         elif job.action == "fail":
             report.error(job.reason)
             by_job[id(job)] = {**record, "status": "failed", "error": job.reason}
+    return by_job
+
+
+def _run_jobs(
+    report: Report,
+    args: argparse.Namespace,
+    jobs: list[Job],
+    by_job: dict[int, dict[str, Any]],
+    verb: str,
+    work: batch.Work,
+    options: EncodeOptions | DecodeOptions,
+    describe: Callable[[Job, dict[str, Any]], str],
+    workers: int,
+) -> float:
+    """Run the jobs to run, write and report each result as it comes into ``by_job``; the megapixels done."""
+    named = args.output is not None
+    # Standard output carries the image: the per-file line goes to stderr, with -v.
+    result_line = report.detail if any(files.is_stdio(job.output) for job in jobs) else report.line
     megapixels = 0.0
     single = next((job for job in jobs if job.action == "run"), None)
-    report.progress(todo, "file", what=f"{verb[:-1]}ing {single.source}" if single else "")
+    report.progress(
+        sum(job.action == "run" for job in jobs), "file", what=f"{verb[:-1]}ing {single.source}" if single else ""
+    )
     try:
         for job, outcome in batch.run(jobs, work, options, workers=workers, scheduler=args.scheduler):
             record = {"input": str(job.source), "output": str(job.output)}
@@ -148,8 +188,19 @@ def _run(
             report.advance()
     finally:
         report.close()
-    records += [by_job[id(job)] for job in jobs]
-    elapsed = time.perf_counter() - started
+    return megapixels
+
+
+def _summarise(
+    report: Report,
+    records: list[dict[str, Any]],
+    verb: str,
+    many: bool,
+    megapixels: float,
+    elapsed: float,
+    output_format: str | None,
+) -> int:
+    """The lossy-format warning, the closing line of a batch (``many``) and the JSON document; the exit status."""
     statuses = (f"{verb}d", "skipped", "stale", "failed")
     counts = {status: sum(r["status"] == status for r in records) for status in statuses}
     if output_format is not None and counts[f"{verb}d"] and images.is_lossy(output_format):
@@ -157,7 +208,7 @@ def _run(
             f"{output_format} is lossy: what was written does not keep the exact palette colours "
             "(.png, .gif and .webp do)"
         )
-    if many and jobs:
+    if many:
         done = counts[f"{verb}d"]
         rate = f": {done / elapsed:.1f} files/s, {megapixels / elapsed:.1f} MP/s" if done and elapsed > 0 else ""
         stale = f", {counts['stale']} stale" if counts["stale"] else ""

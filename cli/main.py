@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from shlex import quote
-from typing import Any
+from typing import Any, TypeAlias
 
 import kmq
 import numpy as np
@@ -123,6 +123,9 @@ class _Parser(argparse.ArgumentParser):
     """
 
     _wants_json = False
+    #: Set by the top-level parser for the whole command line, so that a subcommand's parser,
+    #: which sees only the words after the command, still knows of ``kmq --json info ...``.
+    _command_line_wants_json = False
 
     def parse_known_args(  # type: ignore[override]  # one signature for typeshed's three overloads
         self, args: Sequence[str] | None = None, namespace: Any = None
@@ -130,10 +133,12 @@ class _Parser(argparse.ArgumentParser):
         words = list(sys.argv[1:] if args is None else args)
         # A usage error can come before --json is parsed (or instead of it), so look at the words.
         self._wants_json = "--json" in words[: words.index("--")] if "--" in words else "--json" in words
+        if self.prog == PROG:
+            _Parser._command_line_wants_json = self._wants_json
         return super().parse_known_args(words, namespace)
 
     def error(self, message: str) -> Any:  # argparse declares NoReturn
-        if self._wants_json:
+        if self._wants_json or _Parser._command_line_wants_json:
             command = self.prog.removeprefix(PROG).strip() or None
             print(json.dumps(failure_document(command, message), indent=2))
         super().error(message)
@@ -338,28 +343,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     psnr = metrics.psnr(pixels, restored)
     report = Report(args)
     if args.json:
-        document = {
-            "image": SAMPLE,
-            "folder": str(folder),
-            "width": width,
-            "height": height,
-            "k": header.k,
-            "coding": coding,
-            "files": [
-                {
-                    "what": label,
-                    "path": str(path) if path else None,
-                    "bytes": size,
-                    "bits_per_pixel": header.file_bits_per_pixel(size),
-                }
-                for label, path, size in rows
-            ],
-            "payload_bits_per_pixel": header.payload_bits_per_pixel(len(data)),
-            "psnr": None if math.isinf(psnr) else psnr,
-            "encode_seconds": encode_s,
-            "decode_seconds": decode_s,
-        }
-        report.emit_json(document)
+        report.emit_json(_demo_document(folder, width, height, header, rows, len(data), psnr, encode_s, decode_s))
         return
     report.line(f"kmq demo: scikit-learn's sample photo {SAMPLE}, {width}x{height} RGB, K={args.k}")
     report.line(f"wrote into {folder}{os.sep}")
@@ -369,6 +353,41 @@ def cmd_demo(args: argparse.Namespace) -> None:
         f"palette K={header.k}, {coding} payload {header.payload_bits_per_pixel(len(data)):.3f} bits/px "
         f"(raw packing {header.bits:.3f}), PSNR {db(psnr)}, encode {encode_s:.2f} s, decode {decode_s:.3f} s"
     )
+
+
+def _demo_document(
+    folder: Path,
+    width: int,
+    height: int,
+    header: container.Header,
+    rows: list[tuple[str, Path | None, int]],
+    kmq_bytes: int,
+    psnr: float,
+    encode_s: float,
+    decode_s: float,
+) -> dict[str, Any]:
+    """``kmq demo --json``: the sample, the files in ``rows`` (what, path, bytes) and the measured figures."""
+    return {
+        "image": SAMPLE,
+        "folder": str(folder),
+        "width": width,
+        "height": height,
+        "k": header.k,
+        "coding": container.CODINGS[header.coding],
+        "files": [
+            {
+                "what": label,
+                "path": str(path) if path else None,
+                "bytes": size,
+                "bits_per_pixel": header.file_bits_per_pixel(size),
+            }
+            for label, path, size in rows
+        ],
+        "payload_bits_per_pixel": header.payload_bits_per_pixel(kmq_bytes),
+        "psnr": None if math.isinf(psnr) else psnr,
+        "encode_seconds": encode_s,
+        "decode_seconds": decode_s,
+    }
 
 
 def cmd_completion(args: argparse.Namespace) -> None:
@@ -401,49 +420,69 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action="version", version=f"%(prog)s {kmq.__version__} (ctx1 coder: {kmq.ctx1.BACKEND})"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    reporting, verbose_reporting = _reporting_options(False), _reporting_options(True)
+    batching, picture_options = _batch_options(), _picture_options()
+    _encode_parser(sub, [verbose_reporting, batching])
+    _decode_parser(sub, [verbose_reporting, batching])
+    _info_parser(sub)
+    _demo_parser(sub, [reporting])
+    _compare_parser(sub, [reporting, picture_options])
+    _sweep_parser(sub, [reporting, picture_options])
+    _completion_parser(sub)
+    return parser
 
-    def command(
-        name: str, help: str, example: str, parents: Sequence[argparse.ArgumentParser] = ()
-    ) -> argparse.ArgumentParser:
-        p = sub.add_parser(
-            name, help=help, description=help, epilog=f"example:\n  {example}", parents=list(parents),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )  # fmt: skip
-        p.set_defaults(command_parser=p)  # so an unknown option gets this command's usage
-        return p
 
-    limit_help = f"refuse images with more pixels than this, or 'none' (default: {container.DEFAULT_MAX_PIXELS:,})"
-    force_help = (
-        "replace an existing output that kmq wrote, once the new one is complete (a file kmq did not write: only "
-        "when -o names it; never a device, FIFO or folder)"
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # each _*_parser adds one
+
+LIMIT_HELP = f"refuse images with more pixels than this, or 'none' (default: {container.DEFAULT_MAX_PIXELS:,})"
+FORCE_HELP = (
+    "replace an existing output that kmq wrote, once the new one is complete (a file kmq did not write: only "
+    "when -o names it; never a device, FIFO or folder)"
+)
+
+
+def _command(
+    sub: _Commands,
+    name: str,
+    help: str,
+    example: str,
+    parents: Sequence[argparse.ArgumentParser] = (),
+) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        name, help=help, description=help, epilog=f"example:\n  {example}", parents=list(parents),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    p.set_defaults(command_parser=p)  # so an unknown option gets this command's usage
+    return p
+
+
+def _reporting_options(verbose: bool) -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("reporting")
+    group.add_argument("--json", action="store_true", help="print one JSON document instead of text, for scripts")
+    loudness = group.add_mutually_exclusive_group()
+    loudness.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    if verbose:
+        loudness.add_argument("-v", "--verbose", action="store_true", help="also say what is found and skipped")
+    return parent
+
+
+def _input_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--frame",
+        type=_frame,
+        metavar="N",
+        help="which frame of an animation (GIF, APNG, WebP) or page of a multi-page TIFF, from 1 (default: 1)",
+    )
+    parser.add_argument(
+        "--no-colour-management",
+        dest="colour_management",
+        action="store_false",
+        help="keep the numbers as stored instead of converting an embedded ICC profile to sRGB",
     )
 
-    def reporting_options(verbose: bool) -> argparse.ArgumentParser:
-        parent = argparse.ArgumentParser(add_help=False)
-        group = parent.add_argument_group("reporting")
-        group.add_argument("--json", action="store_true", help="print one JSON document instead of text, for scripts")
-        loudness = group.add_mutually_exclusive_group()
-        loudness.add_argument("-q", "--quiet", action="store_true", help="print errors only")
-        if verbose:
-            loudness.add_argument("-v", "--verbose", action="store_true", help="also say what is found and skipped")
-        return parent
 
-    reporting, verbose_reporting = reporting_options(False), reporting_options(True)
-
-    def input_options(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--frame",
-            type=_frame,
-            metavar="N",
-            help="which frame of an animation (GIF, APNG, WebP) or page of a multi-page TIFF, from 1 (default: 1)",
-        )
-        parser.add_argument(
-            "--no-colour-management",
-            dest="colour_management",
-            action="store_false",
-            help="keep the numbers as stored instead of converting an embedded ICC profile to sRGB",
-        )
-
+def _batch_options() -> argparse.ArgumentParser:
     batching = argparse.ArgumentParser(add_help=False)
     group = batching.add_argument_group(
         "many files",
@@ -453,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     group.add_argument("-O", "--output-dir", metavar="DIR", help="write outputs into DIR (made if missing)")
     group.add_argument("-r", "--recursive", action="store_true", help="look in the subfolders of folder inputs")
-    group.add_argument("--force", action="store_true", help=force_help)
+    group.add_argument("--force", action="store_true", help=FORCE_HELP)
     group.add_argument(
         "-j",
         "--jobs",
@@ -466,11 +505,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="send the files to a Dask distributed scheduler, e.g. tcp://10.0.0.5:8786 (needs kmq[dask])",
     )
-    p = command(
+    return batching
+
+
+def _encode_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -> None:
+    p = _command(
+        sub,
         "encode",
         "quantize images to K colours and write .kmq files",
         "kmq encode photo.jpg -k 16 -o small.kmq\n  kmq encode photos/ -r -O kmq/ -k 16    (every image below photos/)",
-        parents=[verbose_reporting, batching],
+        parents,
     )
     p.add_argument(
         "inputs",
@@ -493,6 +537,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="format of the outputs when -o names no file, by extension: .kmq (default), or .png, .gif, .webp, ... "
         "for palette images, named NAME-kmq.SUFFIX",
     )
+    _quantizer_options(p)
+    _input_options(p)
+    p.add_argument(
+        "--coding",
+        type=_coding,
+        default=container.DEFAULT_CODING,
+        metavar="{ctx1,raw}",
+        help=f"payload coding: ctx1 (or 1, the default) = context-modelled and range-coded, {CTX1_AT_K8}; where "
+        "it would not be smaller than raw, raw is written instead. raw (or 0) = exactly ceil(log2 K) bits per pixel, "
+        "3 at K=8",
+    )
+    p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=LIMIT_HELP)
+    p.set_defaults(run=cmd_encode, check=lambda args, parser=p: _check_encode_options(parser, args))
+
+
+def _quantizer_options(p: argparse.ArgumentParser) -> None:
+    """encode's choices of palette: K (or auto), colour space, dithering and seed."""
     p.add_argument(
         "-k",
         type=_k_or_auto,
@@ -517,24 +578,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--dither", action="store_true", help="Floyd-Steinberg dithering (RGB images); smoother gradients, lower PSNR"
     )
     p.add_argument("--seed", type=_seed, default=0, help="k-means++ seed; same seed, same file (default: 0)")
-    input_options(p)
-    p.add_argument(
-        "--coding",
-        type=_coding,
-        default=container.DEFAULT_CODING,
-        metavar="{ctx1,raw}",
-        help=f"payload coding: ctx1 (or 1, the default) = context-modelled and range-coded, {CTX1_AT_K8}; where "
-        "it would not be smaller than raw, raw is written instead. raw (or 0) = exactly ceil(log2 K) bits per pixel, "
-        "3 at K=8",
-    )
-    p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=limit_help)
-    p.set_defaults(run=cmd_encode, check=lambda args, parser=p: _check_encode_options(parser, args))
 
-    p = command(
+
+def _decode_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -> None:
+    p = _command(
+        sub,
         "decode",
         "decode .kmq files to images",
         "kmq decode photo.kmq -o photo.webp\n  kmq decode kmq/ -r -O png/    (every .kmq file below kmq/)",
-        parents=[verbose_reporting, batching],
+        parents,
     )
     p.add_argument(
         "inputs", nargs="+", metavar="INPUT", help=".kmq files, folders, glob patterns, or - for standard input"
@@ -552,24 +604,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="format of the outputs when -o names no file (NAME-kmq.SUFFIX, or -o -), by extension: .png "
         "(default), .webp, .tiff, ...",
     )
-    p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=limit_help)
+    p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=LIMIT_HELP)
     p.set_defaults(run=cmd_decode, check=lambda args, parser=p: _check_batch_options(parser, args))
 
-    p = command("info", "show a .kmq file's header, palette and true bits per pixel", "kmq info photo.kmq --json")
+
+def _info_parser(sub: _Commands) -> None:
+    p = _command(sub, "info", "show a .kmq file's header, palette and true bits per pixel", "kmq info photo.kmq --json")
     p.add_argument("file", help="a .kmq file (checked completely, checksum included)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument(
         "--palette-image", metavar="PATH", help="also draw the palette as swatches into an image, e.g. swatch.png"
     )
     p.add_argument("--force", action="store_true", help="replace an existing --palette-image file")
-    p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=limit_help)
+    p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=LIMIT_HELP)
     p.set_defaults(run=cmd_info)
 
-    p = command(
+
+def _demo_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -> None:
+    p = _command(
+        sub,
         "demo",
         "encode and decode a built-in sample photo, report sizes and quality",
         "kmq demo /tmp/kmq-demo",
-        parents=[reporting],
+        parents,
     )
     p.add_argument("outdir", nargs="?", help="folder for the outputs (default: ./kmq-demo, or -2, -3... if taken)")
     p.add_argument("-k", type=_k, default=DEFAULT_K, metavar="K", help=f"palette size, 1..256 (default: {DEFAULT_K})")
@@ -577,30 +634,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace earlier demo outputs in OUTDIR")
     p.set_defaults(run=cmd_demo)
 
-    def k_list(p: argparse.ArgumentParser, flags: list[str], default: Sequence[int], help: str) -> None:
-        shown = ",".join(map(str, default))
-        p.add_argument(
-            *flags, type=_k_list, nargs="+", default=[list(default)], metavar="K", help=f"{help} (default: {shown})"
-        )
 
+def _k_list_option(p: argparse.ArgumentParser, flags: list[str], default: Sequence[int], help: str) -> None:
+    shown = ",".join(map(str, default))
+    p.add_argument(
+        *flags, type=_k_list, nargs="+", default=[list(default)], metavar="K", help=f"{help} (default: {shown})"
+    )
+
+
+def _picture_options() -> argparse.ArgumentParser:
     picture_options = argparse.ArgumentParser(add_help=False)
     picture_options.add_argument("--seed", type=_seed, default=0, help="k-means++ seed (default: 0)")
     picture_options.add_argument("--space", choices=SPACES, default="rgb", help="colour space to cluster in")
     picture_options.add_argument("--dither", action="store_true", help="Floyd-Steinberg dithering")
     picture_options.add_argument("--force", action="store_true", help="replace existing outputs")
     picture_options.add_argument(
-        "--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=limit_help
+        "--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=LIMIT_HELP
     )
-    input_options(picture_options)
+    _input_options(picture_options)
+    return picture_options
 
-    p = command(
+
+def _compare_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -> None:
+    p = _command(
+        sub,
         "compare",
         "one picture: the original beside the result at each K, with palettes, sizes and PSNR",
         "kmq compare photo.jpg -k 4 16 64 -o compare.png",
-        parents=[reporting, picture_options],
+        parents,
     )
     p.add_argument("input", help="an image file")
-    k_list(p, ["-k"], (4, 16, 64), "palette sizes, as -k 4 16 64 or -k 4,16,64")
+    _k_list_option(p, ["-k"], (4, 16, 64), "palette sizes, as -k 4 16 64 or -k 4,16,64")
     p.add_argument(
         "-o", "--output", default="compare.png", help="the picture (default: compare.png); .png, .webp, .jpg"
     )
@@ -610,27 +674,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=_width, default=480, metavar="PX", help="widest panel, 16..2048 (default: 480)")
     p.set_defaults(run=picture_cli.cmd_compare, check=_flatten_k)
 
-    p = command(
+
+def _sweep_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -> None:
+    p = _command(
+        sub,
         "sweep",
         "file size and PSNR at every K for each payload coding: the trade-off curve and its elbow",
         "kmq sweep photo.jpg --k 2,4,8,16,32,64,128,256 -o sweep.png --csv sweep.csv",
-        parents=[reporting, picture_options],
+        parents,
     )
     p.add_argument("input", help="an image file")
-    k_list(p, ["-k", "--k"], pictures.DEFAULT_KS, "palette sizes, as --k 2,4,8 or -k 2 4 8")
+    _k_list_option(p, ["-k", "--k"], pictures.DEFAULT_KS, "palette sizes, as --k 2,4,8 or -k 2 4 8")
     p.add_argument("-o", "--output", default="sweep.png", help="the plot, a PNG (default: sweep.png); needs kmq[plot]")
     p.add_argument("--csv", metavar="PATH", help="also write the figures as CSV")
     p.add_argument("--no-plot", action="store_true", help="no plot (so no matplotlib): the table, --csv and --json")
     p.set_defaults(run=picture_cli.cmd_sweep, check=_flatten_k)
 
-    p = command(
+
+def _completion_parser(sub: _Commands) -> None:
+    p = _command(
+        sub,
         "completion",
         "print a tab-completion script for bash, zsh or fish",
         "source <(kmq completion bash)    (add the line to ~/.bashrc to keep it)",
     )
     p.add_argument("shell", choices=completion.SHELLS, help="the shell to complete in")
     p.set_defaults(run=cmd_completion)
-    return parser
 
 
 def _check_batch_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import glob
 import io
 import logging
@@ -689,29 +690,43 @@ def run(
     (SIGKILL included); see :func:`_exit_with_parent`.
     """
     todo = [job for job in jobs if job.action == "run"]
-
-    def submit_all(submit: Callable[[bytes, str], Any]) -> Iterator[tuple[Job, Any] | tuple[Job, Outcome]]:
-        for job in todo:
-            try:
-                data = _read(job.source, options)
-            except Exception as exc:
-                yield job, _failed(exc, str(job.source), "read")
-                continue
-            yield job, submit(data, str(job.source))
-
-    def here(data: bytes, name: str) -> Outcome:
-        try:
-            return work(data, name, options)
-        except Exception as exc:  # as _future_result words it for a worker
-            return Outcome(error=_describe(exc, name))
-
+    submit_all = functools.partial(_submit_all, todo, options)
     if scheduler is None and (workers <= 1 or len(todo) <= 1):
-        yield from submit_all(here)
-        return
-    if scheduler is not None:
+        yield from submit_all(functools.partial(_run_here, work, options))
+    elif scheduler is not None:
         yield from _run_dask(submit_all, work, options, scheduler)
-        return
-    size = min(workers, len(todo))
+    else:
+        yield from _run_pool(submit_all, work, options, workers, size=min(workers, len(todo)))
+
+
+def _submit_all(
+    todo: Sequence[Job], options: EncodeOptions | DecodeOptions, submit: Callable[[bytes, str], Any]
+) -> Iterator[tuple[Job, Any] | tuple[Job, Outcome]]:
+    """Read each job's input just before ``submit`` takes it; an unreadable input is that job's Outcome."""
+    for job in todo:
+        try:
+            data = _read(job.source, options)
+        except Exception as exc:
+            yield job, _failed(exc, str(job.source), "read")
+            continue
+        yield job, submit(data, str(job.source))
+
+
+def _run_here(work: Work, options: EncodeOptions | DecodeOptions, data: bytes, name: str) -> Outcome:
+    try:
+        return work(data, name, options)
+    except Exception as exc:  # as _future_result words it for a worker
+        return Outcome(error=_describe(exc, name))
+
+
+def _run_pool(
+    submit_all: Callable[[Callable[[bytes, str], Any]], Iterator[Any]],
+    work: Work,
+    options: EncodeOptions | DecodeOptions,
+    workers: int,
+    size: int,
+) -> Iterator[tuple[Job, Outcome]]:
+    """:func:`run` on ``size`` local worker processes, with at most two tasks per worker in flight."""
     pools = [ProcessPoolExecutor(max_workers=size, initializer=_start_worker, initargs=(os.getpid(),))]
 
     def submit(data: bytes, name: str) -> Future[Outcome]:

@@ -39,6 +39,9 @@ JSON_USAGE_ERRORS = [
     ("sweep", ["sweep", "grad.png", "--json", "-k", "300"], r"argument -k/--k: K must be in 1\.\.256"),
     ("compare", ["compare", "grad.png", "--json", "--width", "3"], r"argument --width: width must be in 16\.\.2048"),
     (None, ["frobnicate", "--json"], r"invalid choice: 'frobnicate'"),
+    # --json before the command: the subcommand's parser sees only the words after it.
+    ("info", ["--json", "info"], r"required: file"),
+    ("info", ["--json", "info", "good.kmq"], r"unrecognized arguments: --json"),
 ]
 
 
@@ -62,6 +65,13 @@ def test_a_usage_error_without_json_keeps_stdout_empty(work, capsys):
     code, out, err = usage_error(capsys, "encode", "grad.png", "-k", "0")
 
     assert code == 2 and out == "" and "argument -k" in err
+
+
+def test_a_usage_error_after_a_json_command_line_keeps_the_next_one_plain(work, capsys):
+    usage_error(capsys, "--json", "info")
+    code, out, _ = usage_error(capsys, "info")
+
+    assert code == 2 and out == ""
 
 
 def test_json_as_a_file_name_after_double_dash_is_not_the_option(work, capsys):
