@@ -37,6 +37,7 @@ from .indexed import Indexed
 from .pillow_plugin import register_pillow
 from .quantize import DEFAULT_K, quantize
 from .quantize import Options as QuantizeOptions
+from .quantize import _options as _quantize_options
 
 if TYPE_CHECKING:
     from . import batch as batch
@@ -92,12 +93,14 @@ def encode(
     dither: bool = False,
     min_psnr: float | None = None,
     coding: int | str = DEFAULT_CODING,
+    options: QuantizeOptions | None = None,
 ) -> bytes:
     """Quantize an image to at most ``k`` colours and return a kmq file.
 
     Parameters
     ----------
-    image : (H, W, 3|4) uint8 ndarray or PIL.Image.Image
+    image : (H, W), (H, W, 1) or (H, W, 3|4) uint8 ndarray, or PIL.Image.Image
+        A 2-D (or one-channel) array is grey; see :func:`kmq.images.as_array`.
     k : int or "auto"
         Palette size, 1 to 256; or ``"auto"`` with ``min_psnr``.
     seed, space, dither, min_psnr
@@ -107,6 +110,9 @@ def encode(
         Payload coding: ``"ctx1"`` (default; context-modelled, typically 3 to
         11 times smaller than raw, never larger) or ``"raw"`` (exactly
         ``ceil(log2 k)`` bits per pixel).
+    options : QuantizeOptions, optional
+        ``k``, ``seed``, ``space``, ``dither`` and ``min_psnr`` in one object,
+        as :func:`kmq.quantize` takes it; those keywords must then keep their defaults.
 
     Returns
     -------
@@ -116,11 +122,12 @@ def encode(
     Raises
     ------
     ParameterError
-        If an option, ``coding`` or the image array is invalid.
+        If an option, ``coding`` or the image array is invalid, or ``options``
+        is given together with ``k``, ``seed``, ``space``, ``dither`` or ``min_psnr``.
     ImageError
         If a Pillow image cannot be read.
     """
-    options = QuantizeOptions(k, seed, space, dither, min_psnr)
+    options = _quantize_options(k, seed, space, dither, min_psnr, options)
     container.coding_number(coding)  # reject a bad name before the work
     return quantize(image, options=options).to_bytes(coding)
 
@@ -171,6 +178,7 @@ def write(
     min_psnr: float | None = None,
     coding: int | str = DEFAULT_CODING,
     overwrite: bool = False,
+    options: QuantizeOptions | None = None,
 ) -> Indexed:
     """Quantize ``image`` and write it as a kmq file, atomically.
 
@@ -178,13 +186,16 @@ def write(
     ----------
     path : path-like
         Destination.
-    image : (H, W, 3|4) uint8 ndarray or PIL.Image.Image
+    image : (H, W), (H, W, 1) or (H, W, 3|4) uint8 ndarray, or PIL.Image.Image
+        A 2-D (or one-channel) array is grey; see :func:`kmq.images.as_array`.
     k, seed, space, dither, min_psnr
         As :func:`encode`.
     coding : int or str
         Payload coding, ``"ctx1"`` (default) or ``"raw"``; see :func:`encode`.
     overwrite : bool
         Replace an existing file.
+    options : QuantizeOptions, optional
+        As :func:`encode`.
 
     Returns
     -------
@@ -194,12 +205,12 @@ def write(
     Raises
     ------
     KmqError
-        If the image or an option is invalid.
+        If the image or an option is invalid (``options`` with the separate keywords too).
     OSError
         If the file cannot be written (``FileExistsError`` if it exists and
         ``overwrite`` is False); nothing is left behind.
     """
-    options = QuantizeOptions(k, seed, space, dither, min_psnr)
+    options = _quantize_options(k, seed, space, dither, min_psnr, options)
     container.coding_number(coding)
     indexed = quantize(image, options=options)
     atomic_write(path, indexed.to_bytes(coding), overwrite=overwrite)

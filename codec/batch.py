@@ -243,8 +243,8 @@ def _is_dir(entry: os.DirEntry[str], *, follow_symlinks: bool = True) -> bool:
 
 
 def _folder_files(folder: Path, recursive: bool, suffixes: frozenset[str]) -> list[Path]:
-    # kmq's own decoded images are not taken from folders, so encode after decode does not re-encode them.
-    return [p for p in _walk(folder, recursive) if p.suffix.lower() in suffixes and not files.is_decoded_name(p)]
+    # kmq's own decoded images are not taken from folders, so encode after decode does not redo them.
+    return [p for p in _walk(folder, recursive) if p.suffix.lower() in suffixes and not files.is_decoded_image(p)]
 
 
 def find_inputs(
@@ -260,9 +260,10 @@ def find_inputs(
         below it with ``recursive``), or a glob pattern that the shell did not
         expand (``"photos/*.jpg"``, ``"**/*.png"``; its matches with one of
         ``suffixes``, so that ``"*"`` does not pick up earlier outputs).
-        Folders and patterns skip hidden files, kmq's decoded images
-        (``NAME-kmq.EXT``) and never follow a symbolic link into a folder
-        below them, so a link loop cannot make the search endless.
+        Folders and patterns skip hidden files and kmq's decoded images
+        (``NAME-kmq.EXT`` files kmq marked, :func:`kmq.files.is_decoded_image`),
+        and never follow a symbolic link into a folder below them, so a link
+        loop cannot make the search endless.
     recursive : bool
         Descend into folders.
     suffixes : iterable of str
@@ -309,7 +310,7 @@ def find_inputs(
                     for inner in _folder_files(found, recursive, wanted):
                         add(inner, Path(found.name) / inner.relative_to(found))
                         hits += 1
-                elif found.is_file() and found.suffix.lower() in wanted and not files.is_decoded_name(found):
+                elif found.is_file() and found.suffix.lower() in wanted and not files.is_decoded_image(found):
                     add(found, Path(found.name))
                     hits += 1
             if not hits:

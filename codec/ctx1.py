@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import threads
-from .errors import FormatError, ParameterError, TruncatedError
+from .errors import FormatError, KmqWarning, ParameterError, TruncatedError
 
 __all__ = [
     "BACKEND",
@@ -48,14 +48,21 @@ __all__ = [
     "read_stripe_count",
     "stripe_table",
     "decode",
+    "warn_backend_choice",
 ]
+
+
+#: The warning about a KMQ_CTX1_BACKEND value that chooses nothing, until :func:`warn_backend_choice` gives it.
+_choice_warning: str | None = None
 
 
 def _load_backend() -> tuple[ModuleType, str]:
     """The stripe coder and its name: the C extension, or the Python fallback where it is missing or chosen."""
+    global _choice_warning
     choice = os.environ.get("KMQ_CTX1_BACKEND", "").strip().lower()
     if choice not in ("", "c", "python"):
-        warnings.warn(f"KMQ_CTX1_BACKEND={choice!r} is not 'c' or 'python'; ignored", RuntimeWarning, stacklevel=3)
+        # Not warned here, during `import kmq`, where no caller could show it as its own line.
+        _choice_warning = f"KMQ_CTX1_BACKEND={choice!r} is not 'c' or 'python'; ignored"
         choice = ""
     if choice != "python":
         try:
@@ -68,6 +75,23 @@ def _load_backend() -> tuple[ModuleType, str]:
     from . import _ctx1_py
 
     return _ctx1_py, "python"
+
+
+def warn_backend_choice() -> None:
+    """Warn, once per process, if ``KMQ_CTX1_BACKEND`` holds neither ``c`` nor ``python``.
+
+    The first coding-1 encode or decode calls this; the command line calls it
+    first, to show the warning as one line of its own.
+
+    Warns
+    -----
+    KmqWarning
+        ``KMQ_CTX1_BACKEND='VALUE' is not 'c' or 'python'; ignored``.
+    """
+    global _choice_warning
+    if _choice_warning is not None:
+        text, _choice_warning = _choice_warning, None
+        warnings.warn(text, KmqWarning, stacklevel=2)
 
 
 _backend, _name = _load_backend()
@@ -213,6 +237,7 @@ def encode(labels: NDArray[np.uint8], k: int, *, limit: int | None = None, strip
     ParameterError
         If ``k``, ``stripes`` or a label is out of range.
     """
+    warn_backend_choice()
     height, width = labels.shape
     if not 2 <= k <= 256:
         raise ParameterError(f"coding ctx1 needs k in 2..256, got {k}")
@@ -335,6 +360,7 @@ def decode(payload: memoryview, spans: list[tuple[int, int]], width: int, height
     FormatError, TruncatedError
         Naming the stripe, the rule and, where it applies, the pixel.
     """
+    warn_backend_choice()
     rows = stripe_rows(height, len(spans))
     labels = np.empty((height, width), dtype=np.uint8)
     # The lowest stripe that has failed so far. Stripes run in order (on one thread, or

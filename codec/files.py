@@ -23,12 +23,14 @@ Writing (:func:`check_output`, :func:`atomic_write`)
 Files kmq wrote (:func:`written_by_kmq`)
     A file counts as kmq's own output if it carries the extended attribute
     ``user.kmq`` (set on every file kmq writes, where the file system keeps
-    extended attributes), starts with the kmq magic (any .kmq file), or is
-    named as kmq names decoded images, ``NAME-kmq.EXT`` (:func:`decoded_name`).
-    Outputs kmq names itself (the default names and ``-O``) replace only such
-    files, and only with ``force``; a file you name yourself (``-o``) may be
-    replaced with ``force`` whatever it holds. A message never suggests
-    ``--force`` for a file kmq did not write.
+    extended attributes) or starts with the kmq magic (any .kmq file); a name
+    alone proves nothing. Outputs kmq names itself (the default names and
+    ``-O``) replace only such files, and only with ``force``; a file you name
+    yourself (``-o``) may be replaced with ``force`` whatever it holds. Where
+    the file system keeps no extended attributes, a decoded image named as kmq
+    names them (``NAME-kmq.EXT``, :func:`decoded_name`) may or may not be
+    kmq's: it is never replaced under a name kmq chose. A message never
+    suggests ``--force`` for a file kmq did not write.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from shlex import quote
 from typing import IO, BinaryIO, Literal
 
 import numpy as np
@@ -68,6 +71,7 @@ __all__ = [
     "read_input",
     "decoded_name",
     "is_decoded_name",
+    "is_decoded_image",
     "written_by_kmq",
     "same_file",
     "output_status",
@@ -96,12 +100,15 @@ DECODED_TAG = "-kmq"
 #: A temporary file of kmq's pattern untouched for this long belongs to a run that died.
 STALE_PART_SECONDS = 15 * 60
 
-#: What :func:`output_status` finds at an output path: nothing, a file kmq wrote, any other regular file.
-Status = Literal["new", "kmq", "other"]
+#: What :func:`output_status` finds at an output path: nothing, a file kmq wrote, any other regular
+#: file, or a ``NAME-kmq.EXT`` file on a file system without extended attributes (kmq cannot tell).
+Status = Literal["new", "kmq", "other", "unknown"]
 
 _MARK = "user.kmq"
 _PART = re.compile(r"\.kmq-[0-9a-f]{12}\.part")
 # errno values with which link() says "this file system has no hard links".
+#: getxattr's errors where the file system keeps no extended attributes at all.
+_NO_XATTRS = frozenset({errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
 _NO_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK, errno.EXDEV})
 # Folders already swept of stale temporary files by this process (once each is enough).
 _swept: set[str] = set()
@@ -346,6 +353,17 @@ def is_decoded_name(path: str | os.PathLike[str]) -> bool:
     return bool(path.suffix) and path.stem.endswith(DECODED_TAG)
 
 
+def _marked(path: str | os.PathLike[str]) -> bool | None:
+    """Whether ``path`` carries kmq's extended attribute; None where its file system keeps none."""
+    getxattr = getattr(os, "getxattr", None)
+    if getxattr is None:
+        return None
+    try:
+        return bool(getxattr(path, _MARK))
+    except OSError as exc:
+        return None if exc.errno in _NO_XATTRS else False
+
+
 def written_by_kmq(path: str | os.PathLike[str]) -> bool:
     """Whether the regular file at ``path`` is one kmq wrote (see the module docstring).
 
@@ -357,21 +375,25 @@ def written_by_kmq(path: str | os.PathLike[str]) -> bool:
     Returns
     -------
     bool
-        True if it carries kmq's extended attribute, is named as a decoded
-        image (:func:`is_decoded_name`), or starts with the kmq magic.
+        True if it carries kmq's extended attribute or starts with the kmq
+        magic. A name alone proves nothing: ``a-kmq.png`` may be the user's.
     """
-    getxattr = getattr(os, "getxattr", None)
-    if getxattr is not None:
-        with contextlib.suppress(OSError):
-            if getxattr(path, _MARK):
-                return True
-    if is_decoded_name(path):
+    if _marked(path):
         return True
     try:
         with open_input(path) as source:
             return source.read(len(container.MAGIC)) == container.MAGIC
     except (OSError, KmqError):
         return False
+
+
+def is_decoded_image(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a decoded image kmq wrote: named ``NAME-kmq.EXT`` and marked by kmq.
+
+    Folders and patterns skip these, so that encoding after decoding does not
+    encode kmq's own output again; an unmarked ``NAME-kmq.EXT`` is an image like any other.
+    """
+    return is_decoded_name(path) and bool(_marked(path))
 
 
 def _mark(fd: int) -> None:
@@ -402,9 +424,11 @@ def output_status(out: str | os.PathLike[str], source: str | os.PathLike[str] | 
 
     Returns
     -------
-    {"new", "kmq", "other"}
+    {"new", "kmq", "other", "unknown"}
         Nothing there (or ``-``); a regular file kmq wrote (:func:`written_by_kmq`);
-        any other regular file. A symbolic link is judged by its target.
+        any other regular file; a ``NAME-kmq.EXT`` file where the file system
+        keeps no extended attributes, so that kmq cannot tell. A symbolic link
+        is judged by its target.
 
     Raises
     ------
@@ -432,7 +456,10 @@ def output_status(out: str | os.PathLike[str], source: str | os.PathLike[str] | 
         raise IsADirectoryError(errno.EISDIR, "output is a directory", name)
     if not stat.S_ISREG(mode):
         raise ParameterError(f"{name}: {_kind(mode)}, not a regular file; kmq replaces regular files only")
-    return "kmq" if written_by_kmq(out) else "other"
+    if written_by_kmq(out):
+        return "kmq"
+    # Named as kmq names decoded images, where no mark can say who wrote it.
+    return "unknown" if is_decoded_name(out) and _marked(out) is None else "other"
 
 
 def check_output(
@@ -458,7 +485,7 @@ def check_output(
 
     Returns
     -------
-    {"new", "kmq", "other"}
+    {"new", "kmq", "other", "unknown"}
         As :func:`output_status`.
 
     Raises
@@ -467,10 +494,17 @@ def check_output(
         As :func:`output_status`.
     FileExistsError
         If ``out`` exists and may not be replaced; the message suggests
-        ``--force`` only for a file kmq wrote.
+        ``--force`` only for a file kmq wrote, and ``-o NAME --force`` for one
+        kmq cannot tell it wrote.
     """
     status = output_status(out, source)
     name = os.fspath(out)
+    if status == "unknown" and (kmq_only or not force):
+        reason = (
+            "exists and kmq cannot tell that it wrote it (the file system keeps no extended attributes);"
+            f" remove it, or replace it with -o {quote(name)} --force"
+        )
+        raise FileExistsError(errno.EEXIST, reason, name)
     if status == "kmq" and not force:
         raise FileExistsError(errno.EEXIST, "output exists (use --force to overwrite)", name)
     if status == "other" and kmq_only:
@@ -621,7 +655,8 @@ def atomic_write(
                 file.write(content)
             file.flush()
             os.fsync(file.fileno())
-        _place(tmp, target, replace=overwrite)
+        # Only what was there and checked is replaced: a file that appeared since is left alone.
+        _place(tmp, target, replace=status != "new")
         created = False
         _fsync_folder(target.parent)
     except BaseException as exc:

@@ -37,7 +37,7 @@ import struct
 import threading
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,13 +130,19 @@ class Loaded:
         return len(self.mode)
 
 
-def _sixteen_bit_grey(image: Image.Image) -> NDArray[np.uint8] | None:
-    """8-bit RGB (RGBA with a tRNS key) from a 16-bit grey image, or None if ``image`` is not one."""
-    if not (image.mode.startswith("I;16") or image.mode == "I"):
-        return None
-    grey = np.asarray(image).astype(np.int64)
-    if image.mode == "I" and not (grey.min() >= 0 and 255 < grey.max() <= 65535):
-        return None
+#: Formats whose mode "I" images hold 16-bit samples: older Pillow releases open a 16-bit grey PNG
+#: as "I" (newer ones as I;16), and a PGM with maxval above 255 opens as "I" scaled to 0-65535.
+_SIXTEEN_BIT_I_FORMATS = frozenset({"PNG", "PPM"})
+
+
+def _is_sixteen_bit_grey(image: Image.Image) -> bool:
+    """Whether ``image`` holds 16-bit grey samples: by its mode and file format, never by its values."""
+    return image.mode.startswith("I;16") or (image.mode == "I" and image.format in _SIXTEEN_BIT_I_FORMATS)
+
+
+def _sixteen_bit_grey(image: Image.Image) -> NDArray[np.uint8]:
+    """8-bit RGB (RGBA with a tRNS key) from a 16-bit grey image (:func:`_is_sixteen_bit_grey`)."""
+    grey = np.clip(np.asarray(image).astype(np.int64), 0, 65535)
     grey8 = ((grey * 2 + 257) // 514).astype(np.uint8)  # round(v / 257) in integers
     key = image.info.get("transparency")
     if isinstance(key, int) and not isinstance(key, bool):
@@ -146,19 +152,24 @@ def _sixteen_bit_grey(image: Image.Image) -> NDArray[np.uint8] | None:
     return np.repeat(grey8[:, :, None], 3, axis=2)
 
 
-def _orientation(image: Image.Image) -> tuple[Image.Transpose | None, str | None]:
-    """The transpose the EXIF orientation asks for, and a note when the tag is broken (then no transpose)."""
+def _orientation(image: Image.Image, opened: Sequence[str] = ()) -> tuple[Image.Transpose | None, str | None]:
+    """The transpose the EXIF orientation asks for, and a note when the tag is broken (then no transpose).
+
+    ``opened``: Pillow's warnings while opening the file (:func:`_open`); a JPEG's EXIF is parsed then.
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # Pillow reports damaged EXIF with UserWarnings
         try:
-            value = image.getexif().get(_ORIENTATION, 1)
+            exif = image.getexif()  # parsed once, here: a second parse would warn outside this block
+            value = exif.get(_ORIENTATION, 1)
         except Exception as exc:  # Pillow's EXIF parser raises many types on damaged data
             return None, f"ignored its EXIF data, which cannot be read ({type(exc).__name__}: {exc})"
     if type(value) is int and value in _TRANSPOSE:
         return _TRANSPOSE[value], None
     if type(value) is int and value in (0, 1):  # 0 is "unknown", which cameras write for "as stored"
-        if caught and _ORIENTATION not in image.getexif():
-            return None, f"ignored its damaged EXIF data ({caught[0].message})"
+        said = [*opened, *(str(warning.message) for warning in caught)]
+        if said and _ORIENTATION not in exif:
+            return None, f"ignored its damaged EXIF data ({said[0]})"
         return None, None
     shown = repr(value)
     shown = shown if len(shown) <= 40 else shown[:37] + "..."
@@ -289,12 +300,15 @@ def _conversion(
     return description, conversion, f"converted from its ICC profile {description!r} to sRGB", None
 
 
-def _from_pillow(image: Image.Image, *, colour_management: bool = True, owned: bool = False) -> _Normalised:
+def _from_pillow(
+    image: Image.Image, *, colour_management: bool = True, owned: bool = False, opened: Sequence[str] = ()
+) -> _Normalised:
     # Each Pillow step below copies the image, so a step is taken only when it
     # changes something: a 12 MP photo then peaks at about 1.5x its own size.
-    # ``owned``: the image is ours to change in place (load opened it).
+    # ``owned``: the image is ours to change in place (load opened it); ``opened``: as _orientation's.
     notes: list[str] = []
-    method, note = _orientation(image)
+    sixteen_bits = _is_sixteen_bit_grey(image)  # before rotating: a rotated copy has no format
+    method, note = _orientation(image, opened)
     if note is not None:
         notes.append(note)
     if method is not None:
@@ -307,9 +321,8 @@ def _from_pillow(image: Image.Image, *, colour_management: bool = True, owned: b
     if family == "CMYK" and converted:
         pixels = np.asarray(conversion.apply(image))
         return _Normalised(pixels, False, tuple(notes), description, converted, colour)
-    deep = _sixteen_bit_grey(image)
-    if deep is not None:
-        pixels = deep
+    if sixteen_bits:
+        pixels = _sixteen_bit_grey(image)
     else:
         if image.mode == "La":  # Pillow cannot convert premultiplied La to RGB(A) directly
             image, owned = image.convert("LA"), True
@@ -504,12 +517,12 @@ def load(
         with _pillow_errors(label):
             # A path is read through files.read_input, which refuses FIFOs and devices and reads to a bound.
             source = file if hasattr(file, "read") else io.BytesIO(files.read_input(file))
-        with _pillow_errors(label), _pixel_limit(max_pixels), Image.open(source) as image:
+        with _pillow_errors(label), _pixel_limit(max_pixels), _open(source) as (image, opened):
             _check_pixels(image, label, max_pixels)
             frame_note = _seek(image, frame, label)
             image.load()
             source_mode = image.mode
-            normalised = _from_pillow(image, colour_management=colour_management, owned=True)
+            normalised = _from_pillow(image, colour_management=colour_management, owned=True, opened=opened)
     notes = normalised.notes if frame_note is None else (frame_note, *normalised.notes)
     return Loaded(
         _checked(normalised.pixels),
@@ -601,9 +614,26 @@ def identify(
         with _pillow_errors(str(file)), files.open_input(file) as source:
             return identify(source.file, name=source.name, max_pixels=max_pixels)
     label = name if name is not None else str(file)
-    with _pillow_errors(label), _pixel_limit(max_pixels), Image.open(file) as image:
+    with _pillow_errors(label), _pixel_limit(max_pixels), _open(file) as (image, _):
         _check_pixels(image, label, max_pixels)
         return str(image.format)
+
+
+@contextlib.contextmanager
+def _open(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[Image.Image, list[str]]]:
+    """``Image.open``, and the UserWarnings Pillow gave meanwhile (damaged JPEG EXIF), kept for a note, not printed.
+
+    Other warnings (Pillow's deprecations, the decompression-bomb warning) are passed on as they came.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        image = Image.open(source)
+    said = [str(warning.message) for warning in caught if warning.category is UserWarning]
+    for warning in caught:
+        if warning.category is not UserWarning:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    with image:
+        yield image, said
 
 
 #: What a refused image's message says to do about it (the command's option, the library's argument).

@@ -367,8 +367,8 @@ def quantize(
 
     Parameters
     ----------
-    image : (H, W, 3|4) uint8 ndarray or PIL.Image.Image
-        Normalised by :func:`kmq.images.as_array`; alpha is kept (and
+    image : (H, W), (H, W, 1) or (H, W, 3|4) uint8 ndarray, or PIL.Image.Image
+        Normalised by :func:`kmq.images.as_array` (a 2-D array is grey); alpha is kept (and
         clustered, premultiplied, with the colours) only if some pixel is not
         opaque.
     k : int or "auto"

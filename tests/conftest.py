@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import kmq
 import pytest
+from helpers import gradient, save_png
 from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,3 +25,13 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"corpus not found at {CORPUS}")
     return CORPUS
+
+
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary working folder holding ``grad.png`` and ``good.kmq`` (an 8-colour encoding of it)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KMQ_DEBUG", raising=False)
+    save_png(tmp_path / "grad.png", gradient())
+    (tmp_path / "good.kmq").write_bytes(kmq.encode(gradient(), 8))
+    return tmp_path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import NamedTuple
@@ -96,3 +97,17 @@ def temp_files(folder: Path) -> list[str]:
 def snapshot(folder: Path) -> dict[str, bytes | None]:
     """Every path under ``folder`` with its content (None for folders)."""
     return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None) for p in folder.rglob("*")}
+
+
+def read_pty(master: int) -> bytes:
+    """Everything written to a pseudo-terminal's other side, read from ``master`` until that side is closed."""
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the other side is closed and drained
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -30,7 +30,7 @@ import kmq
 import kmq.batch
 import numpy as np
 import pytest
-from helpers import gradient, rgba_partial, run, save_png, temp_files, usage_error
+from helpers import gradient, read_pty, rgba_partial, run, save_png, temp_files, usage_error
 from kmq.batch import Job, find_inputs, plan
 
 
@@ -443,16 +443,7 @@ def test_a_real_terminal_gets_the_bar_and_a_pipe_does_not(photos, terminal):
     out, err = proc.communicate(timeout=120)
     os.close(slave)
     if terminal:
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the other side is closed and drained
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        err = b"".join(chunks)
+        err = read_pty(master)
     os.close(master)
 
     assert proc.returncode == 0

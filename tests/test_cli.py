@@ -302,7 +302,7 @@ def test_max_pixels_option_refuses_or_lifts_the_limit(work, capsys, good_kmq):
 )
 def test_existing_output_is_refused_without_force(work, capsys, good_kmq, argv, name, earlier):
     out = work / name
-    out.write_bytes(earlier)  # a kmq file, or a decoded image by its name: outputs kmq wrote
+    kmq.files.atomic_write(out, earlier)  # a kmq file, or a decoded image kmq marked: outputs kmq wrote
 
     result = run(capsys, *argv)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 
 import kmq
 import numpy as np
@@ -107,6 +108,21 @@ def test_the_environment_chooses_the_c_coder():
 
 
 def test_an_unknown_choice_warns_and_is_ignored():
-    result = _run("from kmq import ctx1; print(ctx1.BACKEND)", "fortran")
-    assert "KMQ_CTX1_BACKEND='fortran' is not 'c' or 'python'; ignored" in result.stderr
+    code = "import numpy as np; from kmq import ctx1; print(ctx1.BACKEND); ctx1.encode(np.zeros((2, 2), 'u1'), 2)"
+    result = _run(code, "fortran")
+    assert "KmqWarning: KMQ_CTX1_BACKEND='fortran' is not 'c' or 'python'; ignored" in result.stderr
     assert result.stdout.strip() == ("C" if c_coder is not None else "python")
+
+
+def test_an_unknown_choice_is_a_kmq_warning_given_once(monkeypatch):
+    monkeypatch.setattr(ctx1, "_choice_warning", "KMQ_CTX1_BACKEND='fortran' is not 'c' or 'python'; ignored")
+    with pytest.warns(kmq.KmqWarning, match=r"^KMQ_CTX1_BACKEND='fortran' is not 'c' or 'python'; ignored$"):
+        ctx1.warn_backend_choice()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ctx1.warn_backend_choice()
+
+
+def test_the_command_says_an_unknown_choice_in_one_line():
+    result = _run("import sys; from kmq.cli.main import main; sys.exit(main(['--version']))", "fortran")
+    assert result.stderr.splitlines() == ["kmq: warning: KMQ_CTX1_BACKEND='fortran' is not 'c' or 'python'; ignored"]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
+import subprocess
+import sys
 
 import kmq
 import numpy as np
@@ -41,6 +44,29 @@ def test_sixteen_bit_grey_is_scaled_not_clipped():
     grey = Image.fromarray(np.array([[0, 257, 32896, 65535]], np.uint16))
     assert grey.mode.startswith("I;16")
     assert as_array(grey)[0, :, 0].tolist() == [0, 1, 128, 255]
+
+
+def test_a_mode_i_image_clips_to_0_255_as_pillows_convert_does():
+    image = Image.fromarray(np.array([[0, 100, 300, 1000]], np.int32))  # a 256..65535 maximum was scaled by 1/257
+    assert image.mode == "I"
+    assert as_array(image)[0, :, 0].tolist() == [0, 100, 255, 255]
+    assert as_array(image)[0, :, 0].tolist() == np.asarray(image.convert("L"))[0].tolist()
+
+
+@pytest.mark.parametrize("opened_as", ["I;16", "I"])  # "I": as older Pillow releases open a 16-bit grey PNG
+def test_a_sixteen_bit_grey_png_is_scaled_by_its_bit_depth_not_its_values(tmp_path, monkeypatch, opened_as):
+    from PIL import PngImagePlugin
+
+    monkeypatch.setitem(PngImagePlugin._MODES, (16, 0), (opened_as, "I;16B"))
+    path = tmp_path / "deep.png"
+    Image.fromarray(np.array([[0, 128, 200, 255, 65535]], np.uint16)).save(path)  # dark but for one pixel
+    dark = tmp_path / "dark.png"
+    Image.fromarray(np.array([[0, 128, 200, 255]], np.uint16)).save(dark)
+    with Image.open(path) as image:
+        assert image.mode == opened_as
+
+    assert load_image(path)[0, :, 0].tolist() == [0, 0, 1, 1, 255]
+    assert load_image(dark)[0, :, 0].tolist() == [0, 0, 1, 1]
 
 
 def test_opaque_rgba_becomes_rgb():
@@ -275,3 +301,21 @@ def test_the_cli_encodes_a_file_with_damaged_exif_and_says_so_in_one_line(tmp_pa
         f"kmq: warning: {path}: ignored a broken EXIF orientation tag (value 'abc'); the pixels are kept as stored"
     ]
     assert np.array_equal(kmq.read(path.with_suffix(".kmq")), RGB)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_damaged_exif_is_one_kmq_warning_line_and_no_pillow_warning(tmp_path, fmt):
+    # The IFD says 5 entries and holds 1: Pillow warns "Corrupt EXIF data" (a JPEG's when it is opened).
+    truncated = b"MM\x00\x2a" + struct.pack(">IH", 8, 5) + struct.pack(">HHI4s", 270, ASCII, 4, b"abc\x00")
+    path = tmp_path / f"odd.{fmt.lower()}"
+    path.write_bytes(with_exif(truncated, fmt).getvalue())
+    env = {k: v for k, v in os.environ.items() if k not in ("KMQ_DEBUG", "PYTHONWARNINGS")}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "kmq", "encode", path.name], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"kmq: warning: {path.name}: ignored its damaged EXIF data (Corrupt EXIF data"), lines

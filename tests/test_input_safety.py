@@ -33,15 +33,6 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX special f
 IMAGES = frozenset({".png"})
 
 
-@pytest.fixture
-def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("KMQ_DEBUG", raising=False)
-    save_png(tmp_path / "grad.png", gradient())
-    (tmp_path / "good.kmq").write_bytes(kmq.encode(gradient(), 8))
-    return tmp_path
-
-
 COMMANDS = {
     "info": ["info", "{}"],
     "compare": ["compare", "{}", "-k", "2", "-o", "c.png"],

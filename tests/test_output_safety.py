@@ -18,6 +18,7 @@ The rules:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import socket
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 import kmq
 import numpy as np
@@ -49,15 +51,6 @@ def xattrs_work(folder: Path) -> bool:
         return False
     finally:
         probe.unlink()
-
-
-@pytest.fixture
-def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("KMQ_DEBUG", raising=False)
-    save_png(tmp_path / "grad.png", gradient())
-    (tmp_path / "good.kmq").write_bytes(kmq.encode(gradient(), 8))
-    return tmp_path
 
 
 def make_special(path: Path, kind: str) -> contextlib.AbstractContextManager[object]:
@@ -227,8 +220,25 @@ def test_encode_then_decode_a_folder_never_touches_the_originals(photos, capsys)
     np.testing.assert_array_equal(read_pixels(photos / "a-kmq.png"), kmq.read(photos / "a.kmq"))
 
 
+def needs_xattrs(folder: Path) -> None:
+    if not xattrs_work(folder):
+        pytest.skip("kmq marks its files with an extended attribute, which this file system does not keep")
+
+
+def no_xattrs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make os.getxattr and os.setxattr fail as on a file system that keeps no extended attributes."""
+
+    def unsupported(*args: object) -> None:
+        raise OSError(errno.ENOTSUP, os.strerror(errno.ENOTSUP))
+
+    monkeypatch.setattr(os, "getxattr", unsupported)
+    monkeypatch.setattr(os, "setxattr", unsupported)
+
+
 def test_encoding_a_folder_skips_the_images_kmq_decoded_into_it(photos, capsys):
-    save_png(photos / "a-kmq.png", gradient())  # as `kmq decode photos` names a.kmq's image
+    needs_xattrs(photos)
+    # Written (and so marked) by kmq, and named as `kmq decode photos` names a.kmq's image.
+    files.atomic_write(photos / "a-kmq.png", (photos / "a.png").read_bytes())
 
     result = run(capsys, "encode", "photos", "-j", "1")
     named = run(capsys, "encode", "photos/a-kmq.png")
@@ -236,6 +246,57 @@ def test_encoding_a_folder_skips_the_images_kmq_decoded_into_it(photos, capsys):
     assert result.code == 0 and named.code == 0
     assert sorted(p.name for p in photos.iterdir()) == ["a-kmq.kmq", "a-kmq.png", "a.kmq", "a.png", "b.kmq", "b.png"]
     assert "a-kmq" not in result.out  # only named alone is it taken
+
+
+def test_encoding_a_folder_takes_a_kmq_named_image_that_kmq_did_not_write(photos, capsys):
+    save_png(photos / "a-kmq.png", gradient())  # the user's own file, named as kmq names decoded images
+
+    result = run(capsys, "encode", "photos", "-j", "1")
+
+    assert result.code == 0, result
+    assert "photos/a-kmq.png" in result.out
+    assert kmq.read(photos / "a-kmq.kmq").shape == gradient().shape
+
+
+def test_decoding_a_folder_with_force_keeps_a_kmq_named_file_that_kmq_did_not_write(photos, capsys):
+    needs_xattrs(photos)
+    assert run(capsys, "encode", "photos", "-j", "1").code == 0
+    (photos / "a-kmq.png").write_bytes(b"the user's own image")
+
+    result = run(capsys, "decode", "photos", "-j", "1", "--force")
+
+    assert result.code == 1
+    assert (photos / "a-kmq.png").read_bytes() == b"the user's own image"
+    assert re.search(r"a-kmq\.png: exists and kmq did not write it", result.err), result.err
+    assert "--force" not in result.err
+    assert (photos / "b-kmq.png").is_file()
+
+
+def test_without_xattrs_a_kmq_named_file_is_kept_and_the_line_says_what_to_do(photos, capsys, monkeypatch):
+    assert run(capsys, "encode", "photos/a.png").code == 0
+    (photos / "a-kmq.png").write_bytes(b"whose?")
+    no_xattrs(monkeypatch)
+
+    result = run(capsys, "decode", "photos/a.kmq", "--force")
+
+    assert_one_line_error(result, r"a-kmq\.png: exists and kmq cannot tell that it wrote it", r"-o \S+ --force")
+    assert (photos / "a-kmq.png").read_bytes() == b"whose?"
+    named = run(capsys, "decode", "photos/a.kmq", "-o", "photos/a-kmq.png", "--force")
+    assert named.code == 0, named
+    assert (photos / "a-kmq.png").read_bytes() != b"whose?"
+
+
+def test_a_file_that_appears_while_writing_is_left_alone_even_with_overwrite(work):
+    late = work / "late.png"
+
+    def content(file: BinaryIO) -> None:
+        late.write_bytes(b"appeared meanwhile")
+        file.write(b"kmq's")
+
+    with pytest.raises(FileExistsError, match="appeared while writing"):
+        files.atomic_write(late, content, overwrite=True)
+    assert late.read_bytes() == b"appeared meanwhile"
+    assert temp_files(work) == []
 
 
 def test_one_decoded_file_is_named_so_that_it_cannot_be_the_original(work, capsys):
@@ -295,14 +356,14 @@ def test_an_output_kmq_wrote_under_any_name_is_offered_force(work, capsys):
     assert_one_line_error(again, r"mine\.png", r"output exists \(use --force to overwrite\)")
 
 
-def test_kmq_recognises_its_own_files_by_mark_magic_and_name(work):
+def test_kmq_recognises_its_own_files_by_mark_and_magic_not_by_name(work):
     (work / "photo.png").write_bytes(b"an original")
     (work / "photo-kmq.png").write_bytes(b"decoded earlier")
     (work / "plain.png").write_bytes(b"")
     files.atomic_write(work / "marked.png", b"written by kmq")
 
     assert files.written_by_kmq(work / "good.kmq")
-    assert files.written_by_kmq(work / "photo-kmq.png")
+    assert not files.written_by_kmq(work / "photo-kmq.png")
     assert not files.written_by_kmq(work / "photo.png")
     assert not files.written_by_kmq(work / "plain.png")
     if xattrs_work(work):
@@ -423,3 +484,19 @@ def test_standard_output_on_a_terminal_is_refused_before_any_work(work, capsys, 
 
     assert result.code == 1
     assert result.err == "kmq: error: standard output: is a terminal; redirect it (-o - > FILE) or name an output\n"
+
+
+def test_the_temporary_files_kmq_writes_are_git_ignored(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    if subprocess.run(["git", "-C", str(repo), "rev-parse"], capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout")
+    names: list[str] = []
+
+    def content(file: BinaryIO) -> None:
+        names.extend(temp_files(tmp_path))  # the temporary file, while it is written
+        file.write(b"x")
+
+    files.atomic_write(tmp_path / "out.kmq", content)
+    ignored = subprocess.run(["git", "-C", str(repo), "check-ignore", "-q", f"tests/{names[0]}"])
+
+    assert len(names) == 1 and ignored.returncode == 0, names

@@ -19,6 +19,7 @@ import threading
 
 import numpy as np
 import pytest
+from helpers import read_pty
 from kmq.cli import report
 from kmq.cli.main import main
 from PIL import Image
@@ -48,18 +49,7 @@ def on_terminal(monkeypatch, argv: list[str], columns: int = 0) -> tuple[int, st
     if columns:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the other side is closed and drained
-                return
-            if not chunk:
-                return
-            chunks.append(chunk)
-
-    reader = threading.Thread(target=drain)
+    reader = threading.Thread(target=lambda: chunks.append(read_pty(master)))
     reader.start()
     stream = open(slave, "w", encoding="utf-8")  # noqa: SIM115 (closed below, before the reader ends)
     monkeypatch.setattr(sys, "stderr", stream)

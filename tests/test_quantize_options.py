@@ -36,6 +36,29 @@ def test_quantize_takes_an_options_object():
     assert kmq.quantize(ramp(), options=options) == kmq.quantize(ramp(), 6, space="oklab", seed=3)
 
 
+def test_encode_and_write_take_an_options_object(tmp_path):
+    options = kmq.QuantizeOptions(k=6, space="oklab", seed=3)
+    expected = kmq.quantize(ramp(), 6, space="oklab", seed=3)
+
+    assert kmq.encode(ramp(), options=options, coding="raw") == expected.to_bytes("raw")
+    assert kmq.write(tmp_path / "x.kmq", ramp(), options=options) == expected
+
+
+@pytest.mark.parametrize("keyword", [{"k": 6}, {"seed": 1}, {"space": "oklab"}, {"dither": True}])
+def test_encode_and_write_refuse_options_with_the_keywords(tmp_path, keyword):
+    options = kmq.QuantizeOptions(k=6)
+    with pytest.raises(kmq.ParameterError, match="either options or k"):
+        kmq.encode(ramp(), options=options, **keyword)
+    with pytest.raises(kmq.ParameterError, match="either options or k"):
+        kmq.write(tmp_path / "x.kmq", ramp(), options=options, **keyword)
+    assert not (tmp_path / "x.kmq").exists()
+
+
+def test_encode_takes_a_two_dimensional_grey_array():
+    grey = ramp()[:, :, 0]
+    assert np.array_equal(kmq.decode(kmq.encode(grey, 256))[:, :, 0], grey)
+
+
 def test_options_and_keywords_together_are_refused():
     with pytest.raises(kmq.ParameterError, match="either options or k"):
         kmq.quantize(ramp(), 6, options=kmq.QuantizeOptions(k=6))
