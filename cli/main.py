@@ -17,6 +17,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from shlex import quote
@@ -24,7 +25,7 @@ from typing import Any, TypeAlias
 
 import kmq
 import numpy as np
-from kmq import container, files, images, metrics, pictures
+from kmq import container, ctx1, files, images, metrics, pictures
 from kmq.errors import KmqError
 from kmq.quantize import DEFAULT_K, MAX_SEED, SPACES
 
@@ -747,6 +748,20 @@ def _failure(exc: Exception) -> str:
     return f"internal error: {type(exc).__name__}: {exc} (set KMQ_DEBUG=1 for a traceback)"
 
 
+def _say_backend_choice(words: list[str]) -> None:
+    """A bad ``KMQ_CTX1_BACKEND`` as one warning line of the command's, before any work or worker.
+
+    Said before the arguments are parsed, so that ``kmq --version``, which names the coder, says it too.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ctx1.warn_backend_choice()
+    options = words[: words.index("--")] if "--" in words else words
+    for warning in caught:
+        if not {"-q", "--quiet"} & set(options):
+            print(f"{PROG}: warning: {warning.message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``kmq`` command; returns the exit status (0, 1 error, 2 usage, 128 + N stopped by signal N)."""
     for stream in (sys.stdout, sys.stderr):
@@ -755,6 +770,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
     parser = build_parser()
+    _say_backend_choice(list(sys.argv[1:] if argv is None else argv))
     args, extra = parser.parse_known_args(argv)
     if extra:
         getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")

@@ -126,3 +126,10 @@ def test_an_unknown_choice_is_a_kmq_warning_given_once(monkeypatch):
 def test_the_command_says_an_unknown_choice_in_one_line():
     result = _run("import sys; from kmq.cli.main import main; sys.exit(main(['--version']))", "fortran")
     assert result.stderr.splitlines() == ["kmq: warning: KMQ_CTX1_BACKEND='fortran' is not 'c' or 'python'; ignored"]
+
+
+def test_the_command_keeps_the_choice_warning_off_with_quiet():
+    code = "import sys; from kmq.cli.main import main; sys.exit(main(['decode', 'missing.kmq', '-q']))"
+    result = _run(code, "fortran")
+    assert result.returncode == 1 and "missing.kmq" in result.stderr  # the error is still said
+    assert "KMQ_CTX1_BACKEND" not in result.stderr
