@@ -38,7 +38,6 @@ import threading
 import warnings
 import zlib
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -740,7 +739,10 @@ _PROBE = np.array([[[0, 64, 128, 0], [255, 1, 2, 90]], [[3, 4, 5, 180], [6, 7, 8
 
 # 8 x 8 pixels of noise: no lossy coder gives them back exactly. As labels into 5 colours, the
 # same noise tells whether a format's writer keeps a palette image's colours.
-_NOISE = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+# A multiplicative hash, not numpy.random: importing that costs `import kmq` about 14 ms.
+_NOISE = (
+    ((np.arange(8 * 8 * 3, dtype=np.uint32) * np.uint32(2654435761)) >> np.uint32(24)).astype(np.uint8).reshape(8, 8, 3)
+)
 
 #: Formats whose palette has one fully transparent entry and no partial alpha.
 _ONE_TRANSPARENT_INDEX = frozenset({"GIF"})
@@ -1098,6 +1100,8 @@ def _deflate_rows(labels: NDArray[np.uint8], bits: int) -> bytes:
     if workers == 1:
         parts = [band(index) for index in range(len(bands))]
     else:
+        from concurrent.futures import ThreadPoolExecutor  # only large images: `import kmq` stays light
+
         with ThreadPoolExecutor(max_workers=workers) as pool:  # zlib releases the GIL
             parts = list(pool.map(band, range(len(bands))))
     checksum = 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +67,8 @@ def _expand(palette: NDArray[np.uint8], labels: NDArray[np.uint8]) -> NDArray[np
     if len(bounds) == 1:
         part(*bounds[0])
     else:
+        from concurrent.futures import ThreadPoolExecutor  # only large images: `import kmq` stays light
+
         with ThreadPoolExecutor(max_workers=len(bounds)) as pool:
             list(pool.map(lambda span: part(*span), bounds))
     return out.reshape(*labels.shape, channels)
