@@ -52,6 +52,9 @@ setup(
     # Payload coding 1 (spec/FORMAT.md section 5) is a C extension because its model depends on
     # the pixel just decoded; BENCHMARKS.md measures the alternatives.
     # optional: an editable install (pip install -e) then skips the missing library too.
-    ext_modules=[Extension("kmq._ctx1", sources=["codec/_ctx1.c"], optional=not _REQUIRE_C)],
+    ext_modules=[
+        Extension("kmq._ctx1", sources=["codec/_ctx1.c"], optional=not _REQUIRE_C),
+        Extension("kmq._mix", sources=["codec/_mix.c"], optional=not _REQUIRE_C),
+    ],
     cmdclass={"build_ext": OptionalBuildExt},
 )

@@ -1,0 +1,689 @@
+/*
+ * kmq._mix: payload coding 2 ("mix") of the kmq format, one stripe at a time.
+ *
+ * spec/FORMAT.md section 6 is the definition; this file follows it step by step and its
+ * names match the spec's. codec/mix.py lays out the stripes (the same stripe table as
+ * coding 1) and runs them on threads; this file codes one stripe without the GIL.
+ *
+ * Each label is a few binary decisions ("is it W? N? NE? NW? the label the match model
+ * predicts?"), then, if none, its rank among the other labels by colour distance from a
+ * pivot. Every decision is predicted by several adaptive context slots, mixed in the
+ * logistic domain by integer weights (lpaq's mixer), and coded by LZMA's range coder.
+ * Everything is integer arithmetic, so every machine writes and reads the same bytes.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOP (1u << 24)
+#define MAXC 5          /* candidates: W, N, NE, NW and the match model's label */
+#define NFLAG_IN 5      /* flag inputs besides the bias */
+#define NESC_IN 3       /* escape inputs besides the bias */
+#define LIMIT_FAST 60   /* slot count limits (section 6.4) */
+#define LIMIT_SLOW 250
+#define W_INIT 22000    /* initial mixer weight, 16.16 fixed point */
+#define W_MAX (1 << 22)
+#define LR_FLAG 11      /* mixer learning shifts */
+#define LR_ESC 10
+#define HASH_MUL 0x9E3779B1u
+
+/* Section 6.3: lpaq1's squash, its inverse stretch and the count reciprocals. */
+static const int SQ[33] = {1,    2,    3,    6,    10,   16,   27,   45,   73,   120,  194,
+                           310,  488,  747,  1101, 1546, 2047, 2549, 2994, 3348, 3607, 3785,
+                           3901, 3975, 4022, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094};
+static int16_t STRETCH[4096];
+static uint32_t RECIP[LIMIT_SLOW + 1];
+
+static int squash(int d) {
+    if (d > 2047) d = 2047;
+    if (d < -2047) d = -2047;
+    const int w = d & 127, i = (d >> 7) + 16; /* floor division: d >> 7 is arithmetic */
+    return (SQ[i] * (128 - w) + SQ[i + 1] * w + 64) >> 7;
+}
+
+static void init_tables(void) {
+    int pi = 0, x, j;
+    for (x = -2047; x <= 2047; x++) {
+        const int v = squash(x);
+        for (j = pi; j <= v; j++) STRETCH[j] = (int16_t)x;
+        pi = v + 1;
+    }
+    for (j = pi; j < 4096; j++) STRETCH[j] = 2047;
+    for (j = 0; j <= LIMIT_SLOW; j++) RECIP[j] = 131072u / (2u * (uint32_t)j + 3u);
+}
+
+/* A slot: p, the probability that the next bit is 1 in units of 2^-16, stored XOR 0x8000 so
+ * that zeroed memory is the initial state p = 32768 (calloc gives fresh tables for free);
+ * n, the updates so far, up to the table's limit. */
+typedef struct {
+    uint16_t q, n;
+} Slot;
+
+static inline unsigned slot_p(const Slot *s) { return (unsigned)s->q ^ 0x8000u; }
+
+static inline void slot_update(Slot *s, unsigned bit, unsigned limit) {
+    uint32_t p = slot_p(s), r = RECIP[s->n];
+    if (bit)
+        p += ((65536u - p) * r) >> 16;
+    else
+        p -= (p * r) >> 16;
+    s->q = (uint16_t)(p ^ 0x8000u);
+    if (s->n < limit) s->n++;
+}
+
+static inline uint32_t hash_step(uint32_t h, uint32_t v) {
+    h = (h ^ v) * HASH_MUL;
+    return h ^ (h >> 15);
+}
+
+static inline int bit_length(uint32_t v) {
+    int b = 0;
+    while (v) {
+        b++;
+        v >>= 1;
+    }
+    return b;
+}
+
+/* ---- the model ---------------------------------------------------------------------------- */
+
+#define T1_SIZE (3 * 256 * 8)
+#define TM_SIZE (16 * 2 * 8)
+#define T5_SIZE (9 * 1024)
+#define T6_SIZE (9 * 512 * 10)
+#define FLAG_SETS (3 * 5 * 4 * 16)
+#define ESC_SETS (8 + 8 * 8)
+
+typedef struct {
+    int k, channels, hb;
+    size_t width, rows;
+    Slot *t1, *tm, *t5, *t6; /* direct tables */
+    Slot *t2, *t3, *t4, *te; /* hashed tables, 2^hb slots each */
+    uint32_t *mt;            /* match table: position + 1, 0 = empty */
+    int32_t *wf, *we;        /* mixer weights */
+    uint32_t *dist;          /* (K + 1)^2 squared colour distances; absent (K) rows and columns 0 */
+    uint8_t *order, *rank;   /* per pivot: labels by distance, and each label's rank */
+    uint8_t *buf;            /* the stripe's labels so far */
+    void *block;
+} Model;
+
+/* Hashed tables: 2^hb slots with hb = min(20, max(12, bit_length(pixels) + 1)), so a small
+ * stripe's fresh model costs in proportion to its pixels. */
+static int hash_bits(size_t pixels) {
+    int b = bit_length(pixels > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)pixels) + 1;
+    return b < 12 ? 12 : b > 20 ? 20 : b;
+}
+
+static void model_free(Model *m) {
+    free(m->block);
+    free(m->mt);
+    free(m->buf);
+    free(m->wf);
+    free(m->we);
+    free(m->dist);
+    free(m->order);
+    free(m->rank);
+}
+
+/* The colour order of section 6.6: for each pivot, every label by squared distance to the
+ * pivot's colour, ties by label. Counting sort is not needed: K <= 256, built once per stripe. */
+static void build_order(Model *m, const uint8_t *palette) {
+    const int k = m->k, c = m->channels, k1 = k + 1;
+    int p, j, a;
+    for (p = 0; p < k; p++)
+        for (j = 0; j < k; j++) {
+            uint32_t s = 0;
+            for (a = 0; a < c; a++) {
+                const int t = (int)palette[p * c + a] - (int)palette[j * c + a];
+                s += (uint32_t)(t * t);
+            }
+            m->dist[p * k1 + j] = s;
+        }
+    for (p = 0; p < k; p++) {
+        uint8_t *od = m->order + (size_t)p * k;
+        const uint32_t *d = m->dist + (size_t)p * k1;
+        for (j = 0; j < k; j++) { /* insertion sort: stable, so ties stay in label order */
+            int b = j - 1;
+            while (b >= 0 && d[od[b]] > d[j]) {
+                od[b + 1] = od[b];
+                b--;
+            }
+            od[b + 1] = (uint8_t)j;
+        }
+        for (j = 0; j < k; j++) m->rank[(size_t)p * k + od[j]] = (uint8_t)j;
+    }
+}
+
+static int model_init(Model *m, int k, int channels, const uint8_t *palette, size_t width, size_t rows) {
+    size_t hs, i;
+    memset(m, 0, sizeof *m);
+    m->k = k;
+    m->channels = channels;
+    m->width = width;
+    m->rows = rows;
+    m->hb = hash_bits(width * rows);
+    hs = (size_t)1 << m->hb;
+    m->block = calloc(T1_SIZE + TM_SIZE + T5_SIZE + T6_SIZE + 4 * hs, sizeof(Slot));
+    m->mt = (uint32_t *)calloc(hs, sizeof(uint32_t));
+    m->buf = (uint8_t *)malloc(width * rows);
+    m->wf = (int32_t *)malloc(sizeof(int32_t) * FLAG_SETS * (NFLAG_IN + 1));
+    m->we = (int32_t *)malloc(sizeof(int32_t) * ESC_SETS * (NESC_IN + 1));
+    m->dist = (uint32_t *)calloc((size_t)(k + 1) * (k + 1), sizeof(uint32_t));
+    m->order = (uint8_t *)malloc((size_t)k * k);
+    m->rank = (uint8_t *)malloc((size_t)k * k);
+    if (!m->block || !m->mt || !m->buf || !m->wf || !m->we || !m->dist || !m->order || !m->rank) {
+        model_free(m);
+        return -1;
+    }
+    m->t1 = (Slot *)m->block;
+    m->tm = m->t1 + T1_SIZE;
+    m->t5 = m->tm + TM_SIZE;
+    m->t6 = m->t5 + T5_SIZE;
+    m->t2 = m->t6 + T6_SIZE;
+    m->t3 = m->t2 + hs;
+    m->t4 = m->t3 + hs;
+    m->te = m->t4 + hs;
+    for (i = 0; i < FLAG_SETS * (NFLAG_IN + 1); i++) m->wf[i] = W_INIT;
+    for (i = 0; i < ESC_SETS * (NESC_IN + 1); i++) m->we[i] = W_INIT;
+    build_order(m, palette);
+    return 0;
+}
+
+/* ---- the range coder: LZMA's, as in coding 1 ------------------------------------------- */
+
+typedef struct {
+    uint64_t low;
+    uint32_t range, code;
+    uint8_t cache;
+    uint64_t cache_size;
+    uint8_t *out;
+    size_t pos, cap, limit;
+    const uint8_t *in;
+    size_t len;
+    int overflow, nomem, early;
+} Coder;
+
+static inline void put_byte(Coder *e, uint8_t b) {
+    if (e->pos >= e->limit) {
+        e->overflow = 1;
+        return;
+    }
+    if (e->pos == e->cap) {
+        size_t cap = e->cap * 2 < e->limit ? e->cap * 2 : e->limit;
+        uint8_t *out = (uint8_t *)realloc(e->out, cap);
+        if (out == NULL) {
+            e->nomem = 1;
+            e->overflow = 1;
+            return;
+        }
+        e->out = out;
+        e->cap = cap;
+    }
+    e->out[e->pos++] = b;
+}
+
+static inline void shift_low(Coder *e) {
+    if (e->low < 0xFF000000u || e->low >= ((uint64_t)1 << 32)) {
+        const uint8_t carry = (uint8_t)(e->low >> 32);
+        uint8_t temp = e->cache;
+        do {
+            put_byte(e, (uint8_t)(temp + carry));
+            temp = 0xFF;
+        } while (--e->cache_size != 0);
+        e->cache = (uint8_t)(e->low >> 24);
+    }
+    e->cache_size++;
+    e->low = (e->low & 0x00FFFFFFu) << 8;
+}
+
+/* Code (or, with dec, decode) one bit whose probability of being 1 is p1 / 4096. */
+static inline unsigned code_bit(Coder *e, const int dec, int p1, unsigned bit) {
+    const uint32_t bound = (e->range >> 15) * ((uint32_t)(4096 - p1) << 3);
+    if (dec) {
+        if (e->code < bound) {
+            e->range = bound;
+            bit = 0;
+        } else {
+            e->code -= bound;
+            e->range -= bound;
+            bit = 1;
+        }
+        while (e->range < TOP) {
+            e->range <<= 8;
+            if (e->pos >= e->len) {
+                e->early = 1;
+                e->range = 0xFFFFFFFFu;
+                return bit;
+            }
+            e->code = (e->code << 8) | e->in[e->pos++];
+        }
+    } else {
+        if (bit) {
+            e->low += bound;
+            e->range -= bound;
+        } else {
+            e->range = bound;
+        }
+        while (e->range < TOP) {
+            e->range <<= 8;
+            shift_low(e);
+        }
+    }
+    return bit;
+}
+
+/* Section 6.5: mix the inputs' stretched probabilities with weight set w, code the bit,
+ * then train the weights on the error and update the slots. */
+static inline unsigned mix_bit(Coder *e, const int dec, int32_t *w, Slot *const *s, const unsigned *limit, int n,
+                               int lr, unsigned bit) {
+    int st[NFLAG_IN + 1], i, p, err;
+    int64_t dot = 0;
+    for (i = 0; i < n; i++) {
+        st[i] = STRETCH[slot_p(s[i]) >> 4];
+        dot += (int64_t)st[i] * w[i];
+    }
+    st[n] = 256;
+    dot += (int64_t)256 * w[n];
+    p = squash((int)(dot >> 16));
+    if (p < 1) p = 1;
+    if (p > 4095) p = 4095;
+    bit = code_bit(e, dec, p, bit);
+    err = (int)(bit << 12) - p;
+    for (i = 0; i <= n; i++) {
+        int32_t v = w[i] + ((st[i] * err) >> lr);
+        w[i] = v > W_MAX ? W_MAX : v < -W_MAX ? -W_MAX : v;
+    }
+    for (i = 0; i < n; i++) slot_update(s[i], bit, limit[i]);
+    return bit;
+}
+
+enum {
+    ST_OK = 0,
+    ST_SHORT = 1,
+    ST_FIRST_BYTE = 2,
+    ST_CODE_RANGE = 3,
+    ST_EARLY_END = 4,
+    ST_LEFT_OVER = 7,
+    ST_CODE_NONZERO = 8,
+    ST_CANCELLED = 9,
+    ST_RANK = 10, /* an escape rank beyond the labels left */
+    ST_BAD_LABEL = 11 /* encoder: a label >= K */
+};
+
+typedef struct {
+    int w, ww, n, nw, ne, nn, nne, nww, nee;
+} Around;
+
+static inline void around(const Model *m, size_t x, size_t y, Around *a) {
+    const int A = m->k;
+    const size_t W = m->width, pos = y * W + x;
+    const uint8_t *b = m->buf;
+    a->w = x >= 1 ? b[pos - 1] : A;
+    a->ww = x >= 2 ? b[pos - 2] : A;
+    a->n = a->nw = a->ne = a->nn = a->nne = a->nww = a->nee = A;
+    if (y >= 1) {
+        a->n = b[pos - W];
+        if (x >= 1) a->nw = b[pos - W - 1];
+        if (x >= 2) a->nww = b[pos - W - 2];
+        if (x + 1 < W) a->ne = b[pos - W + 1];
+        if (x + 2 < W) a->nee = b[pos - W + 2];
+        if (y >= 2) {
+            a->nn = b[pos - 2 * W];
+            if (x + 1 < W) a->nne = b[pos - 2 * W + 1];
+        }
+    }
+}
+
+#define HB(h) ((h) >> (32 - m->hb))
+/* a bucket of 8 neighbouring slots: one cache line for the decisions of one context */
+#define HB8(h, i) ((((h) >> (35 - m->hb)) << 3) + (size_t)(i))
+
+/* Code (or decode) the stripe: with dec, labels is written; else read. Returns a status. */
+static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels, const volatile int32_t *stop,
+                              int32_t index, size_t *fail_x, size_t *fail_y) {
+    const int K = m->k, A = K, K1 = K + 1;
+    const size_t W = m->width;
+    const uint32_t *D = m->dist;
+    int active = 0, mlen = 0;
+    size_t mptr = 0, x, y;
+    Around a;
+    for (y = 0; y < m->rows; y++) {
+        if (stop != NULL && *stop < index) {
+            *fail_y = y;
+            return ST_CANCELLED;
+        }
+        if (!dec)
+            for (x = 0; x < W; x++)
+                if (labels[y * W + x] >= K) {
+                    *fail_x = x;
+                    *fail_y = y;
+                    return ST_BAD_LABEL;
+                }
+        for (x = 0; x < W; x++) {
+            const size_t pos = y * W + x;
+            int L[MAXC], mc = 0, i, e_label = -1, lb = 0, value = -1;
+            around(m, x, y, &a);
+            const unsigned P = (unsigned)(a.w == a.n) | (unsigned)(a.w == a.nw) << 1 | (unsigned)(a.w == a.ne) << 2 |
+                               (unsigned)(a.n == a.nw) << 3 | (unsigned)(a.n == a.ne) << 4 |
+                               (unsigned)(a.nw == a.ne) << 5 | (unsigned)(a.ww == a.w) << 6 |
+                               (unsigned)(a.nn == a.n) << 7;
+            if (a.w != A) L[mc++] = a.w;
+            if (a.n != A && a.n != a.w) L[mc++] = a.n;
+            if (a.ne != A && a.ne != a.w && a.ne != a.n) L[mc++] = a.ne;
+            if (a.nw != A && a.nw != a.w && a.nw != a.n && a.nw != a.ne) L[mc++] = a.nw;
+            const uint32_t actv = D[a.w * K1 + a.n] + D[a.n * K1 + a.nw] + D[a.n * K1 + a.ne] +
+                                  D[a.w * K1 + a.nw] + D[a.w * K1 + a.ww] + D[a.n * K1 + a.nn];
+            int act = bit_length(actv >> 4);
+            if (act > 15) act = 15;
+            /* the match model (section 6.4): a pointer to where this neighbourhood was last seen */
+            uint32_t hm = hash_step(hash_step(hash_step(hash_step(hash_step(9, (uint32_t)a.w), (uint32_t)a.n),
+                                                        (uint32_t)a.nw), (uint32_t)a.ne), (uint32_t)a.ww);
+            hm = hash_step(hash_step(hash_step(hash_step(hm, (uint32_t)a.nn), (uint32_t)a.nne), (uint32_t)a.nww),
+                           (uint32_t)a.nee);
+            const uint32_t mi = HB(hm);
+            if (!active && m->mt[mi] != 0) {
+                active = 1;
+                mptr = m->mt[mi] - 1;
+                mlen = 0;
+            }
+            if (active) {
+                int in = 0;
+                e_label = m->buf[mptr];
+                lb = 1 + bit_length((uint32_t)mlen);
+                if (lb > 15) lb = 15;
+                for (i = 0; i < mc; i++) in |= L[i] == e_label;
+                if (!in) L[mc++] = e_label;
+            }
+            const uint32_t h2 = hash_step(hash_step(2, (uint32_t)a.w), (uint32_t)a.n);
+            const uint32_t h3 = hash_step(hash_step(hash_step(hash_step(3, (uint32_t)a.w), (uint32_t)a.n),
+                                                    (uint32_t)a.ne), (uint32_t)a.nw);
+            const uint32_t h4 = hash_step(hash_step(hash_step(h3 ^ 4u, (uint32_t)a.ww), (uint32_t)a.nn), (uint32_t)a.nne);
+            const int truth = dec ? -1 : labels[pos];
+            const int avail = K - mc;
+            for (i = 0; i < mc; i++) {
+                const int c = L[i], agree = c == e_label, ms = lb ? (agree ? 1 : 2) : 0;
+                Slot *s[NFLAG_IN];
+                static const unsigned lim[NFLAG_IN] = {LIMIT_FAST, LIMIT_SLOW, LIMIT_SLOW, LIMIT_SLOW, LIMIT_FAST};
+                unsigned bit;
+                if (avail == 0 && i == mc - 1) { /* every label is a candidate: the last is certain */
+                    value = c;
+                    break;
+                }
+                s[0] = &m->t1[(ms * 256 + P) * 8 + i];
+                s[1] = &m->t2[HB8(h2, i)];
+                s[2] = &m->t3[HB8(h3, i)];
+                s[3] = &m->t4[HB8(h4, i)];
+                s[4] = &m->tm[(lb * 2 + agree) * 8 + i];
+                bit = mix_bit(e, dec, m->wf + ((((ms * 5 + i) * 4 + (mc > 4 ? 4 : mc) - 1) * 16 + act) * (NFLAG_IN + 1)),
+                              s, lim, NFLAG_IN, LR_FLAG, dec ? 0u : (unsigned)(truth == c));
+                if (bit) {
+                    value = c;
+                    break;
+                }
+            }
+            if (value < 0) {
+                /* the escape (section 6.6): the rank of the label among the non-candidates by
+                 * colour distance from the pivot, as an Elias-gamma code of rank + 1 */
+                const int pivot = mc > 0 ? L[0] : 0;
+                const uint8_t *rk = m->rank + (size_t)pivot * K;
+                const int gmax = bit_length((uint32_t)avail) - 1;
+                const int rn = a.n != A ? bit_length(rk[a.n]) : 0;
+                const int ectx = ((mc + 6 * act) * 10 + rn);
+                const uint32_t he1 = hash_step(hash_step(hash_step(5, (uint32_t)pivot), (uint32_t)mc),
+                                               (uint32_t)(a.n == A));
+                const uint32_t he2 = hash_step(hash_step(6, (uint32_t)pivot), (uint32_t)act);
+                static const unsigned lim[NESC_IN] = {LIMIT_SLOW, LIMIT_SLOW, LIMIT_SLOW};
+                int r = 0, g = 0, j, node = 1, b;
+                if (!dec) {
+                    const int full = rk[truth];
+                    r = full;
+                    for (i = 0; i < mc; i++) r -= rk[L[i]] < full;
+                    g = bit_length((uint32_t)(r + 1)) - 1;
+                }
+                for (j = 0; j < gmax; j++) {
+                    Slot *s[NESC_IN];
+                    s[0] = &m->t5[j * 1024 + ectx];
+                    s[1] = &m->te[HB8(he1, j)];
+                    s[2] = &m->te[HB8(he2, j)];
+                    if (!mix_bit(e, dec, m->we + j * (NESC_IN + 1), s, lim, NESC_IN, LR_ESC, dec ? 0u : (unsigned)(g > j)))
+                        break;
+                }
+                g = j;
+                for (b = g - 1; b >= 0; b--) {
+                    Slot *s[NESC_IN];
+                    const uint32_t t = (uint32_t)(g * 512 + node);
+                    s[0] = &m->t6[(g * 512 + node) * 10 + rn];
+                    s[1] = &m->te[HB(hash_step(he1, t + 1000))];
+                    s[2] = &m->te[HB(hash_step(he2, t + 1000))];
+                    node = 2 * node + (int)mix_bit(e, dec, m->we + (8 + (g - 1) * 8 + (g - 1 - b)) * (NESC_IN + 1), s,
+                                                   lim, NESC_IN, LR_ESC, dec ? 0u : (unsigned)(((r + 1) >> b) & 1));
+                }
+                if (dec) {
+                    int t, seen = -1;
+                    const uint8_t *od = m->order + (size_t)pivot * K;
+                    r = node - 1;
+                    if (r >= avail && !e->early) {
+                        *fail_x = x;
+                        *fail_y = y;
+                        return ST_RANK;
+                    }
+                    uint8_t is_candidate[256] = {0};
+                    for (i = 0; i < mc; i++) is_candidate[L[i]] = 1;
+                    value = 0;
+                    for (t = 0; t < K; t++)
+                        if (!is_candidate[od[t]] && ++seen == r) {
+                            value = od[t];
+                            break;
+                        }
+                } else {
+                    value = truth;
+                }
+            }
+            if (e->early) {
+                *fail_x = x;
+                *fail_y = y;
+                return ST_EARLY_END;
+            }
+            m->buf[pos] = (uint8_t)value;
+            if (dec) labels[pos] = (uint8_t)value;
+            if (active) {
+                if (value == e_label) {
+                    if (mlen < 65535) mlen++;
+                    mptr++;
+                } else {
+                    active = 0;
+                    mlen = 0;
+                }
+            }
+            if (pos < 0xFFFFFFFFu) m->mt[mi] = (uint32_t)pos + 1;
+        }
+        if (!dec && e->overflow) return -1;
+    }
+    return ST_OK;
+}
+
+static int encode_stripe(Model *m, Coder *e, const uint8_t *labels, size_t *bx, size_t *by) {
+    int rc = code_stripe(m, e, 0, (uint8_t *)labels, NULL, 0, bx, by), i;
+    if (rc != ST_OK) return rc;
+    for (i = 0; i < 5; i++) shift_low(e);
+    return e->overflow ? -1 : ST_OK;
+}
+
+static int decode_stripe(Model *m, Coder *d, uint8_t *labels, const volatile int32_t *stop, int32_t index,
+                         size_t *fx, size_t *fy) {
+    int rc;
+    *fx = 0;
+    *fy = 0;
+    if (d->len < 5) return ST_SHORT;
+    if (d->in[0] != 0) return ST_FIRST_BYTE;
+    d->code = (uint32_t)d->in[1] << 24 | (uint32_t)d->in[2] << 16 | (uint32_t)d->in[3] << 8 | d->in[4];
+    d->range = 0xFFFFFFFFu;
+    d->pos = 5;
+    if (d->code == 0xFFFFFFFFu) return ST_CODE_RANGE;
+    rc = code_stripe(m, d, 1, labels, stop, index, fx, fy);
+    if (rc != ST_OK) return rc;
+    if (d->pos != d->len) return ST_LEFT_OVER;
+    if (d->code != 0) return ST_CODE_NONZERO;
+    return ST_OK;
+}
+
+/* ---- Python bindings ---------------------------------------------------------------------- */
+
+static int check_args(Py_ssize_t k, Py_ssize_t width, Py_ssize_t height, const Py_buffer *palette) {
+    if (k < 2 || k > 256) {
+        PyErr_Format(PyExc_ValueError, "k %zd not in 2..256", k);
+        return -1;
+    }
+    if (width < 1 || height < 1 || width > PY_SSIZE_T_MAX / 8 || width > PY_SSIZE_T_MAX / height) {
+        PyErr_Format(PyExc_ValueError, "stripe of %zd x %zd pixels is out of range", width, height);
+        return -1;
+    }
+    if (palette->len != 3 * k && palette->len != 4 * k) {
+        PyErr_Format(PyExc_ValueError, "palette is %zd bytes, not 3 or 4 x k=%zd", palette->len, k);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(encode_doc,
+             "encode(labels, width, height, k, limit, palette) -> bytes | None\n\n"
+             "Code one stripe of width * height uint8 labels, all < k (else ValueError,\n"
+             "args (message, label, x, y)), under the k x C bytes of ``palette``.\n"
+             "Returns None when the stream would exceed ``limit`` bytes.");
+
+static PyObject *py_encode(PyObject *self, PyObject *args) {
+    Py_buffer buf, pal;
+    Py_ssize_t width, height, k, limit;
+    Model m;
+    Coder e;
+    int rc = 0, have_model = 0;
+    size_t bx = 0, by = 0;
+    uint8_t *copy = NULL;
+    PyObject *result = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nnnny*", &buf, &width, &height, &k, &limit, &pal)) return NULL;
+    memset(&e, 0, sizeof e);
+    if (check_args(k, width, height, &pal) < 0) goto done;
+    if (buf.len != width * height) {
+        PyErr_Format(PyExc_ValueError, "labels are %zd bytes, not %zd x %zd", buf.len, width, height);
+        goto done;
+    }
+    if (limit < 0) {
+        PyErr_SetString(PyExc_ValueError, "limit must be >= 0");
+        goto done;
+    }
+    e.range = 0xFFFFFFFFu;
+    e.cache_size = 1;
+    e.limit = (size_t)limit;
+    e.cap = (size_t)(buf.len / 4 + 64);
+    if (e.cap > e.limit) e.cap = e.limit > 0 ? e.limit : 1;
+    e.out = (uint8_t *)malloc(e.cap);
+    /* a private copy: another thread changing the caller's array cannot put a label >= K under the tables */
+    copy = (uint8_t *)malloc((size_t)buf.len);
+    if (e.out == NULL || copy == NULL ||
+        model_init(&m, (int)k, (int)(pal.len / k), (const uint8_t *)pal.buf, (size_t)width, (size_t)height) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    have_model = 1;
+    memcpy(copy, buf.buf, (size_t)buf.len);
+    Py_BEGIN_ALLOW_THREADS;
+    rc = encode_stripe(&m, &e, copy, &bx, &by);
+    Py_END_ALLOW_THREADS;
+    if (rc == ST_BAD_LABEL) {
+        const int bad = copy[by * (size_t)width + bx];
+        PyObject *err = Py_BuildValue(
+            "(Ninn)", PyUnicode_FromFormat("label %d >= k=%zd at pixel (%zu, %zu) of the stripe", bad, k, bx, by), bad,
+            (Py_ssize_t)bx, (Py_ssize_t)by);
+        if (err != NULL) {
+            PyErr_SetObject(PyExc_ValueError, err);
+            Py_DECREF(err);
+        }
+    } else if (e.nomem)
+        PyErr_NoMemory();
+    else
+        result = rc != ST_OK ? Py_NewRef(Py_None) : PyBytes_FromStringAndSize((const char *)e.out, (Py_ssize_t)e.pos);
+done:
+    if (have_model) model_free(&m);
+    free(copy);
+    free(e.out);
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&pal);
+    return result;
+}
+
+PyDoc_STRVAR(decode_doc,
+             "decode(data, width, height, k, palette, out, stop=None, index=0) -> (status, x, y, detail)\n\n"
+             "Decode one stripe into ``out``, a writable buffer of width * height bytes.\n"
+             "status 0: valid; else the first rule broken (codec/mix.py has the list) at\n"
+             "pixel (x, y) of the stripe. ``stop``: as in kmq._ctx1.decode.");
+
+static PyObject *py_decode(PyObject *self, PyObject *args) {
+    Py_buffer in, pal, out, stopbuf = {0};
+    Py_ssize_t width, height, k, index = 0, detail = 0;
+    PyObject *stopobj = NULL, *result = NULL;
+    Model m;
+    Coder d;
+    const volatile int32_t *stop = NULL;
+    int status = ST_OK, have_model = 0;
+    size_t fx = 0, fy = 0;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nnny*w*|On", &in, &width, &height, &k, &pal, &out, &stopobj, &index)) return NULL;
+    memset(&d, 0, sizeof d);
+    if (check_args(k, width, height, &pal) < 0) goto done;
+    if (out.len != width * height) {
+        PyErr_Format(PyExc_ValueError, "output is %zd bytes, not %zd x %zd", out.len, width, height);
+        goto done;
+    }
+    if (index < 0 || index > INT32_MAX) {
+        PyErr_Format(PyExc_ValueError, "index %zd not in 0..%d", index, INT32_MAX);
+        goto done;
+    }
+    if (stopobj != NULL && stopobj != Py_None) {
+        if (PyObject_GetBuffer(stopobj, &stopbuf, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) goto done;
+        if (stopbuf.len < (Py_ssize_t)sizeof(int32_t) || ((uintptr_t)stopbuf.buf & 3u) != 0) {
+            PyErr_SetString(PyExc_ValueError, "stop must be an aligned writable buffer of at least 4 bytes");
+            PyBuffer_Release(&stopbuf);
+            goto done;
+        }
+        stop = (const volatile int32_t *)stopbuf.buf;
+    }
+    if (model_init(&m, (int)k, (int)(pal.len / k), (const uint8_t *)pal.buf, (size_t)width, (size_t)height) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    have_model = 1;
+    d.in = (const uint8_t *)in.buf;
+    d.len = (size_t)in.len;
+    Py_BEGIN_ALLOW_THREADS;
+    status = decode_stripe(&m, &d, (uint8_t *)out.buf, stop, (int32_t)index, &fx, &fy);
+    Py_END_ALLOW_THREADS;
+    if (status == ST_FIRST_BYTE) detail = d.in[0];
+    if (status == ST_LEFT_OVER) detail = (Py_ssize_t)(d.len - d.pos);
+    result = Py_BuildValue("innn", status, (Py_ssize_t)fx, (Py_ssize_t)fy, detail);
+done:
+    if (have_model) model_free(&m);
+    if (stop != NULL) PyBuffer_Release(&stopbuf);
+    PyBuffer_Release(&in);
+    PyBuffer_Release(&pal);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"encode", py_encode, METH_VARARGS, encode_doc},
+    {"decode", py_decode, METH_VARARGS, decode_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "kmq._mix", "Payload coding 2 (mix) of spec/FORMAT.md, one stripe at a time.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__mix(void) {
+    init_tables();
+    return PyModule_Create(&module);
+}
