@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from . import bitpack, ctx1
+from . import bitpack, ctx1, mix
 from .errors import ChecksumError, FormatError, ParameterError, PixelLimitError, TruncatedError
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
     "VERSION",
     "CODING_RAW",
     "CODING_CTX1",
+    "CODING_MIX",
+    "STRIPED_CODINGS",
     "CODINGS",
     "DEFAULT_CODING",
     "coding_number",
@@ -53,11 +55,15 @@ VERSION = 1
 CODING_RAW = 0
 #: Payload coding 1: context-modelled labels under a binary range coder (:mod:`kmq.ctx1`).
 CODING_CTX1 = 1
+#: Payload coding 2: context mixing with a match model (:mod:`kmq.mix`).
+CODING_MIX = 2
 #: Payload codings this version defines, by value; every other value is reserved.
-CODINGS: dict[int, str] = {CODING_RAW: "raw", CODING_CTX1: "ctx1"}
-#: What kmq writes unless told otherwise: ctx1, falling back to raw where that
-#: is not larger (README, "Payload codings", has the measurements behind it).
-DEFAULT_CODING = "ctx1"
+CODINGS: dict[int, str] = {CODING_RAW: "raw", CODING_CTX1: "ctx1", CODING_MIX: "mix"}
+#: The codings whose payload is a stripe table and streams (spec section 5.1).
+STRIPED_CODINGS = frozenset({CODING_CTX1, CODING_MIX})
+#: What kmq writes unless told otherwise: mix, falling back to ctx1 and then raw
+#: wherever those are smaller (README, "Payload codings", has the measurements).
+DEFAULT_CODING = "mix"
 #: Allowed channel counts: RGB and RGBA.
 CHANNELS = frozenset({3, 4})
 #: Largest palette; labels then take 8 bits.
@@ -103,7 +109,7 @@ class Header:
     bits: int
     """Bits per label; must equal ``ceil(log2(k))`` (0 when ``k == 1``)."""
     coding: int = CODING_RAW
-    """Payload coding: 0 (raw bit packing) or 1 (ctx1)."""
+    """Payload coding: 0 (raw bit packing), 1 (ctx1) or 2 (mix)."""
     version: int = VERSION
     """Format version."""
     reserved: int = 0
@@ -210,8 +216,8 @@ class Header:
             raise FormatError(f"channels {self.channels} not in {{3, 4}}")
         if not 1 <= self.k <= MAX_K:
             raise FormatError(f"k {self.k} not in 1..{MAX_K}")
-        if self.coding == CODING_CTX1 and self.k < 2:
-            raise FormatError(f"payload coding 1 (ctx1) needs k >= 2, got k={self.k}")
+        if self.coding in STRIPED_CODINGS and self.k < 2:
+            raise FormatError(f"payload coding {self.coding} ({CODINGS[self.coding]}) needs k >= 2, got k={self.k}")
         if self.bits != bitpack.bits_for(self.k):
             raise FormatError(f"bits {self.bits} != {bitpack.bits_for(self.k)} required by k={self.k}")
         for name in ("width", "height"):
@@ -286,7 +292,7 @@ def mode_name(channels: int) -> str:
 
 
 def coding_number(coding: int | str) -> int:
-    """The value of a payload coding given by number or name (``"raw"``, ``"ctx1"``).
+    """The value of a payload coding given by number or name (``"raw"``, ``"ctx1"``, ``"mix"``).
 
     Raises
     ------
@@ -302,23 +308,37 @@ def coding_number(coding: int | str) -> int:
     raise ParameterError(f"unknown payload coding {coding!r}; choose {choices}")
 
 
-def _payload(labels: NDArray[np.uint8], header: Header, strict: bool) -> tuple[int, bytes]:
-    """(coding, payload) for ``header.coding``; without ``strict``, raw wherever ctx1 is not smaller."""
-    raw_size = header.raw_payload_size
-    if header.coding == CODING_CTX1 and header.k >= 2:
-        if strict:
-            stripes = ctx1.stripe_count(header.width, header.height)
-            payload = ctx1.encode(labels, header.k, limit=ctx1.max_payload_size(raw_size, stripes))
-            if payload is None:
-                raise ParameterError(f"coding ctx1 would exceed its limit of raw packing + overhead ({raw_size} B)")
-            return CODING_CTX1, payload
-        # Strictly smaller than raw, or raw: a tiny or noisy image never grows.
-        payload = ctx1.encode(labels, header.k, limit=raw_size - 1)
-        if payload is not None:
-            return CODING_CTX1, payload
-    elif header.coding == CODING_CTX1 and strict:
-        raise ParameterError(f"coding ctx1 needs k >= 2, got k={header.k}")
-    return CODING_RAW, bitpack.pack(labels, header.bits)
+def _striped(coding: int, labels: NDArray[np.uint8], palette: NDArray[np.uint8], limit: int) -> bytes | None:
+    """A coding-1 or coding-2 payload of at most ``limit`` bytes, or None."""
+    if coding == CODING_MIX:
+        return mix.encode(labels, palette, limit=limit)
+    return ctx1.encode(labels, palette.shape[0], limit=limit)
+
+
+def _payload(labels: NDArray[np.uint8], palette: NDArray[np.uint8], header: Header, strict: bool) -> tuple[int, bytes]:
+    """(coding, payload) for ``header.coding``; without ``strict``, the smallest of it, ctx1 and raw.
+
+    Without ``strict``, a mix request writes ctx1 where ctx1 is smaller and either writes raw
+    where that is not larger, so a file never grows past the simpler codings (rule E4).
+    """
+    raw_size, name = header.raw_payload_size, CODINGS[header.coding]
+    if header.coding in STRIPED_CODINGS and strict:
+        if header.k < 2:
+            raise ParameterError(f"coding {name} needs k >= 2, got k={header.k}")
+        stripes = ctx1.stripe_count(header.width, header.height)
+        payload = _striped(header.coding, labels, palette, ctx1.max_payload_size(raw_size, stripes))
+        if payload is None:
+            raise ParameterError(f"coding {name} would exceed its limit of raw packing + overhead ({raw_size} B)")
+        return header.coding, payload
+    best: tuple[int, bytes] | None = None
+    if header.coding in STRIPED_CODINGS and header.k >= 2:
+        # Strictly smaller than raw (and than mix, for ctx1), or not at all.
+        for coding in (CODING_MIX, CODING_CTX1) if header.coding == CODING_MIX else (CODING_CTX1,):
+            limit = (len(best[1]) if best else raw_size) - 1
+            payload = _striped(coding, labels, palette, limit)
+            if payload is not None:
+                best = coding, payload
+    return best or (CODING_RAW, bitpack.pack(labels, header.bits))
 
 
 class Serialised(NamedTuple):
@@ -357,13 +377,15 @@ def serialise(
     labels : (H, W) uint8 ndarray
         Index of each pixel's palette entry; every value < K.
     coding : int or str
-        Payload coding, by number or name: ``"ctx1"`` (1, the default) or
-        ``"raw"`` (0).
+        Payload coding, by number or name: ``"mix"`` (2, the default),
+        ``"ctx1"`` (1) or ``"raw"`` (0).
     strict : bool
-        With False, ``"ctx1"`` writes raw packing instead whenever ctx1 would
-        not be smaller (always for K = 1), so a file never grows past raw
-        packing. With True, the requested coding is written or
-        :class:`ParameterError` is raised (for test vectors).
+        With False, the smallest of the requested coding and the simpler ones
+        is written: ``"mix"`` gives way to ctx1 where ctx1 is smaller, and
+        both to raw packing where they would not be smaller (always for
+        K = 1), so a file never grows past raw packing. With True, the
+        requested coding is written or :class:`ParameterError` is raised (for
+        test vectors).
 
     Returns
     -------
@@ -389,7 +411,7 @@ def serialise(
         raise ParameterError(str(exc)) from None
     if int(labels.max()) >= k:
         raise ParameterError(f"label {int(labels.max())} >= k={k}")
-    number, payload = _payload(labels, replace(header, coding=number), strict)
+    number, payload = _payload(labels, palette, replace(header, coding=number), strict)
     written = replace(header, coding=number)
     body = written.pack() + np.ascontiguousarray(palette).tobytes() + payload
     return Serialised(written, body + CHECKSUM.pack(zlib.crc32(body)))
@@ -448,7 +470,7 @@ def loads(
     if size < low:
         raise TruncatedError(f"truncated: file is {len(view)} bytes, header implies at least {header.overhead + low}")
     spans: list[tuple[int, int]] = []
-    if header.coding == CODING_CTX1:
+    if header.coding in STRIPED_CODINGS:
         # The stripe table gives the exact length, so truncation and trailing
         # bytes are named as such before the checksum is even looked at.
         payload = view[HEADER.size + header.palette_size : len(view) - CHECKSUM.size]
@@ -481,11 +503,13 @@ def loads(
     try:
         if header.coding == CODING_CTX1:
             labels = ctx1.decode(payload, spans, header.width, header.height, header.k)
+        elif header.coding == CODING_MIX:
+            labels = mix.decode(payload, spans, header.width, header.height, palette)
         else:
             labels = bitpack.unpack(payload, header.pixels, header.bits).reshape(header.height, header.width)
     except MemoryError:
         raise PixelLimitError(f"{header.width}x{header.height} pixels: out of memory for the labels") from None
-    # Coding 1's decoder refuses an escape >= k itself (D10); raw packing can hold any value (D9).
+    # The striped codings' decoders refuse an escape >= k themselves (D10); raw packing can hold any value (D9).
     if header.coding == CODING_RAW and labels.size and int(labels.max()) >= header.k:
         raise FormatError(f"label {int(labels.max())} >= k={header.k} in payload")
     # Read-only and the caller's own: Indexed keeps them without another copy of the labels.
@@ -510,7 +534,7 @@ def read_stripe_count(data: bytes | bytearray | memoryview, header: Header) -> i
     TruncatedError, FormatError
         If the payload ends before the count or the count is out of range (rule D6).
     """
-    if header.coding != CODING_CTX1:
+    if header.coding not in STRIPED_CODINGS:
         return None
     start = HEADER.size + header.palette_size
     return ctx1.read_stripe_count(as_bytes_view(data)[start : start + 2], header.width, header.height)

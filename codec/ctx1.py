@@ -25,7 +25,7 @@ import threading
 import warnings
 from collections.abc import Callable
 from types import ModuleType
-from typing import TypeVar, cast
+from typing import NamedTuple, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,6 +35,7 @@ from .errors import FormatError, KmqWarning, ParameterError, TruncatedError
 
 __all__ = [
     "BACKEND",
+    "StripeCoder",
     "STRIPE_PIXELS",
     "MAX_STRIPES",
     "MIN_STRIPE_PIXELS",
@@ -129,11 +130,28 @@ _STATUS: dict[int, tuple[type[FormatError], str]] = {
     6: (FormatError, "decodes an escaped label equal to a neighbour candidate at pixel ({x}, {y})"),
     7: (FormatError, "has {detail} bytes left over after its last pixel"),
     8: (FormatError, "does not end cleanly: the code is not 0 after its last pixel"),
+    10: (FormatError, "decodes an escape rank beyond the labels left at pixel ({x}, {y})"),
 }
 #: The coder's status for a stripe it stopped because an earlier stripe had failed.
 _CANCELLED = 9
 
 _T = TypeVar("_T")
+
+
+class StripeCoder(NamedTuple):
+    """A payload coding's per-stripe coder: coding 1's, or coding 2's bound to a palette (:mod:`kmq.mix`).
+
+    Both codings share the stripe table, its limits and the threads; only the stream differs.
+    """
+
+    name: str
+    """The coding's name, for error messages."""
+    new_model: Callable[[int], object]
+    """``new_model(k)``: a model buffer a thread reuses from one stripe to the next."""
+    encode: Callable[..., bytes | None]
+    """``encode(labels, width, rows, k, limit, model)``: one stripe's stream, or None past ``limit``."""
+    decode: Callable[..., tuple[int, int, int, int]]
+    """``decode(data, width, rows, k, out, model, stop, index)``: ``(status, x, y, detail)``."""
 
 
 def stripe_count(width: int, height: int) -> int:
@@ -173,27 +191,40 @@ def max_payload_size(raw_size: int, stripes: int) -> int:
 THREAD_PIXELS = 1 << 20
 
 
+def _ctx1_coder() -> StripeCoder:
+    # Looked up per call, so that the backend in use (or a test's stand-in) is the one called.
+    return StripeCoder("ctx1", _backend.new_model, _backend.encode, _backend.decode)
+
+
 def _workers(jobs: int, pixels: int) -> int:
     return min(jobs, threads.available()) if pixels >= THREAD_PIXELS else 1
 
 
-def _run(count: int, work: Callable[[int, object], _T], k: int, workers: int) -> list[_T]:
+def _run(
+    count: int,
+    work: Callable[[int, object], _T],
+    k: int,
+    workers: int,
+    new_model: Callable[[int], object] | None = None,
+) -> list[_T]:
     """``[work(i, model) for i in range(count)]``, on ``workers`` threads when there are several.
 
     Each thread takes the next stripe in stripe order and keeps one model buffer for all the
     stripes it codes: the coder resets only the slots a stripe used, so a further stripe's fresh
     model costs in proportion to that stripe's work. The C code releases the GIL. An exception
-    from ``work`` is raised for the lowest stripe that raised one.
+    from ``work`` is raised for the lowest stripe that raised one. ``new_model`` makes each
+    thread's model (default: the ctx1 coder's; coding 2 passes its own).
     """
+    new_model = _backend.new_model if new_model is None else new_model
     if workers <= 1:
-        model = _backend.new_model(k)
+        model = new_model(k)
         return [work(i, model) for i in range(count)]
     results: list[_T | None] = [None] * count
     errors: list[tuple[int, BaseException]] = []
     indices = iter(range(count))  # shared: each thread takes the next stripe (next() holds the GIL)
 
     def worker() -> None:
-        model = _backend.new_model(k)
+        model = new_model(k)
         for i in indices:
             try:
                 results[i] = work(i, model)
@@ -211,8 +242,15 @@ def _run(count: int, work: Callable[[int, object], _T], k: int, workers: int) ->
     return cast("list[_T]", results)
 
 
-def encode(labels: NDArray[np.uint8], k: int, *, limit: int | None = None, stripes: int | None = None) -> bytes | None:
-    """Code a label plane as a coding-1 payload.
+def encode(
+    labels: NDArray[np.uint8],
+    k: int,
+    *,
+    limit: int | None = None,
+    stripes: int | None = None,
+    coder: StripeCoder | None = None,
+) -> bytes | None:
+    """Code a label plane as a coding-1 payload (or, given ``coder``, that coding's).
 
     Parameters
     ----------
@@ -226,6 +264,8 @@ def encode(labels: NDArray[np.uint8], k: int, *, limit: int | None = None, strip
         coding 1 cannot shrink costs little time.
     stripes : int or None
         Stripe count, 1 to :func:`max_stripes`; default :func:`stripe_count`.
+    coder : StripeCoder or None
+        The stripe coder; default coding 1's.
 
     Returns
     -------
@@ -238,9 +278,10 @@ def encode(labels: NDArray[np.uint8], k: int, *, limit: int | None = None, strip
         If ``k``, ``stripes`` or a label is out of range.
     """
     warn_backend_choice()
+    coder = _ctx1_coder() if coder is None else coder
     height, width = labels.shape
     if not 2 <= k <= 256:
-        raise ParameterError(f"coding ctx1 needs k in 2..256, got {k}")
+        raise ParameterError(f"coding {coder.name} needs k in 2..256, got {k}")
     count = stripe_count(width, height) if stripes is None else stripes
     if not 1 <= count <= max_stripes(width, height):
         raise ParameterError(f"stripes {count} not in 1..{max_stripes(width, height)} for {width}x{height} pixels")
@@ -254,13 +295,13 @@ def encode(labels: NDArray[np.uint8], k: int, *, limit: int | None = None, strip
     def work(index: int, model: object) -> bytes | None:
         start, stop = rows[index]
         try:
-            stream: bytes | None = _backend.encode(labels[start:stop], width, stop - start, k, budget, model)
+            stream: bytes | None = coder.encode(labels[start:stop], width, stop - start, k, budget, model)
         except ValueError as exc:  # a label >= k, at a pixel of the stripe
             _, value, x, y = exc.args
             raise ParameterError(f"label {value} >= k={k} at pixel ({x}, {start + y})") from None
         return stream
 
-    streams = _run(count, work, k, _workers(count, width * height))
+    streams = _run(count, work, k, _workers(count, width * height), coder.new_model)
     if any(stream is None for stream in streams):
         return None
     parts = [s for s in streams if s is not None]
@@ -337,8 +378,15 @@ def stripe_table(payload: memoryview, width: int, height: int) -> list[tuple[int
     return spans
 
 
-def decode(payload: memoryview, spans: list[tuple[int, int]], width: int, height: int, k: int) -> NDArray[np.uint8]:
-    """Decode a coding-1 payload into an (H, W) label plane.
+def decode(
+    payload: memoryview,
+    spans: list[tuple[int, int]],
+    width: int,
+    height: int,
+    k: int,
+    coder: StripeCoder | None = None,
+) -> NDArray[np.uint8]:
+    """Decode a coding-1 payload (or, given ``coder``, that coding's) into an (H, W) label plane.
 
     Parameters
     ----------
@@ -350,6 +398,8 @@ def decode(payload: memoryview, spans: list[tuple[int, int]], width: int, height
         From the validated header.
     k : int
         Palette size, 2 to 256.
+    coder : StripeCoder or None
+        The stripe coder; default coding 1's.
 
     Returns
     -------
@@ -361,6 +411,7 @@ def decode(payload: memoryview, spans: list[tuple[int, int]], width: int, height
         Naming the stripe, the rule and, where it applies, the pixel.
     """
     warn_backend_choice()
+    coder = _ctx1_coder() if coder is None else coder
     rows = stripe_rows(height, len(spans))
     labels = np.empty((height, width), dtype=np.uint8)
     # The lowest stripe that has failed so far. Stripes run in order (on one thread, or
@@ -374,7 +425,7 @@ def decode(payload: memoryview, spans: list[tuple[int, int]], width: int, height
             return _CANCELLED, 0, 0, 0
         (lo, hi), (start, stop) = spans[index], rows[index]
         out = labels[start:stop]
-        result: tuple[int, int, int, int] = _backend.decode(
+        result: tuple[int, int, int, int] = coder.decode(
             payload[lo:hi], width, stop - start, k, out, model, failed, index
         )
         if result[0] not in (0, _CANCELLED):
@@ -382,7 +433,7 @@ def decode(payload: memoryview, spans: list[tuple[int, int]], width: int, height
                 failed[0] = min(int(failed[0]), index)
         return result
 
-    results = _run(len(spans), work, k, _workers(len(spans), width * height))
+    results = _run(len(spans), work, k, _workers(len(spans), width * height), coder.new_model)
     for index, ((status, x, y, detail), (start, stop)) in enumerate(zip(results, rows, strict=True)):
         if status:
             # The first stripe with a status failed on its own: a stripe is cancelled only after an earlier one.
