@@ -1,7 +1,7 @@
 /*
  * kmq._mix: payload coding 2 ("mix") of the kmq format, one stripe at a time.
  *
- * spec/FORMAT.md section 6 is the definition; this file follows it step by step and its
+ * spec/FORMAT.md section 11 is the definition; this file follows it step by step and its
  * names match the spec's. codec/mix.py lays out the stripes (the same stripe table as
  * coding 1) and runs them on threads; this file codes one stripe without the GIL.
  *
@@ -22,7 +22,7 @@
 #define MAXC 5          /* candidates: W, N, NE, NW and the match model's label */
 #define NFLAG_IN 5      /* flag inputs besides the bias */
 #define NESC_IN 3       /* escape inputs besides the bias */
-#define LIMIT_FAST 60   /* slot count limits (section 6.4) */
+#define LIMIT_FAST 60   /* slot count limits (section 11.3) */
 #define LIMIT_SLOW 250
 #define W_INIT 22000    /* initial mixer weight, 16.16 fixed point */
 #define W_MAX (1 << 22)
@@ -30,7 +30,7 @@
 #define LR_ESC 10
 #define HASH_MUL 0x9E3779B1u
 
-/* Section 6.3: lpaq1's squash, its inverse stretch and the count reciprocals. */
+/* Section 11.2: lpaq1's squash, its inverse stretch and the count reciprocals. */
 static const int SQ[33] = {1,    2,    3,    6,    10,   16,   27,   45,   73,   120,  194,
                            310,  488,  747,  1101, 1546, 2047, 2549, 2994, 3348, 3607, 3785,
                            3901, 3975, 4022, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094};
@@ -128,7 +128,7 @@ static void model_free(Model *m) {
     free(m->rank);
 }
 
-/* The colour order of section 6.6: for each pivot, every label by squared distance to the
+/* The colour order of section 11.6: for each pivot, every label by squared distance to the
  * pivot's colour, ties by label. Counting sort is not needed: K <= 256, built once per stripe. */
 static void build_order(Model *m, const uint8_t *palette) {
     const int k = m->k, c = m->channels, k1 = k + 1;
@@ -275,7 +275,7 @@ static inline unsigned code_bit(Coder *e, const int dec, int p1, unsigned bit) {
     return bit;
 }
 
-/* Section 6.5: mix the inputs' stretched probabilities with weight set w, code the bit,
+/* Section 11.4: mix the inputs' stretched probabilities with weight set w, code the bit,
  * then train the weights on the error and update the slots. */
 static inline unsigned mix_bit(Coder *e, const int dec, int32_t *w, Slot *const *s, const unsigned *limit, int n,
                                int lr, unsigned bit) {
@@ -378,7 +378,7 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
                                   D[a.w * K1 + a.nw] + D[a.w * K1 + a.ww] + D[a.n * K1 + a.nn];
             int act = bit_length(actv >> 4);
             if (act > 15) act = 15;
-            /* the match model (section 6.4): a pointer to where this neighbourhood was last seen */
+            /* the match model (section 11.5, step 3): a pointer to where this neighbourhood was last seen */
             uint32_t hm = hash_step(hash_step(hash_step(hash_step(hash_step(9, (uint32_t)a.w), (uint32_t)a.n),
                                                         (uint32_t)a.nw), (uint32_t)a.ne), (uint32_t)a.ww);
             hm = hash_step(hash_step(hash_step(hash_step(hm, (uint32_t)a.nn), (uint32_t)a.nne), (uint32_t)a.nww),
@@ -425,7 +425,7 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
                 }
             }
             if (value < 0) {
-                /* the escape (section 6.6): the rank of the label among the non-candidates by
+                /* the escape (section 11.6): the rank of the label among the non-candidates by
                  * colour distance from the pivot, as an Elias-gamma code of rank + 1 */
                 const int pivot = mc > 0 ? L[0] : 0;
                 const uint8_t *rk = m->rank + (size_t)pivot * K;

@@ -1,6 +1,6 @@
 """Payload coding 2, "mix": context mixing of binary decisions over the labels.
 
-``spec/FORMAT.md`` section 6 defines it. It shares coding 1's stripe table (and so
+``spec/FORMAT.md`` section 11 defines it. It shares coding 1's stripe table (and so
 its limits, its threads and its checks, :mod:`kmq.ctx1`); within a stripe each
 label is a few yes/no questions (is it W's label? N's? NE's? NW's? the label a
 two-dimensional match model predicts?) and, when none is right, its rank among
@@ -51,7 +51,7 @@ _WEIGHTS = (3 * 5 * 4 * 16) * 6 + (8 + 8 * 8) * 4
 
 
 def model_bytes(pixels: int, k: int) -> int:
-    """Memory of one stripe's model, in bytes (spec section 6.7), beyond the stripe's own labels.
+    """Memory of one stripe's model, in bytes (spec section 11.7), beyond the stripe's own labels.
 
     Four hashed tables of ``2^hb`` four-byte slots and a match table of ``2^hb``
     positions, ``hb = min(20, max(12, bit_length(pixels) + 1))``, plus small direct
