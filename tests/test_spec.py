@@ -348,3 +348,17 @@ def test_mix_squash_table_and_hash_in_spec_match_the_reference():
     assert all(reference.STRETCH[reference.squash(d)] <= d for d in range(-2047, 2048))
     assert "43690, 26214, 18724" in section
     assert [131072 // (2 * n + 3) for n in range(3)] == [43690, 26214, 18724]
+
+
+def test_a_mix_vector_has_an_escape_bit_whose_two_te_slots_coincide(monkeypatch: pytest.MonkeyPatch):
+    shared = []
+    mix_bit = reference.MixModel.mix
+
+    def counting(self, slots, weights, lr, bit, what):
+        if len({(id(table), index) for table, index in slots}) < len(slots):
+            shared.append(what)
+        return mix_bit(self, slots, weights, lr, bit, what)
+
+    monkeypatch.setattr(reference.MixModel, "mix", counting)
+    reference.read((VECTORS / "mix_k20_rgb_20x12.kmq").read_bytes())
+    assert shared and all(what.startswith(("unary", "mantissa")) for what in shared)

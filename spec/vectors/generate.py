@@ -112,6 +112,7 @@ MIX = {
     "mix_k6_rgb_1x23": (6, 3, 1, 23, 1, "a single column: W, WW, NW, NE always absent"),
     "mix_k8_rgb_128x97_3_stripes": (8, 3, 128, 97, 3, "3 stripes of 32, 32 and 33 rows, each a fresh model"),
     "mix_k12_rgb_48x40_tiles": (12, 3, 48, 40, 1, "a 6 x 5 tile repeated: the match model predicts"),
+    "mix_k20_rgb_20x12": (20, 3, 20, 12, 1, "escape bits whose two TE slots are one entry: updated twice (11.4)"),
 }
 
 
