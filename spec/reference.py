@@ -1,9 +1,9 @@
-"""A kmq reader and ctx1 coder written from FORMAT.md alone, in plain Python.
+"""A kmq reader and ctx1 and mix coder written from FORMAT.md alone, in plain Python.
 
 It imports nothing from kmq and nothing outside the standard library, so that
 the tests can check the spec (not just the code) against the vectors: every
 valid vector must decode here to its PNG, every invalid one must be refused,
-and the ctx1 streams this module writes must equal kmq's byte for byte.
+and the ctx1 and mix streams this module writes must equal kmq's byte for byte.
 It is slow (a Python loop per pixel) and meant for checking, not for use.
 
 Usage: python spec/reference.py FILE.kmq   (prints the header and a label digest)
@@ -218,6 +218,295 @@ def decode_stripe(data: bytes, width: int, height: int, k: int) -> list[list[int
     return rows
 
 
+# -- section 11: payload coding 2, mix ---------------------------------------------------------
+
+SQ = [1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047,
+      2549, 2994, 3348, 3607, 3785, 3901, 3975, 4022, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094]  # fmt: skip
+
+
+def squash(d: int) -> int:
+    """11.2: a logit to a 12-bit probability, by interpolation in SQ."""
+    d = min(2047, max(-2047, d))
+    w = d & 127
+    i = (d >> 7) + 16
+    return (SQ[i] * (128 - w) + SQ[i + 1] * w + 64) >> 7
+
+
+def _stretch_table() -> list[int]:
+    table = [0] * 4096
+    pi = 0
+    for x in range(-2047, 2048):
+        v = squash(x)
+        for j in range(pi, v + 1):
+            table[j] = x
+        pi = v + 1
+    for j in range(pi, 4096):
+        table[j] = 2047
+    return table
+
+
+STRETCH = _stretch_table()
+MASK32 = 0xFFFFFFFF
+
+
+def hash_step(h: int, v: int) -> int:
+    t = ((h ^ v) * 0x9E3779B1) & MASK32
+    return t ^ (t >> 15)
+
+
+def hash_chain(seed: int, *values: int) -> int:
+    h = seed
+    for v in values:
+        h = hash_step(h, v)
+    return h
+
+
+class Table:
+    """11.3: a table of slots, p = P(bit = 1) in units of 2^-16 and n its update count."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.p = [32768] * size
+        self.n = [0] * size
+        self.limit = limit
+
+    def update(self, index: int, bit: int) -> None:
+        n = self.n[index]
+        r = 131072 // (2 * n + 3)
+        if bit:
+            self.p[index] += ((65536 - self.p[index]) * r) >> 16
+        else:
+            self.p[index] -= (self.p[index] * r) >> 16
+        if n < self.limit:
+            self.n[index] = n + 1
+
+
+class FixedP:
+    """A 15-bit probability of a 0 for the range coder of 5.4, with no update inside the coder (11.4)."""
+
+    __slots__ = ("p",)
+
+    def __init__(self, p: int) -> None:
+        self.p = p
+
+    def update(self, bit: int) -> None:
+        pass
+
+
+class MixCoder:
+    """The range coder of 5.4 driven by a 12-bit p1 (11.4), as encoder or decoder."""
+
+    def __init__(self, data: bytes | None = None) -> None:
+        self.encoder = Encoder() if data is None else None
+        self.decoder = Decoder(data) if data is not None else None
+
+    def code(self, p1: int, bit: int | None) -> int:
+        slot = FixedP((4096 - p1) * 8)
+        if self.encoder is not None:
+            assert bit is not None
+            self.encoder.bit(slot, bit)  # type: ignore[arg-type]
+            return bit
+        assert self.decoder is not None
+        return self.decoder.bit(slot)  # type: ignore[arg-type]
+
+
+class MixModel:
+    """The state of one stripe (11.3 to 11.6) and the coding of its decisions."""
+
+    def __init__(self, width: int, rows: int, palette: list[bytes], coder: MixCoder, trace: list | None) -> None:
+        k = len(palette)
+        self.k, self.width, self.rows = k, width, rows
+        pix = width * rows
+        self.hb = min(20, max(12, pix.bit_length() + 1))
+        size = 1 << self.hb
+        self.t1, self.tm = Table(3 * 256 * 8, 60), Table(16 * 2 * 8, 60)
+        self.t2, self.t3, self.t4 = Table(size, 250), Table(size, 250), Table(size, 250)
+        self.t5, self.t6, self.te = Table(9 * 1024, 250), Table(9 * 512 * 10, 250), Table(size, 250)
+        self.flag_weights = [[22000] * 6 for _ in range(960)]
+        self.escape_weights = [[22000] * 4 for _ in range(72)]
+        self.mt = [0] * size
+        self.active, self.ptr, self.len = False, 0, 0
+        # D(a, b), with absent (K) at distance 0 from everything
+        self.dist = [[0] * (k + 1) for _ in range(k + 1)]
+        for a in range(k):
+            for b in range(k):
+                self.dist[a][b] = sum((ca - cb) ** 2 for ca, cb in zip(palette[a], palette[b], strict=True))
+        self.order = [sorted(range(k), key=lambda j, q=q: (self.dist[q][j], j)) for q in range(k)]
+        self.rank = [[0] * k for _ in range(k)]
+        for q in range(k):
+            for place, j in enumerate(self.order[q]):
+                self.rank[q][j] = place
+        self.labels = [k] * pix
+        self.coder, self.trace = coder, trace
+        self.where: tuple[object, ...] = (0, 0, [])  # x, y, L of the pixel being coded, for the trace
+
+    def idx(self, h: int) -> int:
+        return h >> (32 - self.hb)
+
+    def idx8(self, h: int, i: int) -> int:
+        return ((h >> (35 - self.hb)) << 3) + i
+
+    def mix(self, slots: list[tuple[Table, int]], weights: list[int], lr: int, bit: int | None, what: str) -> int:
+        """11.4: code one decision predicted by ``slots`` with one weight set; returns the bit."""
+        st = [STRETCH[table.p[index] >> 4] for table, index in slots] + [256]
+        dot = sum(s * w for s, w in zip(st, weights, strict=True))
+        p1 = min(4095, max(1, squash(dot >> 16)))
+        if self.trace is not None:
+            ps = [table.p[index] for table, index in slots]
+            self.trace.append((*self.where, what, ps, p1, bit))
+        bit = self.coder.code(p1, bit)
+        if self.trace is not None:
+            self.trace[-1] = (*self.trace[-1][:-1], bit)
+        err = bit * 4096 - p1
+        for i, s in enumerate(st):
+            weights[i] = min(1 << 22, max(-(1 << 22), weights[i] + ((s * err) >> lr)))
+        for table, index in slots:
+            table.update(index, bit)
+        return bit
+
+    def pixel(self, x: int, y: int, value: int | None) -> int:
+        """Code (encoder: ``value``) or decode (``value`` None) the label at (x, y); returns it."""
+        k, width, labels = self.k, self.width, self.labels
+        pos = y * width + x
+
+        def at(dx: int, dy: int) -> int:
+            xx, yy = x + dx, y + dy
+            if xx < 0 or yy < 0 or xx >= width:
+                return k
+            return labels[yy * width + xx]
+
+        w, ww, n, nn = at(-1, 0), at(-2, 0), at(0, -1), at(0, -2)
+        nw, ne, nww, nee, nne = at(-1, -1), at(1, -1), at(-2, -1), at(2, -1), at(1, -2)
+        pattern = (
+            (w == n) | (w == nw) << 1 | (w == ne) << 2 | (n == nw) << 3 | (n == ne) << 4 | (nw == ne) << 5
+            | (ww == w) << 6 | (nn == n) << 7
+        )  # fmt: skip
+        cands: list[int] = []
+        for c in (w, n, ne, nw):
+            if c != k and c not in cands:
+                cands.append(c)
+        d = self.dist
+        total = d[w][n] + d[n][nw] + d[n][ne] + d[w][nw] + d[w][ww] + d[n][nn]
+        act = min(15, (total >> 4).bit_length())
+        # the match model
+        hm = hash_chain(9, w, n, nw, ne, ww, nn, nne, nww, nee)
+        mi = self.idx(hm)
+        if not self.active and self.mt[mi] != 0:
+            self.active, self.ptr, self.len = True, self.mt[mi] - 1, 0
+        expected = None
+        lb = 0
+        if self.active:
+            expected = labels[self.ptr]
+            lb = min(15, 1 + self.len.bit_length())
+            if expected not in cands:
+                cands.append(expected)
+        m = len(cands)
+        avail = k - m
+        self.where = (x, y, cands)
+        h2 = hash_chain(2, w, n)
+        h3 = hash_chain(3, w, n, ne, nw)
+        h4 = hash_chain(h3 ^ 4, ww, nn, nne)
+        x_value = None
+        for i, c in enumerate(cands):
+            agree = int(expected is not None and c == expected)
+            ms = 0 if lb == 0 else (1 if agree else 2)
+            if avail == 0 and i == m - 1:
+                x_value = c
+                break
+            slots = [
+                (self.t1, (ms * 256 + pattern) * 8 + i),
+                (self.t2, self.idx8(h2, i)),
+                (self.t3, self.idx8(h3, i)),
+                (self.t4, self.idx8(h4, i)),
+                (self.tm, (lb * 2 + agree) * 8 + i),
+            ]
+            weights = self.flag_weights[((ms * 5 + i) * 4 + min(m, 4) - 1) * 16 + act]
+            if self.mix(slots, weights, 11, None if value is None else int(value == c), f"flag {i}"):
+                x_value = c
+                break
+        if x_value is None:
+            x_value = self.escape(cands, n, act, value)
+        if self.active:
+            if x_value == expected:
+                self.len = min(self.len + 1, 65535)
+                self.ptr += 1
+            else:
+                self.active, self.len = False, 0
+        if pos < MASK32:
+            self.mt[mi] = pos + 1
+        labels[pos] = x_value
+        return x_value
+
+    def escape(self, cands: list[int], n: int, act: int, value: int | None) -> int:
+        """11.6: code X by its rank among the labels not in L, in the colour order of the pivot."""
+        k, m = self.k, len(cands)
+        avail = k - m
+        q = cands[0] if cands else 0
+        rest = [j for j in self.order[q] if j not in cands]  # the labels not in L, in colour order
+        r = self.code_rank(cands, n, act, None if value is None else rest.index(value))
+        if r >= avail:
+            raise StreamError(f"escape rank {r} beyond the {avail} labels left")
+        return rest[r]
+
+    def code_rank(self, cands: list[int], n: int, act: int, r_true: int | None) -> int:
+        """11.6: code (encoder: ``r_true``) or decode the rank r as an Elias-gamma code; returns r."""
+        k, m = self.k, len(cands)
+        avail = k - m
+        q = cands[0] if cands else 0
+        rank = self.rank[q]
+        gmax = avail.bit_length() - 1
+        rn = 0 if n == k else rank[n].bit_length()
+        ectx = (m + 6 * act) * 10 + rn
+        he1 = hash_chain(5, q, m, int(n == k))
+        he2 = hash_chain(6, q, act)
+        g_true = None if r_true is None else (r_true + 1).bit_length() - 1
+        g = 0
+        for j in range(gmax):
+            slots = [(self.t5, j * 1024 + ectx), (self.te, self.idx8(he1, j)), (self.te, self.idx8(he2, j))]
+            want = None if g_true is None else int(g_true > j)
+            if not self.mix(slots, self.escape_weights[j], 10, want, f"unary {j}"):
+                break
+            g += 1
+        node = 1
+        for b in range(g - 1, -1, -1):
+            t = g * 512 + node
+            slots = [
+                (self.t6, t * 10 + rn),
+                (self.te, self.idx(hash_step(he1, t + 1000))),
+                (self.te, self.idx(hash_step(he2, t + 1000))),
+            ]
+            want = None if r_true is None else ((r_true + 1) >> b) & 1
+            weights = self.escape_weights[8 + (g - 1) * 8 + (g - 1 - b)]
+            node = 2 * node + self.mix(slots, weights, 10, want, f"mantissa {b}")
+        return node - 1
+
+
+def encode_stripe_mix(labels: list[list[int]], palette: list[bytes], trace: list | None = None) -> bytes:
+    """The coding-2 stream of one stripe (a list of rows of labels).
+
+    With ``trace``, append one row per coded bit: (x, y, L, decision, the slots' p, p1, bit),
+    as in FORMAT.md section 11.7's worked trace.
+    """
+    coder = MixCoder()
+    model = MixModel(len(labels[0]), len(labels), palette, coder, trace)
+    for y, row in enumerate(labels):
+        for x, value in enumerate(row):
+            model.pixel(x, y, value)
+    assert coder.encoder is not None
+    return coder.encoder.finish()
+
+
+def decode_stripe_mix(data: bytes, width: int, height: int, palette: list[bytes]) -> list[list[int]]:
+    """The labels of one coding-2 stripe; raises StreamError on any rule of section 11.7."""
+    coder = MixCoder(data)
+    model = MixModel(width, height, palette, coder, None)
+    for y in range(height):
+        for x in range(width):
+            model.pixel(x, y, None)
+    assert coder.decoder is not None
+    coder.decoder.finish()
+    return [model.labels[y * width : (y + 1) * width] for y in range(height)]
+
+
 def stripe_rows(height: int, stripes: int) -> list[tuple[int, int]]:
     return [(s * height // stripes, (s + 1) * height // stripes) for s in range(stripes)]
 
@@ -225,6 +514,13 @@ def stripe_rows(height: int, stripes: int) -> list[tuple[int, int]]:
 def encode_payload(labels: list[list[int]], k: int, stripes: int) -> bytes:
     """A coding-1 payload with the given stripe count."""
     streams = [encode_stripe(labels[a:b], k) for a, b in stripe_rows(len(labels), stripes)]
+    table = struct.pack(">H", stripes) + b"".join(struct.pack(">I", len(s)) for s in streams)
+    return table + b"".join(streams)
+
+
+def encode_payload_mix(labels: list[list[int]], palette: list[bytes], stripes: int) -> bytes:
+    """A coding-2 payload with the given stripe count (the stripe layout of coding 1, 11.1)."""
+    streams = [encode_stripe_mix(labels[a:b], palette) for a, b in stripe_rows(len(labels), stripes)]
     table = struct.pack(">H", stripes) + b"".join(struct.pack(">I", len(s)) for s in streams)
     return table + b"".join(streams)
 
@@ -242,8 +538,8 @@ def read(data: bytes, max_pixels: int | None = 178_956_970) -> tuple[dict[str, i
     if version != 1:
         raise ValueError("D3 version")
     if (
-        coding not in (0, 1) or channels not in (3, 4) or not 1 <= k <= 256 or bits != (k - 1).bit_length()
-        or reserved != 0 or width == 0 or height == 0 or (coding == 1 and k == 1)
+        coding not in (0, 1, 2) or channels not in (3, 4) or not 1 <= k <= 256 or bits != (k - 1).bit_length()
+        or reserved != 0 or width == 0 or height == 0 or (coding in (1, 2) and k == 1)
     ):  # fmt: skip
         raise ValueError("D4 field out of range")
     pixels = width * height
@@ -268,7 +564,7 @@ def read(data: bytes, max_pixels: int | None = 178_956_970) -> tuple[dict[str, i
         expected = 2 + 4 * stripes + sum(lengths)
     if len(data) != start + expected + 4:
         raise ValueError("D6 length")
-    if coding == 1 and expected > raw_size + 2 + 9 * stripes:
+    if coding != 0 and expected > raw_size + 2 + 9 * stripes:
         raise ValueError("D6 payload over raw size + overhead")
     if struct.unpack(">I", data[-4:])[0] != zlib.crc32(data[:-4]):
         raise ValueError("D7 checksum")
@@ -287,7 +583,11 @@ def read(data: bytes, max_pixels: int | None = 178_956_970) -> tuple[dict[str, i
         offset = 2 + 4 * stripes
         for (a, b), length in zip(stripe_rows(height, stripes), lengths, strict=True):
             try:
-                rows = decode_stripe(payload[offset : offset + length], width, b - a, k)
+                stream = payload[offset : offset + length]
+                if coding == 1:
+                    rows = decode_stripe(stream, width, b - a, k)
+                else:
+                    rows = decode_stripe_mix(stream, width, b - a, palette)
             except StreamError as exc:
                 raise ValueError(f"D10 {exc}") from None
             labels += [value for row in rows for value in row]

@@ -10,7 +10,7 @@ from pathlib import Path
 import kmq
 import numpy as np
 import pytest
-from kmq import bitpack, container, ctx1
+from kmq import bitpack, container, ctx1, mix
 from PIL import Image
 
 SPEC = Path(__file__).resolve().parents[1] / "spec"
@@ -20,7 +20,7 @@ TYPES = {"u8": "B", "u16": "H", "u32": "I"}
 
 
 def _section(title: str) -> str:
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", FORMAT, re.S | re.M)
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", FORMAT, re.S | re.M)
     assert match, f"section {title!r} missing from FORMAT.md"
     return match.group(1)
 
@@ -73,7 +73,7 @@ def test_allowed_values_in_table_match_constants():
     assert allowed["version"] == str(container.VERSION)
     assert allowed["reserved"] == "0"
     assert allowed["bits"].startswith("`ceil(log2 k)`")
-    assert allowed["coding"] == " or ".join(map(str, sorted(container.CODINGS)))
+    assert allowed["coding"] == ", ".join(map(str, sorted(container.CODINGS)[:-1])) + f" or {max(container.CODINGS)}"
     assert allowed["channels"] == " or ".join(map(str, sorted(container.CHANNELS)))
     assert allowed["k"] == f"1 to {container.MAX_K}"
     assert allowed["width"] == allowed["height"] == f"1 to {container.MAX_DIMENSION}"
@@ -181,7 +181,10 @@ def test_valid_vector_reencodes_to_the_same_bytes(path: Path):
         assert container.dumps(palette, labels, "raw") == data
     else:
         stripes = int.from_bytes(data[20 + palette.size :][:2], "big")
-        payload = ctx1.encode(labels, header.k, stripes=stripes)
+        if header.coding == container.CODING_CTX1:
+            payload = ctx1.encode(labels, header.k, stripes=stripes)
+        else:
+            payload = mix.encode(labels, palette, stripes=stripes)
         assert data[20 + palette.size : -4] == payload
 
 
@@ -246,3 +249,116 @@ def test_invalid_vector_rules_exist_in_the_spec():
     cited = {row[1].split(":")[0] for row in _invalid_rows()}
     assert cited <= rules and rules == {f"D{i}" for i in range(1, 11)}
     assert cited == rules  # every decoder rule has a vector that breaks it
+
+
+# -- payload coding 2 (mix): the spec's section 11, reference.py and kmq agree ------------------
+
+MIX_VALID = [p for p in VALID if p.stem.startswith("mix_")]
+MIX_INVALID = [p for p in INVALID if p.stem.startswith("mix_")]
+
+
+def test_coding_meanings_in_table_match_codings():
+    meaning = {row[2]: row[5] for row in _table(_section("1. Header"))}["coding"]
+    stated = dict(re.findall(r"(\d+) = (\w+)", meaning))
+    assert {int(number): name for number, name in stated.items()} == container.CODINGS
+    assert f"{max(container.CODINGS) + 1}-255 reserved" in meaning
+    assert f"codings {max(container.CODINGS) + 1}-255" in _section("9. Versions")
+
+
+def test_mix_vectors_cover_what_the_task_promises():
+    names = {p.stem for p in MIX_VALID}
+    ks = {int(re.match(r"mix_k(\d+)_", name).group(1)) for name in names}
+    assert {2, 3, 8, 16, 17, 100, 256} <= ks
+    assert "mix_k5_rgb_3x2" in names and any("rgba" in n for n in names)
+    assert any("1x1" in n for n in names) and any("23x1" in n for n in names) and any("1x23" in n for n in names)
+    assert any("stripes" in n for n in names) and any("tiles" in n for n in names)
+    assert len(MIX_INVALID) >= 6
+
+
+def _mix_parts(data: bytes) -> tuple[np.ndarray, np.ndarray, int, bytes]:
+    header, palette, labels = container.loads(data)
+    assert header.coding == container.CODING_MIX
+    payload = data[20 + palette.size : -4]
+    return palette, labels, int.from_bytes(payload[:2], "big"), payload
+
+
+@pytest.mark.parametrize("path", MIX_VALID, ids=lambda p: p.stem)
+def test_mix_vector_decodes_to_its_png_with_both_decoders(path: Path):
+    data = path.read_bytes()
+    expected = np.asarray(Image.open(path.with_suffix(".png")))
+    assert reference.pixels(data) == expected.tobytes()
+    assert np.array_equal(kmq.decode(data), expected)
+    _, _, labels = reference.read(data)
+    assert labels == container.loads(data)[2].reshape(-1).tolist()
+
+
+@pytest.mark.parametrize("path", MIX_VALID, ids=lambda p: p.stem)
+def test_mix_vector_is_the_reference_encoders_and_kmqs(path: Path):
+    data = path.read_bytes()
+    palette, labels, stripes, payload = _mix_parts(data)
+    entries = [bytes(entry) for entry in palette]
+    assert reference.encode_payload_mix(labels.tolist(), entries, stripes) == payload
+    assert mix.encode(labels, palette, stripes=stripes) == payload
+    if stripes == ctx1.stripe_count(labels.shape[1], labels.shape[0]):
+        assert container.dumps(palette, labels, "mix", strict=True) == data
+
+
+@pytest.mark.parametrize("path", MIX_INVALID, ids=lambda p: p.stem)
+def test_mix_invalid_vector_is_rejected_by_both_with_the_named_error(path: Path):
+    data = path.read_bytes()
+    row = {r[0].strip("`").removesuffix(".kmq"): r for r in _invalid_rows()}[path.stem]
+    rule, error = row[1].split(":")[0], getattr(kmq, row[2].strip("`"))
+    with pytest.raises(ValueError, match=rf"^{rule} "):
+        reference.read(data)
+    with pytest.raises(kmq.KmqError) as caught:
+        kmq.decode(data)
+    assert type(caught.value) is error  # the family itself, not a subclass (TruncatedError is a FormatError)
+
+
+def test_mix_worked_example_hex_dump_is_what_both_encoders_write():
+    section = _section("11. Payload coding 2: mix")
+    expected = _hex_dump(section)
+    generate = _load_generator()
+    assert container.dumps(generate.EXAMPLE_PALETTE, generate.EXAMPLE_LABELS, "mix", strict=True) == expected
+    assert (VECTORS / "mix_k5_rgb_3x2.kmq").read_bytes() == expected
+    entries = [bytes(entry) for entry in generate.EXAMPLE_PALETTE]
+    stream = reference.encode_stripe_mix(generate.EXAMPLE_LABELS.tolist(), entries)
+    assert f"one stream of {len(stream)} bytes `{stream.hex(' ').upper()}`" in section
+    assert f"The complete {len(expected)}-byte file" in section
+
+
+def test_mix_worked_trace_is_the_reference_coders():
+    section = _section("11. Payload coding 2: mix")
+    rows = _table(section[section.index("| pixel | L | decision |") :].split("\n\n")[0])
+    trace: list[tuple[object, ...]] = []
+    entries = [bytes(entry) for entry in _load_generator().EXAMPLE_PALETTE]
+    reference.encode_stripe_mix([[4, 0, 3], [1, 2, 3]], entries, trace)
+    expected = [
+        [f"({x}, {y})", " ".join(map(str, cands)) or "-", what, " ".join(map(str, ps)), str(p1), str(bit)]
+        for x, y, cands, what, ps, p1, bit in trace
+    ]
+    assert rows == expected
+
+
+def test_mix_squash_table_and_hash_in_spec_match_the_reference():
+    section = _section("11. Payload coding 2: mix")
+    table = re.search(r"SQ = \[(.*?)\]", section, re.S).group(1)
+    assert [int(v) for v in table.split(",")] == reference.SQ
+    assert reference.squash(0) == 2047 and reference.squash(2047) == 4094 and reference.squash(-2047) == 1
+    assert all(reference.STRETCH[reference.squash(d)] <= d for d in range(-2047, 2048))
+    assert "43690, 26214, 18724" in section
+    assert [131072 // (2 * n + 3) for n in range(3)] == [43690, 26214, 18724]
+
+
+def test_a_mix_vector_has_an_escape_bit_whose_two_te_slots_coincide(monkeypatch: pytest.MonkeyPatch):
+    shared = []
+    mix_bit = reference.MixModel.mix
+
+    def counting(self, slots, weights, lr, bit, what):
+        if len({(id(table), index) for table, index in slots}) < len(slots):
+            shared.append(what)
+        return mix_bit(self, slots, weights, lr, bit, what)
+
+    monkeypatch.setattr(reference.MixModel, "mix", counting)
+    reference.read((VECTORS / "mix_k20_rgb_20x12.kmq").read_bytes())
+    assert shared and all(what.startswith(("unary", "mantissa")) for what in shared)

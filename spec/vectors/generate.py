@@ -3,8 +3,9 @@
 Usage: python spec/vectors/generate.py
 
 Valid vectors: ``NAME.kmq`` and ``NAME.png`` (the pixels a decoder must
-produce); ``ctx1_*`` files use payload coding 1, whose streams come from
-``spec/reference.py`` (the spec's plain-Python coder), not from kmq.
+produce); ``ctx1_*`` files use payload coding 1 and ``mix_*`` files payload
+coding 2, whose streams come from ``spec/reference.py`` (the spec's
+plain-Python coder), not from kmq.
 Invalid vectors: ``invalid/NAME.kmq``, each breaking exactly one rule
 of FORMAT.md (the checksum is recomputed after the damage unless the damage is
 to the checksum itself), listed with the rule in ``invalid/README.md``.
@@ -96,6 +97,32 @@ CTX1 = {
 }
 
 
+#: Coding-2 vectors: name -> (k, channels, width, height, stripes, what it covers)
+MIX = {
+    "mix_k5_rgb_3x2": (5, 3, 3, 2, 1, "the worked example of FORMAT.md section 11.7"),
+    "mix_k2_rgb_9x3": (2, 3, 9, 3, 1, "K=2: every flag decides, no escape once W and N differ"),
+    "mix_k3_rgba_8x6": (3, 4, 8, 6, 1, "K=3, RGBA: an escape among 2 labels left is one unary bit"),
+    "mix_k8_rgb_13x7": (8, 3, 13, 7, 1, "every label value, flags and escapes"),
+    "mix_k16_rgba_11x6": (16, 4, 11, 6, 1, "K=16, RGBA distances over 4 channels"),
+    "mix_k17_rgb_12x8": (17, 3, 12, 8, 1, "K=17"),
+    "mix_k100_rgb_30x20": (100, 3, 30, 20, 1, "K not a power of two: ranks near avail"),
+    "mix_k256_rgb_40x30": (256, 3, 40, 30, 1, "K=256: the largest palette, 8-bit gamma codes"),
+    "mix_k4_rgb_1x1": (4, 3, 1, 1, 1, "1x1: no neighbours, one escape from pivot 0"),
+    "mix_k6_rgb_23x1": (6, 3, 23, 1, 1, "a single row: N and the rows above always absent"),
+    "mix_k6_rgb_1x23": (6, 3, 1, 23, 1, "a single column: W, WW, NW, NE always absent"),
+    "mix_k8_rgb_128x97_3_stripes": (8, 3, 128, 97, 3, "3 stripes of 32, 32 and 33 rows, each a fresh model"),
+    "mix_k12_rgb_48x40_tiles": (12, 3, 48, 40, 1, "a 6 x 5 tile repeated: the match model predicts"),
+    "mix_k20_rgb_20x12": (20, 3, 20, 12, 1, "escape bits whose two TE slots are one entry: updated twice (11.4)"),
+}
+
+
+def _tiled_labels(k: int, height: int, width: int) -> np.ndarray:
+    """A 6 x 5 tile of scrambled labels repeated over the plane, so that the match model finds it again."""
+    tile = _smooth_labels(k, 5, 6).astype(np.int64)
+    tile = (tile * 5 + np.arange(30).reshape(5, 6)) % k
+    return np.tile(tile, (height // 5 + 1, width // 6 + 1))[:height, :width].astype(np.uint8)
+
+
 def _smooth_labels(k: int, height: int, width: int) -> np.ndarray:
     """Runs and diagonals with scattered odd values, so that flags and escapes both occur."""
     y, x = np.mgrid[0:height, 0:width]
@@ -119,16 +146,23 @@ def valid_vectors() -> dict[str, tuple[np.ndarray, np.ndarray, int, int]]:
     for name, (k, channels, width, height, stripes, _) in CTX1.items():
         out[name] = (_palette(k, channels), _smooth_labels(k, height, width), 1, stripes)
     out["ctx1_k5_rgb_3x2"] = (EXAMPLE_PALETTE, EXAMPLE_LABELS, 1, 1)
+    for name, (k, channels, width, height, stripes, _) in MIX.items():
+        labels = (_tiled_labels if name.endswith("_tiles") else _smooth_labels)(k, height, width)
+        out[name] = (_palette(k, channels), labels, 2, stripes)
+    out["mix_k5_rgb_3x2"] = (EXAMPLE_PALETTE, EXAMPLE_LABELS, 2, 1)
     return out
 
 
 def encode_vector(palette: np.ndarray, labels: np.ndarray, coding: int, stripes: int) -> bytes:
-    """The file of a valid vector: coding 0 from kmq, coding 1 from the spec's reference coder."""
+    """The file of a valid vector: coding 0 from kmq, codings 1 and 2 from the spec's reference coder."""
     if coding == 0:
         return container.dumps(palette, labels, "raw")
     (k, channels), (height, width) = palette.shape, labels.shape
-    head = struct.pack(">4sBBBBHHII", b"\x89KMQ", 1, 1, channels, (k - 1).bit_length(), k, 0, width, height)
-    payload = reference.encode_payload(labels.tolist(), k, stripes)
+    head = struct.pack(">4sBBBBHHII", b"\x89KMQ", 1, coding, channels, (k - 1).bit_length(), k, 0, width, height)
+    if coding == 1:
+        payload = reference.encode_payload(labels.tolist(), k, stripes)
+    else:
+        payload = reference.encode_payload_mix(labels.tolist(), [bytes(entry) for entry in palette], stripes)
     assert len(payload) <= (width * height * ((k - 1).bit_length()) + 7) // 8 + 2 + 9 * stripes, "over D6's bound"
     return _with_crc(head + palette.tobytes() + payload)
 
@@ -230,17 +264,61 @@ def _ctx1_invalid(base1: bytes, big: bytes) -> dict[str, tuple[bytes, str, str]]
     }
 
 
-def invalid_vectors(base: bytes, base1: bytes, big: bytes) -> dict[str, tuple[bytes, str, str]]:
+def _rank_beyond_stream() -> bytes:
+    """A stream for the worked example whose first pixel escapes to rank 5 of the 5 labels left (11.6)."""
+    palette = [bytes(entry) for entry in EXAMPLE_PALETTE]
+    coder = reference.MixCoder()
+    model = reference.MixModel(3, 2, palette, coder, None)
+    model.code_rank([], 5, 0, 5)  # pixel (0, 0): no neighbours (N absent, act 0), L empty, avail 5
+    assert coder.encoder is not None
+    return coder.encoder.finish()
+
+
+def _mix_invalid(mix1: bytes, mixbig: bytes) -> dict[str, tuple[bytes, str, str]]:
+    """Invalid coding-2 files, from the worked example (``mix1``) and the K=100 vector (``mixbig``)."""
+    start = container.HEADER.size + 3 * 100 + 6
+    big_stream = mixbig[start:-4]
+    k1 = container.dumps(np.zeros((1, 3), np.uint8), np.zeros((2, 2), np.uint8), "raw")
+    return {
+        "mix_k_1": (_patch(k1, 5, b"\x02"), "FormatError", "D4: coding 2 with k = 1"),
+        "mix_first_byte_1": (_patch(mix1, 41, b"\x01"), "FormatError", "D10: stream's first byte not 0"),
+        "mix_code_ffffffff": (_patch(mix1, 42, b"\xff" * 4), "FormatError", "D10: initial code FF FF FF FF"),
+        "mix_stream_ends_early": (
+            _ctx1_file(mixbig, [big_stream[:-1]]),
+            "TruncatedError",
+            "D10: the coding-2 stream is one byte short (its length says so too)",
+        ),
+        "mix_stream_left_over": (
+            _ctx1_file(mixbig, [big_stream + b"\x00"]),
+            "FormatError",
+            "D10: one byte left over after the last pixel of a coding-2 stream",
+        ),
+        "mix_code_not_0": (
+            _ctx1_file(mixbig, [big_stream[:-1] + bytes([big_stream[-1] ^ 1])]),
+            "FormatError",
+            "D10: code not 0 after the last pixel of a coding-2 stream",
+        ),
+        "mix_escape_rank_5_of_5": (
+            _ctx1_file(mix1, [_rank_beyond_stream()]),
+            "FormatError",
+            "D10: escape rank 5 beyond the 5 labels left",
+        ),
+    }
+
+
+def invalid_vectors(
+    base: bytes, base1: bytes, big: bytes, mix1: bytes, mixbig: bytes
+) -> dict[str, tuple[bytes, str, str]]:
     """name -> (bytes, exception class name, rule broken), derived from the worked examples."""
     crc_flipped = base[:-1] + bytes([base[-1] ^ 0x01])
     k1_huge = container.dumps(np.zeros((1, 3), np.uint8), np.zeros((1, 1), np.uint8), "raw")
-    return _ctx1_invalid(base1, big) | {
+    vectors = _ctx1_invalid(base1, big) | {
         "empty": (b"", "TruncatedError", "D2: empty file"),
         "header_cut": (base[:11], "TruncatedError", "D2: header truncated"),
         "magic_png": (b"\x89PNG\r\n\x1a\n" + base[8:], "FormatError", "D1: wrong magic"),
         "magic_short": (b"GIF8", "FormatError", "D1: wrong magic in a file shorter than the header"),
         "version_2": (_patch(base, 4, b"\x02"), "FormatError", "D3: unknown version"),
-        "coding_2": (_patch(base, 5, b"\x02"), "FormatError", "D4: unknown payload coding"),
+        "coding_3": (_patch(base, 5, b"\x03"), "FormatError", "D4: unknown payload coding"),
         "channels_2": (_patch(base, 6, b"\x02"), "FormatError", "D4: channels not 3 or 4"),
         "channels_5": (_patch(base, 6, b"\x05"), "FormatError", "D4: channels not 3 or 4"),
         "bits_4": (_patch(base, 7, b"\x04"), "FormatError", "D4: bits != ceil(log2 k)"),
@@ -267,6 +345,7 @@ def invalid_vectors(base: bytes, base1: bytes, big: bytes) -> dict[str, tuple[by
         "padding_bit": (_patch(base, 37, b"\xc1"), "FormatError", "D8: a padding bit set"),
         "label_7_of_5": (_patch(base, 35, b"\xe1"), "FormatError", "D9: label 7 >= k = 5"),
     }
+    return vectors | _mix_invalid(mix1, mixbig)
 
 
 def readme() -> str:
@@ -277,6 +356,8 @@ def readme() -> str:
         lines.append(f"| `{name}.kmq` | 0 | {k} | {channels} | {width} x {height} | {covers} |")
     for name, (k, channels, width, height, stripes, covers) in CTX1.items():
         lines.append(f"| `{name}.kmq` | 1 ({stripes} stripes) | {k} | {channels} | {width} x {height} | {covers} |")
+    for name, (k, channels, width, height, stripes, covers) in MIX.items():
+        lines.append(f"| `{name}.kmq` | 2 ({stripes} stripes) | {k} | {channels} | {width} x {height} | {covers} |")
     lines += [
         "",
         "Each `NAME.png` holds the pixels a decoder must produce from `NAME.kmq` (RGB or RGBA, 8 bits).",
@@ -286,20 +367,20 @@ def readme() -> str:
     return "\n".join(lines) + "\n"
 
 
-def invalid_readme(base: bytes, base1: bytes, big: bytes) -> str:
+def invalid_readme(base: bytes, base1: bytes, big: bytes, mix1: bytes, mixbig: bytes) -> str:
     """The text of invalid/README.md."""
     rows = ["# Invalid vectors", "", "Each file breaks one rule of FORMAT.md section 7; a decoder must reject it.", ""]
     rows += ["| file | rule broken | kmq raises |", "|---|---|---|"]
-    for name, (_, error, rule) in invalid_vectors(base, base1, big).items():
+    for name, (_, error, rule) in invalid_vectors(base, base1, big, mix1, mixbig).items():
         rows.append(f"| `{name}.kmq` | {rule} | `{error}` |")
     return "\n".join(rows) + "\n"
 
 
-def bases() -> tuple[bytes, bytes, bytes]:
+def bases() -> tuple[bytes, bytes, bytes, bytes, bytes]:
     """The valid vectors the invalid ones are made from."""
-    names = ("k5_rgb_3x2", "ctx1_k5_rgb_3x2", "ctx1_k100_rgb_30x20")
-    raw, example, big = ((HERE / f"{name}.kmq").read_bytes() for name in names)
-    return raw, example, big
+    names = ("k5_rgb_3x2", "ctx1_k5_rgb_3x2", "ctx1_k100_rgb_30x20", "mix_k5_rgb_3x2", "mix_k100_rgb_30x20")
+    raw, example, big, mix1, mixbig = ((HERE / f"{name}.kmq").read_bytes() for name in names)
+    return raw, example, big, mix1, mixbig
 
 
 def main() -> None:
