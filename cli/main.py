@@ -25,7 +25,7 @@ from typing import Any, TypeAlias
 
 import kmq
 import numpy as np
-from kmq import container, ctx1, files, images, metrics, pictures
+from kmq import container, ctx1, files, images, metrics, mix, pictures
 from kmq.errors import KmqError
 from kmq.quantize import DEFAULT_K, MAX_SEED, SPACES
 
@@ -86,13 +86,21 @@ def _decibels(text: str) -> float:
     return value
 
 
+#: The payload codings by number, highest (the default, mix) first.
+_CODINGS_NEWEST_FIRST = sorted(container.CODINGS.items(), reverse=True)
+#: Every payload coding by name and number, for messages: "mix (2), ctx1 (1) or raw (0)".
+CODING_CHOICES = " or ".join(", ".join(f"{name} ({number})" for number, name in _CODINGS_NEWEST_FIRST).rsplit(", ", 1))
+#: The ``--coding`` metavar, every coding's name: "{mix,ctx1,raw}".
+CODING_METAVAR = "{" + ",".join(name for _, name in _CODINGS_NEWEST_FIRST) + "}"
+
+
 def _coding(text: str) -> str:
     names = {str(number): name for number, name in container.CODINGS.items()}
     if text in names.values():
         return text
     if text in names:
         return names[text]
-    raise argparse.ArgumentTypeError(f"{text!r} is not a payload coding: choose ctx1 (1) or raw (0)")
+    raise argparse.ArgumentTypeError(f"{text!r} is not a payload coding: choose {CODING_CHOICES}")
 
 
 def _suffix(text: str) -> str:
@@ -395,12 +403,14 @@ def cmd_completion(args: argparse.Namespace) -> None:
     print(completion.script(build_parser(), args.shell, PROG), end="")
 
 
+#: What mix, the default, gives at K=8, measured (tests/test_help_text.py checks it).
+MIX_AT_K8 = "at K=8 0.21 to 1.47 bits per pixel on the 24 Kodak photos (mean 0.66)"
 #: What ctx1 gives at K=8, measured (README's payload codings, BENCHMARKS.md; tests/test_help_text.py checks it).
 CTX1_AT_K8 = "at K=8 0.23 to 1.61 bits per pixel on the 24 Kodak photos (mean 0.71), 0.27 on a 12 MP photo"
 
 EPILOG = """examples:
   kmq demo                       encode the built-in sample photo, write ./kmq-demo/
-  kmq encode photo.jpg -k 8      write photo.kmq with 8 colours: 0.2 to 1.6 bits per pixel on
+  kmq encode photo.jpg -k 8      write photo.kmq with 8 colours: 0.2 to 1.5 bits per pixel on
                                  photos (exactly 3 with --coding raw)
   kmq encode photo.jpg -k auto --min-psnr 32    the fewest colours that reach 32 dB
   kmq info photo.kmq --json      show the header, palette and bits per pixel
@@ -418,7 +428,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--version", action="version", version=f"%(prog)s {kmq.__version__} (ctx1 coder: {kmq.ctx1.BACKEND})"
+        "--version",
+        action="version",
+        # The ctx1 part last: .ci/run checks that the version ends "(ctx1 coder: python)" without a compiler.
+        version=f"%(prog)s {kmq.__version__} (mix coder: {mix.BACKEND}) (ctx1 coder: {kmq.ctx1.BACKEND})",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     reporting, verbose_reporting = _reporting_options(False), _reporting_options(True)
@@ -544,10 +557,11 @@ def _encode_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -
         "--coding",
         type=_coding,
         default=container.DEFAULT_CODING,
-        metavar="{ctx1,raw}",
-        help=f"payload coding: ctx1 (or 1, the default) = context-modelled and range-coded, {CTX1_AT_K8}; where "
-        "it would not be smaller than raw, raw is written instead. raw (or 0) = exactly ceil(log2 K) bits per pixel, "
-        "3 at K=8",
+        metavar=CODING_METAVAR,
+        help=f"payload coding: mix (or 2, the default) = context mixing with a match model, smaller than ctx1, "
+        f"{MIX_AT_K8}; where ctx1 would be smaller, ctx1 is written instead, and raw where neither would be smaller "
+        f"than raw. ctx1 (or 1) = the fast context model, range-coded, {CTX1_AT_K8}; where it would not be smaller "
+        "than raw, raw is written instead. raw (or 0) = exactly ceil(log2 K) bits per pixel, 3 at K=8",
     )
     p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=LIMIT_HELP)
     p.set_defaults(run=cmd_encode, check=lambda args, parser=p: _check_encode_options(parser, args))
@@ -561,7 +575,7 @@ def _quantizer_options(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_K,
         metavar="K",
         help=f"palette size, 1..256 (default: {DEFAULT_K}), or 'auto' with --min-psnr; what a pixel costs "
-        "depends on the coding: exactly ceil(log2 K) bits raw, usually far less with ctx1 (see --coding)",
+        "depends on the coding: exactly ceil(log2 K) bits raw, usually far less with mix or ctx1 (see --coding)",
     )
     p.add_argument(
         "--min-psnr",
@@ -670,7 +684,7 @@ def _compare_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) 
         "-o", "--output", default="compare.png", help="the picture (default: compare.png); .png, .webp, .jpg"
     )
     p.add_argument(
-        "--coding", type=_coding, default=container.DEFAULT_CODING, metavar="{ctx1,raw}", help="payload coding"
+        "--coding", type=_coding, default=container.DEFAULT_CODING, metavar=CODING_METAVAR, help="payload coding"
     )
     p.add_argument("--width", type=_width, default=480, metavar="PX", help="widest panel, 16..2048 (default: 480)")
     p.set_defaults(run=picture_cli.cmd_compare, check=_flatten_k)

@@ -254,7 +254,8 @@ def test_json_is_one_document_with_a_record_per_file_and_the_counts(photos, caps
     by_name = {Path(r["input"]).name: r for r in document["files"]}
     assert by_name["a.png"]["status"] == "encoded"
     assert by_name["a.png"]["file_bytes"] == Path("out/a.kmq").stat().st_size
-    assert by_name["a.png"]["k"] == 8 and by_name["a.png"]["coding"] in ("ctx1", "raw")
+    assert by_name["a.png"]["k"] == 8 and by_name["a.png"]["coding"] in ("mix", "ctx1", "raw")
+    assert by_name["a.png"]["coding"] == kmq.container.CODINGS[Path("out/a.kmq").read_bytes()[5]]
     assert by_name["b.png"]["psnr"] is None  # six colours at K=8: lossless, which JSON cannot write as inf
     assert by_name["broken.png"]["status"] == "failed" and "not an image" in by_name["broken.png"]["error"]
 

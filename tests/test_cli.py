@@ -100,7 +100,7 @@ def test_encode_writes_input_kmq_and_prints_one_summary_line(work, capsys):
     assert f"{len(data):,} B" in line, "output size"
     assert "K=8" in line
     payload = 8 * (len(data) - 20 - 8 * 3 - 4) / (W * H)
-    assert f"ctx1 payload {payload:.3f} bit/px (raw 3)" in line, "the default coding, and what raw would need"
+    assert f"mix payload {payload:.3f} bit/px (raw 3)" in line, "the default coding, and what raw would need"
     assert payload < 3
     assert f"file {8 * len(data) / (W * H):.3f} bit/px" in line
     assert re.search(r"PSNR [\d.]+ dB", line)
@@ -142,15 +142,26 @@ def test_encode_coding_ctx1_is_smaller_and_decodes_to_the_same_pixels(work, caps
     np.testing.assert_array_equal(kmq.decode(ctx1), kmq.decode(raw))
 
 
+def test_encode_writes_mix_by_default_no_larger_than_ctx1_or_raw(work, capsys):
+    run(capsys, "encode", "grad.png", "--coding", "raw", "-o", "raw.kmq")
+    run(capsys, "encode", "grad.png", "--coding", "ctx1", "-o", "ctx1.kmq")
+    run(capsys, "encode", "grad.png", "-o", "default.kmq")
+
+    raw, ctx1, default = ((work / f"{name}.kmq").read_bytes() for name in ("raw", "ctx1", "default"))
+    assert default[5] == 2, "coding byte: mix"
+    assert len(default) < len(ctx1) < len(raw)
+    np.testing.assert_array_equal(kmq.decode(default), kmq.decode(raw))
+
+
 def test_encode_unknown_coding_is_a_usage_error(work, capsys):
     result = usage_error(capsys, "encode", "grad.png", "--coding", "zip")
 
     assert result.code == 2
-    assert "'zip' is not a payload coding: choose ctx1 (1) or raw (0)" in result.err
+    assert "'zip' is not a payload coding: choose mix (2), ctx1 (1) or raw (0)" in result.err
     assert not (work / "grad.kmq").exists()
 
 
-@pytest.mark.parametrize(("value", "coding"), [("0", 0), ("1", 1), ("raw", 0), ("ctx1", 1)])
+@pytest.mark.parametrize(("value", "coding"), [("0", 0), ("1", 1), ("2", 2), ("raw", 0), ("ctx1", 1), ("mix", 2)])
 def test_encode_coding_by_name_or_number(work, capsys, value, coding):
     assert run(capsys, "encode", "grad.png", "--coding", value).code == 0
     assert (work / "grad.kmq").read_bytes()[5] == coding
@@ -178,7 +189,7 @@ def test_info_shows_header_palette_and_three_bits_per_pixel_at_k8(work, capsys):
     assert re.search(r"\b16 x 12\b", text)
     assert "K=8" in text
     assert len(re.findall(r"#[0-9a-f]{6}\b", text)) == 8, "one swatch per palette entry"
-    assert "payload coding 1 (ctx1)" in text
+    assert "payload coding 2 (mix)" in text, "the default coding, by number and name"
     payload = size - 20 - 8 * 3 - 4
     assert re.search(rf"payload\s+{8 * payload / (W * H):.3f} bits per pixel: {payload} bytes in 1 stripe", text)
     assert "raw packing would need 3.000 bits per pixel (72 bytes" in text, "what coding 0 would take"
@@ -195,7 +206,7 @@ def test_info_json_has_the_same_figures(work, capsys):
     assert result.code == 0
     info = json.loads(result.out)
     assert (info["width"], info["height"], info["k"]) == (W, H, 8)
-    assert (info["coding"], info["coding_name"], info["stripes"]) == (1, "ctx1", 1)
+    assert (info["coding"], info["coding_name"], info["stripes"]) == (2, "mix", 1)
     assert info["payload_bytes"] == size - 20 - 8 * 3 - 4
     assert info["payload_bits_per_pixel"] == pytest.approx(8 * info["payload_bytes"] / (W * H))
     assert (info["raw_payload_bytes"], info["raw_payload_bits_per_pixel"]) == (72, 3.0)
@@ -275,7 +286,7 @@ def test_info_payload_rate_is_the_label_width_even_on_a_tiny_image(work, capsys)
 
     info = json.loads(run(capsys, "info", "tiny.kmq", "--json").out)
 
-    assert info["coding_name"] == "raw", "ctx1 falls back to raw where it is not smaller"
+    assert info["coding_name"] == "raw", "mix and ctx1 fall back to raw where they are not smaller"
     assert info["payload_bits_per_pixel"] == 3.0
     assert info["payload_bytes"] == 3 and info["padding_bits"] == 3
 
@@ -620,7 +631,9 @@ def test_version_prints_the_package_version(capsys):
     result = usage_error(capsys, "--version")
 
     assert result.code == 0
-    assert result.out.strip() == f"kmq {kmq.__version__} (ctx1 coder: {kmq.ctx1.BACKEND})"
+    # Both coders' backends; ctx1's last, as .ci/run's no-compiler check expects "... (ctx1 coder: python)".
+    coders = f"(mix coder: {kmq.mix.BACKEND}) (ctx1 coder: {kmq.ctx1.BACKEND})"
+    assert result.out.strip() == f"kmq {kmq.__version__} {coders}"
 
 
 # --------------------------------------------------------------------------
@@ -765,7 +778,7 @@ def test_real_process_encodes_and_exits_0(work, launcher):
 
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
-    assert len(proc.stdout.splitlines()) == 1 and "ctx1 payload" in proc.stdout
+    assert len(proc.stdout.splitlines()) == 1 and "mix payload" in proc.stdout
     assert kmq.decode((work / "grad.kmq").read_bytes()).shape == (H, W, 3)
 
 

@@ -71,7 +71,7 @@ def test_truncation_raises_truncated_error(cut):
     ("field", "value", "match"),
     [
         ("version", 2, "unsupported version 2"),
-        ("coding", 2, "unknown payload coding 2"),
+        ("coding", 3, "unknown payload coding 3"),
         ("coding", 255, "unknown payload coding 255"),
         ("channels", 5, "channels 5"),
         ("bits", 2, "bits 2 != 3"),

@@ -98,7 +98,7 @@ def test_several_stripes_are_the_spec_reference_coders_byte_for_byte(k, stripes)
 @given(planes(max_side=16, big=False))
 def test_reference_decoder_reads_what_kmq_writes(case):
     labels, k, _ = case
-    data = container.dumps(np.zeros((k, 3), np.uint8), labels)
+    data = container.dumps(np.zeros((k, 3), np.uint8), labels, "ctx1")  # the spec's reference reads codings 0 and 1
     _, _, flat = reference.read(data)
     assert flat == labels.reshape(-1).tolist()
 
@@ -163,12 +163,15 @@ def test_several_stripes_need_4096_pixels_each():
 
 
 @given(planes())
-def test_default_coding_is_never_larger_than_raw(case):
+def test_ctx1_and_the_default_coding_are_never_larger_than_raw(case):
     labels, k, _ = case
     palette = np.zeros((k, 3), np.uint8)
-    default, raw = container.dumps(palette, labels), container.dumps(palette, labels, "raw")
-    assert len(default) <= len(raw)
-    assert default[5] in (container.CODING_RAW, container.CODING_CTX1)
+    default, ctx1_asked = container.dumps(palette, labels), container.dumps(palette, labels, "ctx1")
+    raw = container.dumps(palette, labels, "raw")
+    assert len(default) <= len(ctx1_asked) <= len(raw)
+    assert ctx1_asked[5] in (container.CODING_RAW, container.CODING_CTX1)
+    assert default[5] in (container.CODING_RAW, container.CODING_CTX1, container.CODING_MIX)
+    assert np.array_equal(container.loads(ctx1_asked)[2], labels)
     assert np.array_equal(container.loads(default)[2], labels)
 
 
@@ -176,7 +179,7 @@ def test_smooth_image_is_written_in_ctx1_and_much_smaller():
     y, x = np.mgrid[0:200, 0:300]
     labels = ((x // 20 + y // 15) % 8).astype(np.uint8)
     palette = np.zeros((8, 3), np.uint8)
-    data, raw = container.dumps(palette, labels), container.dumps(palette, labels, "raw")
+    data, raw = container.dumps(palette, labels, "ctx1"), container.dumps(palette, labels, "raw")
     assert data[5] == container.CODING_CTX1
     assert len(data) < len(raw) / 3
 
@@ -196,7 +199,7 @@ def test_strict_ctx1_refuses_what_it_cannot_write():
         container.dumps(np.zeros((256, 3), np.uint8), noise, "ctx1", strict=True)
 
 
-@pytest.mark.parametrize("coding", ["zip", 2, -1, True, None])
+@pytest.mark.parametrize("coding", ["zip", 3, -1, True, None])
 def test_unknown_coding_is_a_parameter_error(coding):
     with pytest.raises(kmq.ParameterError, match="unknown payload coding"):
         container.dumps(np.zeros((2, 3), np.uint8), np.zeros((2, 2), np.uint8), coding)
@@ -205,7 +208,10 @@ def test_unknown_coding_is_a_parameter_error(coding):
 def test_encode_api_takes_the_coding_by_name_or_number():
     image = np.zeros((20, 30, 3), np.uint8)
     image[:, 15:] = 255
-    assert kmq.encode(image, 2)[5] == 1
+    assert kmq.encode(image, 2)[5] == 2, "the default, mix"
+    assert kmq.encode(image, 2, coding="mix")[5] == 2
+    assert kmq.encode(image, 2, coding="ctx1")[5] == 1
+    assert kmq.encode(image, 2, coding=1)[5] == 1
     assert kmq.encode(image, 2, coding="raw")[5] == 0
     assert kmq.encode(image, 2, coding=0)[5] == 0
     with pytest.raises(kmq.ParameterError, match="unknown payload coding 'lzma'"):

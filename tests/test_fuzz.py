@@ -1,6 +1,6 @@
 """Mutation fuzzing of the decoder: whatever the bytes, an image or a KmqError, nothing else.
 
-Valid files of both codings are damaged the ways files get damaged (cut short, a bit flipped,
+Valid files of every coding (raw, ctx1 and mix) are damaged the ways files get damaged (cut short, a bit flipped,
 a header field patched, bytes overwritten, two files spliced) and decoded with the checksum
 check off, as libpng's fuzz target does, so the mutations reach the payload decoders instead
 of all stopping at the CRC. A decoded image must have exactly the shape its header declares.
@@ -41,7 +41,8 @@ fuzz = settings(max_examples=_examples(), deadline=None, suppress_health_check=l
 
 
 def _seed_files() -> list[bytes]:
-    """Every valid conformance vector (one has 3 stripes), plus larger files of both codings."""
+    """Every valid conformance vector (one has 3 stripes), plus larger files of every coding
+    (coding 2 also in two stripes: it shares coding 1's table)."""
     files = [path.read_bytes() for path in sorted(VECTORS.glob("*.kmq"))]
     rng = np.random.default_rng(5)
     y, x = np.mgrid[0:48, 0:40]
@@ -53,11 +54,20 @@ def _seed_files() -> list[bytes]:
         head = container.Header.for_image(40, 48, channels, k, container.CODING_CTX1).pack()
         body = head + palette.tobytes() + kmq.ctx1.encode(labels, k)
         files.append(body + struct.pack(">I", 0))  # the checksum is not checked here
+        head = container.Header.for_image(40, 48, channels, k, container.CODING_MIX).pack()
+        body = head + palette.tobytes() + kmq.mix.encode(labels, palette)
+        files.append(body + struct.pack(">I", 0))
+    # A mix file of two stripes (8192 pixels: the fewest that allow two).
+    y, x = np.mgrid[0:64, 0:128]
+    labels, palette = ((x // 7 + y // 3) % 16).astype(np.uint8), rng.integers(0, 256, (16, 3), dtype=np.uint8)
+    head = container.Header.for_image(128, 64, 3, 16, container.CODING_MIX).pack()
+    files.append(head + palette.tobytes() + kmq.mix.encode(labels, palette, stripes=2) + struct.pack(">I", 0))
     return files
 
 
 SEEDS = _seed_files()
-CTX1_SEEDS = [data for data in SEEDS if data[5] == container.CODING_CTX1]
+#: Files whose payload is a stripe table and streams: codings 1 and 2.
+STRIPED_SEEDS = [data for data in SEEDS if data[5] in container.STRIPED_CODINGS]
 FIELDS = [name for name, _ in container.HEADER_FIELDS if name != "magic"]
 LIMITS = {"B": 0xFF, "H": 0xFFFF, "I": 0xFFFFFFFF}
 
@@ -123,10 +133,17 @@ def test_two_files_spliced(a, b, draw):
     decodes_or_refuses(a[:head] + b[tail:])
 
 
+def test_every_coding_has_seeds():
+    assert {data[5] for data in SEEDS} == set(container.CODINGS)
+    mix_stripes = [container.read_stripe_count(data, container.Header.unpack(data)) for data in SEEDS if data[5] == 2]
+    assert 1 in mix_stripes and 2 in mix_stripes
+
+
 @fuzz
-@given(st.sampled_from(CTX1_SEEDS), st.binary(min_size=0, max_size=64), st.data())
-def test_ctx1_stream_bytes_replaced(data, junk, draw):
-    """The range decoder on arbitrary bytes: any stream, any length, under a valid stripe table."""
+@given(st.sampled_from(STRIPED_SEEDS), st.binary(min_size=0, max_size=64), st.data())
+def test_striped_stream_bytes_replaced(data, junk, draw):
+    """The range decoders (ctx1's and mix's) on arbitrary bytes: any stream, any length, under a valid
+    stripe table."""
     k, channels = int.from_bytes(data[8:10], "big"), data[6]
     start = container.HEADER.size + k * channels
     count = int.from_bytes(data[start : start + 2], "big")
@@ -138,10 +155,10 @@ def test_ctx1_stream_bytes_replaced(data, junk, draw):
 @st.composite
 def random_bytes_under_a_valid_header(draw: st.DrawFn) -> bytes:
     """A header that passes every header rule, then random palette and payload bytes laid out as the
-    header implies: a raw payload of exactly the implied length, a ctx1 payload under a stripe table
-    whose lengths add up. Random bytes alone stop at the magic; these reach the label checks and the
-    range decoder."""
-    coding = draw(st.sampled_from([container.CODING_RAW, container.CODING_CTX1]))
+    header implies: a raw payload of exactly the implied length, a ctx1 or mix payload under a stripe
+    table whose lengths add up. Random bytes alone stop at the magic; these reach the label checks and
+    the range decoders."""
+    coding = draw(st.sampled_from(sorted(container.CODINGS)))
     k = draw(st.integers(1 if coding == container.CODING_RAW else 2, 256))
     width, height = draw(st.integers(1, 64)), draw(st.integers(1, 64))
     header = container.Header.for_image(width, height, draw(st.sampled_from([3, 4])), k, coding)

@@ -43,6 +43,7 @@ RAW = container.dumps(PALETTE, np.array([[4, 0, 3], [1, 2, 3]], np.uint8), "raw"
 _Y, _X = np.mgrid[0:96, 0:128]
 CTX1_LABELS = ((_X // 16 + _Y // 12) % 8).astype(np.uint8)
 CTX1 = container.dumps(np.arange(24, dtype=np.uint8).reshape(8, 3), CTX1_LABELS, "ctx1", strict=True)
+MIX = container.dumps(np.arange(24, dtype=np.uint8).reshape(8, 3), CTX1_LABELS, "mix", strict=True)
 #: Offset of the first stream byte in CTX1 (header, palette, S, one length).
 CTX1_STREAM = 20 + 24 + 2 + 4
 
@@ -95,7 +96,14 @@ DECODER_CASES: dict[str, tuple[bytes, type[kmq.KmqError], str]] = {
     "jpeg-file": (jpeg_bytes(), kmq.FormatError, r"not a kmq file"),
     "text-file": (b"hello, I am text\n" * 3, kmq.FormatError, r"not a kmq file"),
     "unsupported-version": (patched(RAW, "version", 2), kmq.FormatError, r"unsupported version 2"),
-    "unknown-coding-2": (patched(RAW, "coding", 2), kmq.FormatError, r"unknown payload coding 2"),
+    "unknown-coding-3": (patched(RAW, "coding", 3), kmq.FormatError, r"unknown payload coding 3"),
+    "mix-with-k-1": (
+        patched(patched(patched(RAW, "coding", 2), "k", 1), "bits", 0),
+        kmq.FormatError,
+        r"payload coding 2 \(mix\) needs k >= 2, got k=1",
+    ),
+    "mix-payload-one-byte-short": (with_crc(MIX[:-5]), kmq.TruncatedError, r"stripe table implies"),
+    "mix-garbage-after-checksum": (MIX + b"GARBAGE", kmq.FormatError, r"trailing bytes"),
     "unknown-coding-255": (patched(RAW, "coding", 255), kmq.FormatError, r"unknown payload coding 255"),
     "reserved-bits-set": (patched(RAW, "reserved", 0x8000), kmq.FormatError, r"reserved field is 0x8000"),
     "width-0": (patched(RAW, "width", 0), kmq.FormatError, r"width 0"),
@@ -178,7 +186,7 @@ def test_commands_print_one_line_exit_1_and_write_nothing(tmp_path, monkeypatch,
     assert temp_files(tmp_path) == []
 
 
-@pytest.mark.parametrize("base", [RAW, CTX1], ids=["raw", "ctx1"])
+@pytest.mark.parametrize("base", [RAW, CTX1, MIX], ids=["raw", "ctx1", "mix"])
 @pytest.mark.parametrize("cut", range(1, container.HEADER.size))
 def test_header_truncated_at_any_offset_is_refused_naming_its_length(base, cut):
     with pytest.raises(kmq.TruncatedError, match=rf"file is {cut} bytes, shorter than the 20-byte header"):

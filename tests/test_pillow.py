@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from kmq import bitpack, container, ctx1, pillow_plugin
+from kmq import bitpack, container, ctx1, mix, pillow_plugin
 from kmq.container import HEADER, Header
 from PIL import Image, ImageFile, UnidentifiedImageError
 from strategies import indexed_images
@@ -117,7 +117,7 @@ def test_fresh_interpreter_opens_kmq_after_import_kmq(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- reading
 
 
-@given(image=indexed_images(), coding=st.sampled_from(["raw", "ctx1"]))
+@given(image=indexed_images(), coding=st.sampled_from(["raw", "ctx1", "mix"]))
 @example(image=(np.array([[7, 8, 9]], np.uint8), np.zeros((1, 1), np.uint8)), coding="raw")  # K=1, 1x1
 @example(image=(np.array([[7, 8, 9, 0]], np.uint8), np.zeros((1, 1), np.uint8)), coding="ctx1")  # K=1 RGBA
 @example(
@@ -145,9 +145,9 @@ def test_open_matches_decode(image: tuple[np.ndarray, np.ndarray], coding: str) 
     assert pixels.shape == decoded.shape
 
 
-@pytest.mark.parametrize(("coding", "number"), [("raw", 0), ("ctx1", 1)])
+@pytest.mark.parametrize(("coding", "number"), [("raw", 0), ("ctx1", 1), ("mix", 2)])
 @pytest.mark.parametrize("channels", [3, 4])
-def test_both_codings(coding: str, number: int, channels: int) -> None:
+def test_every_coding(coding: str, number: int, channels: int) -> None:
     palette = RNG.integers(0, 256, (6, channels), dtype=np.uint8)
     data = kmq_bytes(palette, ramp(6, 48, 64), coding, strict=True)
     assert data[5] == number
@@ -233,7 +233,7 @@ def test_truncated_header_is_unidentified(length: int) -> None:
     ("offset", "value"),
     [
         (4, 2),  # version
-        (5, 2),  # coding
+        (5, 3),  # coding
         (6, 5),  # channels
         (7, 3),  # bits, for k = 2
         (9, 0),  # k = 0
@@ -279,7 +279,7 @@ def test_verify_checks_the_checksum_as_pngs_verify_does() -> None:
         Image.open(io.BytesIO(bytes(data))).verify()
 
 
-@pytest.mark.parametrize("coding", ["raw", "ctx1"])
+@pytest.mark.parametrize("coding", ["raw", "ctx1", "mix"])
 @pytest.mark.parametrize("keep", [HEADER.size + 1, HEADER.size + 6, -5, -1])
 def test_truncated_body_fails_at_load(coding: str, keep: int) -> None:
     data = kmq_bytes([[1, 2, 3], [4, 5, 6], [7, 8, 9]], ramp(3, 32, 32), coding, strict=True)
@@ -380,6 +380,30 @@ def test_load_truncated_images_keeps_the_complete_ctx1_stripes(monkeypatch: pyte
     assert not got[128:].any()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="codec/pillow_plugin.py's _salvage decodes every striped coding with ctx1.decode, so a truncated "
+    "mix file keeps none of its complete stripes; remove this mark when it decodes coding 2 with kmq.mix",
+)
+def test_load_truncated_images_keeps_the_complete_mix_stripes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    palette = np.random.default_rng(0).integers(0, 256, (5, 3), dtype=np.uint8)
+    labels = (ramp(5, 256, 64) + (np.arange(256)[:, None] // 7).astype(np.uint8)) % 5
+    payload = mix.encode(labels, palette, stripes=4)
+    assert payload is not None
+    body = Header.for_image(64, 256, 3, 5, container.CODING_MIX).pack() + palette.tobytes() + payload
+    data = body + container.CHECKSUM.pack(zlib.crc32(body))
+    assert np.array_equal(kmq.decode(data), palette[labels])
+    spans = ctx1.stripe_table(memoryview(payload), 64, 256)
+    cut = HEADER.size + palette.size + (spans[2][0] + spans[2][1]) // 2  # inside the third stripe
+
+    with Image.open(io.BytesIO(data[:cut])) as im:
+        im.load()
+        got = np.asarray(im)
+    np.testing.assert_array_equal(got[:128], labels[:128])  # stripes 0 and 1: rows 0..127
+    assert not got[128:].any()
+
+
 def test_load_truncated_images_decodes_a_bad_checksum_as_it_stands(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
     data = bytearray(kmq_bytes([[1, 2, 3], [4, 5, 6]], np.zeros((2, 8), np.uint8)))
@@ -430,7 +454,7 @@ def test_save_to_path(tmp_path: Path) -> None:
     im.save(tmp_path / "x.kmq")
 
     data = (tmp_path / "x.kmq").read_bytes()
-    assert data == kmq.encode(im)  # the defaults are kmq.encode's: K=8, seed 0, ctx1
+    assert data == kmq.encode(im)  # the defaults are kmq.encode's: K=8, seed 0, mix
     with Image.open(tmp_path / "x.kmq") as back:
         assert back.format == "KMQ"
         assert back.info["k"] <= 8
@@ -472,12 +496,14 @@ def test_save_options_reach_the_encoder(options: dict[str, object]) -> None:
         space=options.get("space", "rgb"),  # type: ignore[arg-type]
         dither=dither,
         min_psnr=options.get("min_psnr"),  # type: ignore[arg-type]
-    ).to_bytes(options.get("coding", "ctx1"))  # type: ignore[arg-type]
+    ).to_bytes(options.get("coding", "mix"))  # type: ignore[arg-type]
     assert buffer.getvalue() == expected
 
 
 def test_save_seed_changes_the_bytes_deterministically() -> None:
-    im = Image.fromarray(RNG.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    # Its own generator: with the module's RNG the noise depended on how many draws the tests above made,
+    # and on some noise seeds 0 and 1 happen to reach the same 4 colours.
+    im = Image.fromarray(np.random.default_rng(3).integers(0, 256, (32, 32, 3), dtype=np.uint8))
 
     def saved(seed: int) -> bytes:
         im.save(buffer := io.BytesIO(), format="KMQ", colors=4, seed=seed)
@@ -489,9 +515,11 @@ def test_save_seed_changes_the_bytes_deterministically() -> None:
 
 def test_save_coding_raw_writes_coding_0() -> None:
     im = Image.fromarray(photo(64, 64))
-    im.save(ctx := io.BytesIO(), format="KMQ")
+    im.save(default := io.BytesIO(), format="KMQ")
+    im.save(ctx := io.BytesIO(), format="KMQ", coding="ctx1")
     im.save(raw := io.BytesIO(), format="KMQ", coding="raw")
 
+    assert Header.unpack(default.getvalue()).coding == container.CODING_MIX
     assert Header.unpack(ctx.getvalue()).coding == container.CODING_CTX1
     assert Header.unpack(raw.getvalue()).coding == container.CODING_RAW
     assert Image.open(raw).info["coding"] == "raw"
@@ -516,7 +544,7 @@ def test_save_colors_bounds_k(colors: int) -> None:
         ("seed", 2**32),
         ("seed", "0"),
         ("coding", "zip"),
-        ("coding", 2),
+        ("coding", 3),
         ("coding", None),
         ("dither", "yes"),
         ("dither", 1),
@@ -675,7 +703,7 @@ def test_save_palette_image_with_colors_quantizes() -> None:
 
 
 @pytest.mark.parametrize("channels", [3, 4])
-@pytest.mark.parametrize("coding", ["raw", "ctx1"])
+@pytest.mark.parametrize("coding", ["raw", "ctx1", "mix"])
 def test_resaving_an_opened_kmq_file_gives_the_same_bytes(channels: int, coding: str) -> None:
     data = kmq.encode(photo(40, 48, alpha=channels == 4), k=16, coding=coding)
 
