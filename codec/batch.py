@@ -435,9 +435,7 @@ def encode_job(data: bytes, name: str, options: EncodeOptions) -> Outcome:
         return Outcome(error=f"{name}: out of memory")
     except Exception as exc:
         return _failed(exc, name, "encode")
-    note = ""
-    if container.coding_number(options.coding) != header.coding:
-        note = "ctx1 would not have been smaller, so raw packing was written"
+    note = container.fallback_note(options.coding, header.coding)
     info = {
         "input_bytes": len(data),
         "width": header.width,

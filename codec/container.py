@@ -26,6 +26,8 @@ __all__ = [
     "CODING_CTX1",
     "CODING_MIX",
     "STRIPED_CODINGS",
+    "decode_striped",
+    "fallback_note",
     "CODINGS",
     "DEFAULT_CODING",
     "coding_number",
@@ -308,6 +310,32 @@ def coding_number(coding: int | str) -> int:
     raise ParameterError(f"unknown payload coding {coding!r}; choose {choices}")
 
 
+def decode_striped(
+    coding: int, payload: memoryview, spans: list[tuple[int, int]], width: int, height: int, palette: NDArray[np.uint8]
+) -> NDArray[np.uint8]:
+    """Decode the streams of a coding-1 or coding-2 payload (its stripe table already read) into labels.
+
+    Raises
+    ------
+    FormatError, TruncatedError
+        Naming the stripe, the rule and, where it applies, the pixel.
+    """
+    if coding == CODING_MIX:
+        return mix.decode(payload, spans, width, height, palette)
+    return ctx1.decode(payload, spans, width, height, palette.shape[0])
+
+
+def fallback_note(asked: int | str, written: int) -> str:
+    """Why a file was written in another coding than the one asked for ("" when it was not)."""
+    number = coding_number(asked)
+    if number == written:
+        return ""
+    if written != CODING_RAW:
+        return f"{CODINGS[written]} was smaller than {CODINGS[number]}, so {CODINGS[written]} was written"
+    tried = "neither mix nor ctx1 would have" if number == CODING_MIX else f"{CODINGS[number]} would not have"
+    return f"{tried} been smaller, so raw packing was written"
+
+
 def _striped(coding: int, labels: NDArray[np.uint8], palette: NDArray[np.uint8], limit: int) -> bytes | None:
     """A coding-1 or coding-2 payload of at most ``limit`` bytes, or None."""
     if coding == CODING_MIX:
@@ -501,10 +529,8 @@ def loads(
         raise PixelLimitError(f"{header.width}x{header.height} pixels cannot be held in memory on this machine")
     payload = view[palette_end:body_end]
     try:
-        if header.coding == CODING_CTX1:
-            labels = ctx1.decode(payload, spans, header.width, header.height, header.k)
-        elif header.coding == CODING_MIX:
-            labels = mix.decode(payload, spans, header.width, header.height, palette)
+        if header.coding in STRIPED_CODINGS:
+            labels = decode_striped(header.coding, payload, spans, header.width, header.height, palette)
         else:
             labels = bitpack.unpack(payload, header.pixels, header.bits).reshape(header.height, header.width)
     except MemoryError:

@@ -214,6 +214,7 @@ def _salvage(data: memoryview, header: Header) -> tuple[NDArray[np.uint8], NDArr
     palette = np.zeros(header.palette_size, dtype=np.uint8)
     present = np.frombuffer(data[HEADER.size : HEADER.size + header.palette_size], dtype=np.uint8)
     palette[: present.size] = present
+    whole_palette = palette.reshape(header.k, header.channels)
     labels = np.zeros((header.height, header.width), dtype=np.uint8)
     # All that follows the palette: a truncated file has lost its checksum, and
     # in a complete one the checksum lies past the labels decoded here.
@@ -240,11 +241,13 @@ def _salvage(data: memoryview, header: Header) -> tuple[NDArray[np.uint8], NDArr
             if high > len(payload):
                 break
             try:
-                stripe = ctx1.decode(payload[low:high], [(0, high - low)], header.width, stop - start, header.k)
+                stripe = container.decode_striped(
+                    header.coding, payload[low:high], [(0, high - low)], header.width, stop - start, whole_palette
+                )
             except KmqError:
                 break
             labels[start:stop] = stripe
-    return palette.reshape(header.k, header.channels), labels
+    return whole_palette, labels
 
 
 @dataclass(frozen=True)

@@ -844,3 +844,12 @@ def test_dither_on_rgba_is_one_line_exit_1(work, capsys):
 def test_space_and_dither_write_valid_files(work, capsys, argv):
     assert run(capsys, "encode", "grad.png", "-o", "opt.kmq", *argv).code == 0
     assert kmq.decode((work / "opt.kmq").read_bytes()).shape == (H, W, 3)
+
+
+def test_encode_says_why_it_wrote_raw_when_mix_was_asked_for(work, capsys):
+    save_png(work / "tiny.png", gradient()[:1, :3])
+
+    result = run(capsys, "encode", "tiny.png")
+
+    assert result.code == 0
+    assert "neither mix nor ctx1 would have been smaller, so raw packing was written" in result.out

@@ -258,3 +258,17 @@ def test_read_stripe_count_is_none_for_raw_packing_and_checks_the_count():
         container.read_stripe_count(header.pack() + PALETTE.tobytes() + b"\x00\x04", header)
     with pytest.raises(kmq.TruncatedError, match="too short for the stripe count"):
         container.read_stripe_count(header.pack() + PALETTE.tobytes() + b"\x00", header)
+
+
+@pytest.mark.parametrize(
+    ("asked", "written", "note"),
+    [
+        ("mix", 2, ""),
+        ("mix", 1, "ctx1 was smaller than mix, so ctx1 was written"),
+        ("mix", 0, "neither mix nor ctx1 would have been smaller, so raw packing was written"),
+        ("ctx1", 0, "ctx1 would not have been smaller, so raw packing was written"),
+        ("raw", 0, ""),
+    ],
+)
+def test_fallback_note_says_which_coding_was_written_and_why(asked, written, note):
+    assert container.fallback_note(asked, written) == note

@@ -380,11 +380,6 @@ def test_load_truncated_images_keeps_the_complete_ctx1_stripes(monkeypatch: pyte
     assert not got[128:].any()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="codec/pillow_plugin.py's _salvage decodes every striped coding with ctx1.decode, so a truncated "
-    "mix file keeps none of its complete stripes; remove this mark when it decodes coding 2 with kmq.mix",
-)
 def test_load_truncated_images_keeps_the_complete_mix_stripes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
     palette = np.random.default_rng(0).integers(0, 256, (5, 3), dtype=np.uint8)
