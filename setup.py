@@ -1,8 +1,8 @@
-"""Build kmq's C coder (payload coding 1, codec/_ctx1.c) where a C compiler is available.
+"""Build kmq's C coders (codings 1 and 2: codec/_ctx1.c, codec/_mix.c) where a C compiler is available.
 
 Everything else is in pyproject.toml. Without a compiler the build does not fail: it says so
-in one line and kmq runs its plain-Python coder, kmq._ctx1_py (the same files, about a hundred
-times slower; ``kmq --version`` names the coder in use). Set KMQ_REQUIRE_C=1 to make a missing
+in one line and kmq runs its plain-Python coders, kmq._ctx1_py and kmq._mix_py (the same files,
+50 to 100 times slower; ``kmq --version`` names the coders in use). Set KMQ_REQUIRE_C=1 to make a missing
 compiler an error instead, as the wheel builds (cibuildwheel) do.
 """
 
@@ -42,8 +42,8 @@ class OptionalBuildExt(build_ext):
             raise exc
         reason = " ".join(str(exc).split()) or type(exc).__name__
         print(
-            f"kmq: C coder not built ({reason}); installing the plain-Python ctx1 coder instead "
-            "(same files, about 100x slower to code; install a C compiler and reinstall for speed)",
+            f"kmq: C coders not built ({reason}); installing the plain-Python coders instead "
+            "(same files, 50-100x slower to code; install a C compiler and reinstall for speed)",
             file=sys.stderr,
         )
 
@@ -53,8 +53,8 @@ setup(
     # the pixel just decoded; BENCHMARKS.md measures the alternatives.
     # optional: an editable install (pip install -e) then skips the missing library too.
     ext_modules=[
-        Extension("kmq._ctx1", sources=["codec/_ctx1.c"], optional=not _REQUIRE_C),
-        Extension("kmq._mix", sources=["codec/_mix.c"], optional=not _REQUIRE_C),
+        Extension("kmq._ctx1", sources=["codec/_ctx1.c"], depends=["codec/_coder.h"], optional=not _REQUIRE_C),
+        Extension("kmq._mix", sources=["codec/_mix.c"], depends=["codec/_coder.h"], optional=not _REQUIRE_C),
     ],
     cmdclass={"build_ext": OptionalBuildExt},
 )

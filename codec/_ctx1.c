@@ -10,17 +10,11 @@
  * is sequential within a row and cannot be vectorised in numpy; BENCHMARKS.md
  * (issue 4) has the measured alternatives.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
+#include "_coder.h"
 
 #define PROB_BITS 15
 #define PROB_INIT (1u << (PROB_BITS - 1))
 #define PROB_ONE (1u << PROB_BITS)
-#define TOP (1u << 24)
 #define COUNT_MAX 31
 #define SMALL_K 16 /* K <= SMALL_K: flag contexts include the values of W and N */
 
@@ -173,64 +167,11 @@ static inline void context(const Model *m, const uint8_t *row, const uint8_t *up
     ctx->tbase = (size_t)w << m->bits;
 }
 
-/* ---- encoder: LZMA's range coder --------------------------------------------------------- */
-
-typedef struct {
-    uint64_t low;
-    uint32_t range;
-    uint8_t cache;
-    uint64_t cache_size;
-    uint8_t *out;
-    size_t pos, cap, limit;
-    int overflow, nomem;
-} Encoder;
-
-static inline void put_byte(Encoder *e, uint8_t b) {
-    if (e->pos >= e->limit) {
-        e->overflow = 1;
-        return;
-    }
-    if (e->pos == e->cap) {
-        size_t cap = e->cap * 2 < e->limit ? e->cap * 2 : e->limit;
-        uint8_t *out = (uint8_t *)realloc(e->out, cap);
-        if (out == NULL) {
-            e->nomem = 1;
-            e->overflow = 1;
-            return;
-        }
-        e->out = out;
-        e->cap = cap;
-    }
-    e->out[e->pos++] = b;
-}
-
-static inline void shift_low(Encoder *e) {
-    if (e->low < 0xFF000000u || e->low >= ((uint64_t)1 << 32)) {
-        uint8_t carry = (uint8_t)(e->low >> 32);
-        uint8_t temp = e->cache;
-        do {
-            put_byte(e, (uint8_t)(temp + carry));
-            temp = 0xFF;
-        } while (--e->cache_size != 0);
-        e->cache = (uint8_t)(e->low >> 24);
-    }
-    e->cache_size++;
-    e->low = (e->low & 0x00FFFFFFu) << 8;
-}
+/* ---- encoder: LZMA's range coder (_coder.h) ---------------------------------------------- */
 
 static inline void encode_bit(Encoder *e, Model *m, Slot *s, unsigned bit) {
-    uint32_t bound = (e->range >> PROB_BITS) * s->p;
-    if (bit) {
-        e->low += bound;
-        e->range -= bound;
-    } else {
-        e->range = bound;
-    }
+    encode_p(e, s->p, bit);
     slot_update(m, s, bit);
-    while (e->range < TOP) {
-        e->range <<= 8;
-        shift_low(e);
-    }
 }
 
 /* Returns 0; -1 when the stream outgrew e->limit (or memory ran out); -2 when a label is >= K,
@@ -274,54 +215,35 @@ static int encode_stripe(const uint8_t *labels, size_t width, size_t height, Mod
         }
         if (e->overflow) return -1;
     }
-    for (i = 0; i < 5; i++) shift_low(e);
+    encoder_finish(e);
     return e->overflow ? -1 : 0;
 }
 
 /* ---- decoder ------------------------------------------------------------------------------ */
 
 enum {
-    DEC_OK = 0,
-    DEC_SHORT,       /* fewer than 5 bytes */
-    DEC_FIRST_BYTE,  /* byte 0 is not 0 */
-    DEC_CODE_RANGE,  /* bytes 1..4 are FF FF FF FF: code is not below range */
-    DEC_EARLY_END,   /* the decoder needed a byte past the end */
-    DEC_LABEL_K,     /* an escaped value >= K */
-    DEC_LABEL_IN_L,  /* an escaped value that is one of the candidates */
-    DEC_LEFT_OVER,   /* bytes left after the last pixel */
-    DEC_CODE_NONZERO, /* code != 0 after the last pixel */
-    DEC_CANCELLED     /* an earlier stripe failed: stopped before row y */
+    DEC_OK = RC_OK,
+    DEC_SHORT = RC_SHORT,
+    DEC_FIRST_BYTE = RC_FIRST_BYTE,
+    DEC_CODE_RANGE = RC_CODE_RANGE,
+    DEC_EARLY_END = RC_EARLY_END,
+    DEC_LABEL_K = 5,      /* an escaped value >= K */
+    DEC_LABEL_IN_L = 6,   /* an escaped value that is one of the candidates */
+    DEC_LEFT_OVER = RC_LEFT_OVER,
+    DEC_CODE_NONZERO = RC_CODE_NONZERO,
+    DEC_CANCELLED = 9     /* an earlier stripe failed: stopped before row y */
 };
 
 typedef struct {
-    uint32_t code, range;
-    const uint8_t *in;
-    size_t pos, len;
+    Decoder rc;
     int status;
-} Decoder;
+} StripeDecoder;
 
-static inline unsigned decode_bit(Decoder *d, Model *m, Slot *s) {
-    const uint32_t bound = (d->range >> PROB_BITS) * s->p;
-    unsigned bit;
-    if (d->code < bound) {
-        d->range = bound;
-        bit = 0;
-    } else {
-        d->code -= bound;
-        d->range -= bound;
-        bit = 1;
-    }
+static inline unsigned decode_bit(StripeDecoder *d, Model *m, Slot *s) {
+    const unsigned bit = decode_p(&d->rc, s->p);
     slot_update(m, s, bit);
-    while (d->range < TOP) {
-        d->range <<= 8;
-        if (d->pos >= d->len) {
-            /* Stop at once: a valid stream never needs a byte past its end. */
-            d->status = DEC_EARLY_END;
-            d->range = 0xFFFFFFFFu; /* leaves the loop; the caller sees status */
-            return bit;
-        }
-        d->code = (d->code << 8) | d->in[d->pos++];
-    }
+    /* Stop at once: a valid stream never needs a byte past its end. */
+    if (d->rc.early) d->status = DEC_EARLY_END;
     return bit;
 }
 
@@ -329,21 +251,15 @@ static inline unsigned decode_bit(Decoder *d, Model *m, Slot *s) {
  * decoder reads *stop, the lowest stripe that has failed so far (another thread may lower it), and
  * gives up with DEC_CANCELLED when that is below index: kmq reports the first bad stripe, so work on
  * a later one is wasted. rows is 3 * width bytes of scratch. */
-static int decode_stripe(Decoder *d, uint8_t *labels, size_t width, size_t height, Model *m, uint8_t *rows,
+static int decode_stripe(StripeDecoder *d, uint8_t *labels, size_t width, size_t height, Model *m, uint8_t *rows,
                          const volatile int32_t *stop, int32_t index, size_t *fail_x, size_t *fail_y) {
     Context ctx;
     size_t x, y;
     int i, b;
     *fail_x = 0;
     *fail_y = 0;
-    if (d->len < 5) return DEC_SHORT;
-    if (d->in[0] != 0) return DEC_FIRST_BYTE;
-    d->code = (uint32_t)d->in[1] << 24 | (uint32_t)d->in[2] << 16 | (uint32_t)d->in[3] << 8 | d->in[4];
-    d->range = 0xFFFFFFFFu;
-    d->pos = 5;
-    d->status = DEC_OK;
-    /* code < range must hold throughout; it does from here on if it holds now. */
-    if (d->code == 0xFFFFFFFFu) return DEC_CODE_RANGE;
+    d->status = decoder_start(&d->rc);
+    if (d->status != DEC_OK) return d->status;
     for (y = 0; y < height; y++) {
         uint8_t *dst = rows + (y % 3) * width;
         const uint8_t *up = rows + ((y + 2) % 3) * width, *up2 = rows + ((y + 1) % 3) * width;
@@ -377,24 +293,10 @@ static int decode_stripe(Decoder *d, uint8_t *labels, size_t width, size_t heigh
         }
         memcpy(labels + y * width, dst, width);
     }
-    if (d->pos != d->len) return DEC_LEFT_OVER;
-    if (d->code != 0) return DEC_CODE_NONZERO;
-    return DEC_OK;
+    return decoder_end(&d->rc);
 }
 
 /* ---- Python bindings ---------------------------------------------------------------------- */
-
-static int check_geometry(Py_ssize_t k, Py_ssize_t width, Py_ssize_t height) {
-    if (k < 2 || k > 256) {
-        PyErr_Format(PyExc_ValueError, "k %zd not in 2..256", k);
-        return -1;
-    }
-    if (width < 1 || height < 1 || width > PY_SSIZE_T_MAX / 8 || width > PY_SSIZE_T_MAX / height) {
-        PyErr_Format(PyExc_ValueError, "stripe of %zd x %zd pixels is out of range", width, height);
-        return -1;
-    }
-    return 0;
-}
 
 #define MODEL_CAPSULE "kmq._ctx1.model"
 
@@ -473,14 +375,9 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
         goto done;
     }
     if (model_memory(model_obj, k, &mem) < 0) goto done;
-    e.range = 0xFFFFFFFFu;
-    e.cache_size = 1;
-    e.limit = (size_t)limit;
-    e.cap = (size_t)(buf.len / 4 + 64);
-    if (e.cap > e.limit) e.cap = e.limit > 0 ? e.limit : 1;
-    e.out = (uint8_t *)malloc(e.cap);
     rows = (uint8_t *)malloc(3 * (size_t)width);
-    if (e.out == NULL || rows == NULL || model_init(&m, (int)k, mem) < 0) {
+    if (encoder_init(&e, (size_t)limit, (size_t)(buf.len / 4 + 64)) < 0 || rows == NULL ||
+        model_init(&m, (int)k, mem) < 0) {
         PyErr_NoMemory();
         goto done;
     }
@@ -489,17 +386,9 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
     rc = encode_stripe((const uint8_t *)buf.buf, (size_t)width, (size_t)height, &m, &e, rows, &bad_value, &bad_x,
                        &bad_y);
     Py_END_ALLOW_THREADS;
-    if (rc == -2) {
-        /* args (message, label, x, y): the caller knows where the stripe starts in the image */
-        PyObject *err = Py_BuildValue("(Ninn)",
-                                      PyUnicode_FromFormat("label %d >= k=%zd at pixel (%zu, %zu) of the stripe",
-                                                           bad_value, k, bad_x, bad_y),
-                                      bad_value, (Py_ssize_t)bad_x, (Py_ssize_t)bad_y);
-        if (err != NULL) {
-            PyErr_SetObject(PyExc_ValueError, err);
-            Py_DECREF(err);
-        }
-    } else if (e.nomem)
+    if (rc == -2)
+        set_bad_label(bad_value, k, bad_x, bad_y);
+    else if (e.nomem)
         PyErr_NoMemory();
     else
         result = rc < 0 ? Py_NewRef(Py_None) : PyBytes_FromStringAndSize((const char *)e.out, (Py_ssize_t)e.pos);
@@ -526,7 +415,7 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
     Py_ssize_t width, height, k, index = 0, detail = 0;
     PyObject *model_obj = NULL, *stopobj = NULL, *result = NULL;
     Model m = {0};
-    Decoder d = {0};
+    StripeDecoder d = {0};
     uint8_t *rows = NULL;
     void *mem = NULL;
     const volatile int32_t *stop = NULL;
@@ -536,23 +425,7 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*nnnw*|OOn", &in, &width, &height, &k, &out, &model_obj, &stopobj, &index))
         return NULL;
     if (check_geometry(k, width, height) < 0) goto done;
-    if (out.len != width * height) {
-        PyErr_Format(PyExc_ValueError, "output is %zd bytes, not %zd x %zd", out.len, width, height);
-        goto done;
-    }
-    if (index < 0 || index > INT32_MAX) {
-        PyErr_Format(PyExc_ValueError, "index %zd not in 0..%d", index, INT32_MAX);
-        goto done;
-    }
-    if (stopobj != NULL && stopobj != Py_None) {
-        if (PyObject_GetBuffer(stopobj, &stopbuf, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) goto done;
-        if (stopbuf.len < (Py_ssize_t)sizeof(int32_t) || ((uintptr_t)stopbuf.buf & 3u) != 0) {
-            PyErr_SetString(PyExc_ValueError, "stop must be an aligned writable buffer of at least 4 bytes");
-            PyBuffer_Release(&stopbuf);
-            goto done;
-        }
-        stop = (const volatile int32_t *)stopbuf.buf;
-    }
+    if (check_decode_args(&out, width, height, index, stopobj, &stopbuf, &stop) < 0) goto done;
     if (model_memory(model_obj, k, &mem) < 0) goto done;
     rows = (uint8_t *)malloc(3 * (size_t)width);
     if (rows == NULL || model_init(&m, (int)k, mem) < 0) {
@@ -560,14 +433,13 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
         goto done;
     }
     have_model = 1;
-    d.in = (const uint8_t *)in.buf;
-    d.len = (size_t)in.len;
+    d.rc.in = (const uint8_t *)in.buf;
+    d.rc.len = (size_t)in.len;
     Py_BEGIN_ALLOW_THREADS;
     status = decode_stripe(&d, (uint8_t *)out.buf, (size_t)width, (size_t)height, &m, rows, stop, (int32_t)index,
                            &fx, &fy);
     Py_END_ALLOW_THREADS;
-    if (status == DEC_FIRST_BYTE) detail = d.in[0];
-    if (status == DEC_LEFT_OVER) detail = (Py_ssize_t)(d.len - d.pos);
+    detail = decoder_detail(&d.rc, status);
     result = Py_BuildValue("innn", status, (Py_ssize_t)fx, (Py_ssize_t)fy, detail);
 done:
     if (have_model) model_done(&m);

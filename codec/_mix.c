@@ -11,14 +11,8 @@
  * logistic domain by integer weights (lpaq's mixer), and coded by LZMA's range coder.
  * Everything is integer arithmetic, so every machine writes and reads the same bytes.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_coder.h"
 
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define TOP (1u << 24)
 #define MAXC 5          /* candidates: W, N, NE, NW and the match model's label */
 #define NFLAG_IN 5      /* flag inputs besides the bias */
 #define NESC_IN 3       /* escape inputs besides the bias */
@@ -192,86 +186,19 @@ static int model_init(Model *m, int k, int channels, const uint8_t *palette, siz
     return 0;
 }
 
-/* ---- the range coder: LZMA's, as in coding 1 ------------------------------------------- */
+/* ---- the range coder: LZMA's, as in coding 1 (_coder.h) ---------------------------------- */
 
+/* One stripe's coder: the encoder's state, or the decoder's when dec is set. */
 typedef struct {
-    uint64_t low;
-    uint32_t range, code;
-    uint8_t cache;
-    uint64_t cache_size;
-    uint8_t *out;
-    size_t pos, cap, limit;
-    const uint8_t *in;
-    size_t len;
-    int overflow, nomem, early;
+    Encoder enc;
+    Decoder dec;
 } Coder;
-
-static inline void put_byte(Coder *e, uint8_t b) {
-    if (e->pos >= e->limit) {
-        e->overflow = 1;
-        return;
-    }
-    if (e->pos == e->cap) {
-        size_t cap = e->cap * 2 < e->limit ? e->cap * 2 : e->limit;
-        uint8_t *out = (uint8_t *)realloc(e->out, cap);
-        if (out == NULL) {
-            e->nomem = 1;
-            e->overflow = 1;
-            return;
-        }
-        e->out = out;
-        e->cap = cap;
-    }
-    e->out[e->pos++] = b;
-}
-
-static inline void shift_low(Coder *e) {
-    if (e->low < 0xFF000000u || e->low >= ((uint64_t)1 << 32)) {
-        const uint8_t carry = (uint8_t)(e->low >> 32);
-        uint8_t temp = e->cache;
-        do {
-            put_byte(e, (uint8_t)(temp + carry));
-            temp = 0xFF;
-        } while (--e->cache_size != 0);
-        e->cache = (uint8_t)(e->low >> 24);
-    }
-    e->cache_size++;
-    e->low = (e->low & 0x00FFFFFFu) << 8;
-}
 
 /* Code (or, with dec, decode) one bit whose probability of being 1 is p1 / 4096. */
 static inline unsigned code_bit(Coder *e, const int dec, int p1, unsigned bit) {
-    const uint32_t bound = (e->range >> 15) * ((uint32_t)(4096 - p1) << 3);
-    if (dec) {
-        if (e->code < bound) {
-            e->range = bound;
-            bit = 0;
-        } else {
-            e->code -= bound;
-            e->range -= bound;
-            bit = 1;
-        }
-        while (e->range < TOP) {
-            e->range <<= 8;
-            if (e->pos >= e->len) {
-                e->early = 1;
-                e->range = 0xFFFFFFFFu;
-                return bit;
-            }
-            e->code = (e->code << 8) | e->in[e->pos++];
-        }
-    } else {
-        if (bit) {
-            e->low += bound;
-            e->range -= bound;
-        } else {
-            e->range = bound;
-        }
-        while (e->range < TOP) {
-            e->range <<= 8;
-            shift_low(e);
-        }
-    }
+    const uint32_t p0 = (uint32_t)(4096 - p1) << 3;
+    if (dec) return decode_p(&e->dec, p0);
+    encode_p(&e->enc, p0, bit);
     return bit;
 }
 
@@ -301,13 +228,8 @@ static inline unsigned mix_bit(Coder *e, const int dec, int32_t *w, Slot *const 
 }
 
 enum {
-    ST_OK = 0,
-    ST_SHORT = 1,
-    ST_FIRST_BYTE = 2,
-    ST_CODE_RANGE = 3,
-    ST_EARLY_END = 4,
-    ST_LEFT_OVER = 7,
-    ST_CODE_NONZERO = 8,
+    ST_OK = RC_OK,
+    ST_EARLY_END = RC_EARLY_END,
     ST_CANCELLED = 9,
     ST_RANK = 10, /* an escape rank beyond the labels left */
     ST_BAD_LABEL = 11 /* encoder: a label >= K */
@@ -465,7 +387,7 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
                     int t, seen = -1;
                     const uint8_t *od = m->order + (size_t)pivot * K;
                     r = node - 1;
-                    if (r >= avail && !e->early) {
+                    if (r >= avail && !e->dec.early) {
                         *fail_x = x;
                         *fail_y = y;
                         return ST_RANK;
@@ -482,7 +404,7 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
                     value = truth;
                 }
             }
-            if (e->early) {
+            if (dec && e->dec.early) {
                 *fail_x = x;
                 *fail_y = y;
                 return ST_EARLY_END;
@@ -500,16 +422,16 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
             }
             if (pos < 0xFFFFFFFFu) m->mt[mi] = (uint32_t)pos + 1;
         }
-        if (!dec && e->overflow) return -1;
+        if (!dec && e->enc.overflow) return -1;
     }
     return ST_OK;
 }
 
 static int encode_stripe(Model *m, Coder *e, const uint8_t *labels, size_t *bx, size_t *by) {
-    int rc = code_stripe(m, e, 0, (uint8_t *)labels, NULL, 0, bx, by), i;
+    const int rc = code_stripe(m, e, 0, (uint8_t *)labels, NULL, 0, bx, by);
     if (rc != ST_OK) return rc;
-    for (i = 0; i < 5; i++) shift_low(e);
-    return e->overflow ? -1 : ST_OK;
+    encoder_finish(&e->enc);
+    return e->enc.overflow ? -1 : ST_OK;
 }
 
 static int decode_stripe(Model *m, Coder *d, uint8_t *labels, const volatile int32_t *stop, int32_t index,
@@ -517,30 +439,16 @@ static int decode_stripe(Model *m, Coder *d, uint8_t *labels, const volatile int
     int rc;
     *fx = 0;
     *fy = 0;
-    if (d->len < 5) return ST_SHORT;
-    if (d->in[0] != 0) return ST_FIRST_BYTE;
-    d->code = (uint32_t)d->in[1] << 24 | (uint32_t)d->in[2] << 16 | (uint32_t)d->in[3] << 8 | d->in[4];
-    d->range = 0xFFFFFFFFu;
-    d->pos = 5;
-    if (d->code == 0xFFFFFFFFu) return ST_CODE_RANGE;
+    rc = decoder_start(&d->dec);
+    if (rc != RC_OK) return rc;
     rc = code_stripe(m, d, 1, labels, stop, index, fx, fy);
-    if (rc != ST_OK) return rc;
-    if (d->pos != d->len) return ST_LEFT_OVER;
-    if (d->code != 0) return ST_CODE_NONZERO;
-    return ST_OK;
+    return rc != ST_OK ? rc : decoder_end(&d->dec);
 }
 
 /* ---- Python bindings ---------------------------------------------------------------------- */
 
 static int check_args(Py_ssize_t k, Py_ssize_t width, Py_ssize_t height, const Py_buffer *palette) {
-    if (k < 2 || k > 256) {
-        PyErr_Format(PyExc_ValueError, "k %zd not in 2..256", k);
-        return -1;
-    }
-    if (width < 1 || height < 1 || width > PY_SSIZE_T_MAX / 8 || width > PY_SSIZE_T_MAX / height) {
-        PyErr_Format(PyExc_ValueError, "stripe of %zd x %zd pixels is out of range", width, height);
-        return -1;
-    }
+    if (check_geometry(k, width, height) < 0) return -1;
     if (palette->len != 3 * k && palette->len != 4 * k) {
         PyErr_Format(PyExc_ValueError, "palette is %zd bytes, not 3 or 4 x k=%zd", palette->len, k);
         return -1;
@@ -575,15 +483,9 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "limit must be >= 0");
         goto done;
     }
-    e.range = 0xFFFFFFFFu;
-    e.cache_size = 1;
-    e.limit = (size_t)limit;
-    e.cap = (size_t)(buf.len / 4 + 64);
-    if (e.cap > e.limit) e.cap = e.limit > 0 ? e.limit : 1;
-    e.out = (uint8_t *)malloc(e.cap);
     /* a private copy: another thread changing the caller's array cannot put a label >= K under the tables */
     copy = (uint8_t *)malloc((size_t)buf.len);
-    if (e.out == NULL || copy == NULL ||
+    if (encoder_init(&e.enc, (size_t)limit, (size_t)(buf.len / 4 + 64)) < 0 || copy == NULL ||
         model_init(&m, (int)k, (int)(pal.len / k), (const uint8_t *)pal.buf, (size_t)width, (size_t)height) < 0) {
         PyErr_NoMemory();
         goto done;
@@ -593,23 +495,17 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS;
     rc = encode_stripe(&m, &e, copy, &bx, &by);
     Py_END_ALLOW_THREADS;
-    if (rc == ST_BAD_LABEL) {
-        const int bad = copy[by * (size_t)width + bx];
-        PyObject *err = Py_BuildValue(
-            "(Ninn)", PyUnicode_FromFormat("label %d >= k=%zd at pixel (%zu, %zu) of the stripe", bad, k, bx, by), bad,
-            (Py_ssize_t)bx, (Py_ssize_t)by);
-        if (err != NULL) {
-            PyErr_SetObject(PyExc_ValueError, err);
-            Py_DECREF(err);
-        }
-    } else if (e.nomem)
+    if (rc == ST_BAD_LABEL)
+        set_bad_label(copy[by * (size_t)width + bx], k, bx, by);
+    else if (e.enc.nomem)
         PyErr_NoMemory();
     else
-        result = rc != ST_OK ? Py_NewRef(Py_None) : PyBytes_FromStringAndSize((const char *)e.out, (Py_ssize_t)e.pos);
+        result = rc != ST_OK ? Py_NewRef(Py_None)
+                             : PyBytes_FromStringAndSize((const char *)e.enc.out, (Py_ssize_t)e.enc.pos);
 done:
     if (have_model) model_free(&m);
     free(copy);
-    free(e.out);
+    free(e.enc.out);
     PyBuffer_Release(&buf);
     PyBuffer_Release(&pal);
     return result;
@@ -634,35 +530,18 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*nnny*w*|On", &in, &width, &height, &k, &pal, &out, &stopobj, &index)) return NULL;
     memset(&d, 0, sizeof d);
     if (check_args(k, width, height, &pal) < 0) goto done;
-    if (out.len != width * height) {
-        PyErr_Format(PyExc_ValueError, "output is %zd bytes, not %zd x %zd", out.len, width, height);
-        goto done;
-    }
-    if (index < 0 || index > INT32_MAX) {
-        PyErr_Format(PyExc_ValueError, "index %zd not in 0..%d", index, INT32_MAX);
-        goto done;
-    }
-    if (stopobj != NULL && stopobj != Py_None) {
-        if (PyObject_GetBuffer(stopobj, &stopbuf, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) goto done;
-        if (stopbuf.len < (Py_ssize_t)sizeof(int32_t) || ((uintptr_t)stopbuf.buf & 3u) != 0) {
-            PyErr_SetString(PyExc_ValueError, "stop must be an aligned writable buffer of at least 4 bytes");
-            PyBuffer_Release(&stopbuf);
-            goto done;
-        }
-        stop = (const volatile int32_t *)stopbuf.buf;
-    }
+    if (check_decode_args(&out, width, height, index, stopobj, &stopbuf, &stop) < 0) goto done;
     if (model_init(&m, (int)k, (int)(pal.len / k), (const uint8_t *)pal.buf, (size_t)width, (size_t)height) < 0) {
         PyErr_NoMemory();
         goto done;
     }
     have_model = 1;
-    d.in = (const uint8_t *)in.buf;
-    d.len = (size_t)in.len;
+    d.dec.in = (const uint8_t *)in.buf;
+    d.dec.len = (size_t)in.len;
     Py_BEGIN_ALLOW_THREADS;
     status = decode_stripe(&m, &d, (uint8_t *)out.buf, stop, (int32_t)index, &fx, &fy);
     Py_END_ALLOW_THREADS;
-    if (status == ST_FIRST_BYTE) detail = d.in[0];
-    if (status == ST_LEFT_OVER) detail = (Py_ssize_t)(d.len - d.pos);
+    detail = decoder_detail(&d.dec, status);
     result = Py_BuildValue("innn", status, (Py_ssize_t)fx, (Py_ssize_t)fy, detail);
 done:
     if (have_model) model_free(&m);
