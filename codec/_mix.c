@@ -260,10 +260,44 @@ static inline void around(const Model *m, size_t x, size_t y, Around *a) {
 }
 
 #define HB(h) ((h) >> (32 - m->hb))
+
+/* A pixel's neighbourhood and the hashes of section 11.5 (steps 3 and 4) made from it. */
+typedef struct {
+    Around a;
+    uint32_t mi, h2, h3, h4;
+} Hashes;
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
 /* a bucket of 8 neighbouring slots: one cache line for the decisions of one context */
 #define HB8(h, i) ((((h) >> (35 - m->hb)) << 3) + (size_t)(i))
 
 /* Code (or decode) the stripe: with dec, labels is written; else read. Returns a status. */
+/* The neighbourhood and hashes of pixel (x, y), once its left neighbour is known, with the reads
+ * of the tables they select started (each likely a cache miss in tables of megabytes): the coder
+ * calls this as soon as a pixel is done, so the reads for the next one overlap its bookkeeping. */
+static inline void hashes(const Model *m, size_t x, size_t y, Hashes *h) {
+    const Around *a = &h->a;
+    uint32_t hm;
+    around(m, x, y, &h->a);
+    hm = hash_step(hash_step(hash_step(hash_step(hash_step(9, (uint32_t)a->w), (uint32_t)a->n), (uint32_t)a->nw),
+                             (uint32_t)a->ne),
+                   (uint32_t)a->ww);
+    hm = hash_step(hash_step(hash_step(hash_step(hm, (uint32_t)a->nn), (uint32_t)a->nne), (uint32_t)a->nww),
+                   (uint32_t)a->nee);
+    h->mi = HB(hm);
+    h->h2 = hash_step(hash_step(2, (uint32_t)a->w), (uint32_t)a->n);
+    h->h3 = hash_step(hash_step(hash_step(hash_step(3, (uint32_t)a->w), (uint32_t)a->n), (uint32_t)a->ne),
+                      (uint32_t)a->nw);
+    h->h4 = hash_step(hash_step(hash_step(h->h3 ^ 4u, (uint32_t)a->ww), (uint32_t)a->nn), (uint32_t)a->nne);
+    PREFETCH(&m->mt[h->mi]);
+    PREFETCH(&m->t2[HB8(h->h2, 0)]);
+    PREFETCH(&m->t3[HB8(h->h3, 0)]);
+    PREFETCH(&m->t4[HB8(h->h4, 0)]);
+}
+
 static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels, const volatile int32_t *stop,
                               int32_t index, size_t *fail_x, size_t *fail_y) {
     const int K = m->k, A = K, K1 = K + 1;
@@ -271,7 +305,7 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
     const uint32_t *D = m->dist;
     int active = 0, mlen = 0;
     size_t mptr = 0, x, y;
-    Around a;
+    Hashes hs;
     for (y = 0; y < m->rows; y++) {
         if (stop != NULL && *stop < index) {
             *fail_y = y;
@@ -287,7 +321,10 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
         for (x = 0; x < W; x++) {
             const size_t pos = y * W + x;
             int L[MAXC], mc = 0, i, e_label = -1, lb = 0, value = -1;
-            around(m, x, y, &a);
+            if (x == 0) hashes(m, x, y, &hs);
+            const Around a = hs.a;
+            const uint32_t mi = hs.mi, h2 = hs.h2, h3 = hs.h3, h4 = hs.h4;
+            if (active) PREFETCH(&m->buf[mptr]);
             const unsigned P = (unsigned)(a.w == a.n) | (unsigned)(a.w == a.nw) << 1 | (unsigned)(a.w == a.ne) << 2 |
                                (unsigned)(a.n == a.nw) << 3 | (unsigned)(a.n == a.ne) << 4 |
                                (unsigned)(a.nw == a.ne) << 5 | (unsigned)(a.ww == a.w) << 6 |
@@ -301,11 +338,6 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
             int act = bit_length(actv >> 4);
             if (act > 15) act = 15;
             /* the match model (section 11.5, step 3): a pointer to where this neighbourhood was last seen */
-            uint32_t hm = hash_step(hash_step(hash_step(hash_step(hash_step(9, (uint32_t)a.w), (uint32_t)a.n),
-                                                        (uint32_t)a.nw), (uint32_t)a.ne), (uint32_t)a.ww);
-            hm = hash_step(hash_step(hash_step(hash_step(hm, (uint32_t)a.nn), (uint32_t)a.nne), (uint32_t)a.nww),
-                           (uint32_t)a.nee);
-            const uint32_t mi = HB(hm);
             if (!active && m->mt[mi] != 0) {
                 active = 1;
                 mptr = m->mt[mi] - 1;
@@ -319,10 +351,6 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
                 for (i = 0; i < mc; i++) in |= L[i] == e_label;
                 if (!in) L[mc++] = e_label;
             }
-            const uint32_t h2 = hash_step(hash_step(2, (uint32_t)a.w), (uint32_t)a.n);
-            const uint32_t h3 = hash_step(hash_step(hash_step(hash_step(3, (uint32_t)a.w), (uint32_t)a.n),
-                                                    (uint32_t)a.ne), (uint32_t)a.nw);
-            const uint32_t h4 = hash_step(hash_step(hash_step(h3 ^ 4u, (uint32_t)a.ww), (uint32_t)a.nn), (uint32_t)a.nne);
             const int truth = dec ? -1 : labels[pos];
             const int avail = K - mc;
             for (i = 0; i < mc; i++) {
@@ -420,6 +448,7 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
                     mlen = 0;
                 }
             }
+            if (x + 1 < W) hashes(m, x + 1, y, &hs);
             if (pos < 0xFFFFFFFFu) m->mt[mi] = (uint32_t)pos + 1;
         }
         if (!dec && e->enc.overflow) return -1;
