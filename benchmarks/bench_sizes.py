@@ -251,7 +251,7 @@ class Cache:
         if self.path.is_file():
             for key, entry in json.loads(self.path.read_text()).items():
                 self.data[key] = entry | self.data.get(key, {})
-        part = self.path.with_suffix(".json.part")
+        part = self.path.with_suffix(f".json.{os.getpid()}.part")  # one per run: two fills may share the cache
         part.write_text(json.dumps(self.data, indent=0, sort_keys=True))
         os.replace(part, self.path)
 
