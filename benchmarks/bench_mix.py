@@ -14,7 +14,8 @@ Then, each the median of ``--repeat`` runs:
   PNG, timed as a whole process (the cjxl run is untimed).
 
 Rates are megapixels per second; the sizes of the mix, ctx1 and JPEG XL payloads are printed
-beside them. ``other`` is the CPU-seconds per second other processes used meanwhile.
+beside them, with what mix's stripes cost against one stripe. ``other`` is the CPU-seconds per
+second other processes used meanwhile.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ def rows_for(k: int, palette: np.ndarray, labels: np.ndarray, repeat: int, jxl: 
         ("ctx1 decode", lambda: ctx1.decode(memoryview(first), first_spans, width, height, k)),
     ]
     assert (mix.decode(memoryview(payload), spans, width, height, palette) == labels).all()
+    # What the stripes that let both cores work cost in size.
+    sizes = f"{len(payload)} B in {len(spans)} stripes ({len(payload) / len(single) - 1:+.2%} against 1 stripe)"
     watch = LoadWatch()
     for name, step in steps:
         seconds = median_time(step, repeat)
@@ -87,9 +90,9 @@ def rows_for(k: int, palette: np.ndarray, labels: np.ndarray, repeat: int, jxl: 
         with tempfile.TemporaryDirectory() as folder:
             seconds, size = jxl_decode_time(palette, labels, repeat, Path(folder))
         lines.append(f"| {k} | djxl (whole process) | {seconds:.3f} | {pixels / seconds:.1f} |")
-        lines.append(f"| {k} | sizes: mix {len(payload)} B, ctx1 {len(first)} B, JPEG XL -e 9 {size} B | | |")
+        lines.append(f"| {k} | sizes: mix {sizes}, ctx1 {len(first)} B, JPEG XL -e 9 {size} B | | |")
     else:
-        lines.append(f"| {k} | sizes: mix {len(payload)} B, ctx1 {len(first)} B | | |")
+        lines.append(f"| {k} | sizes: mix {sizes}, ctx1 {len(first)} B | | |")
     lines.append(f"| {k} | other processes: {watch.other_share():.2f} CPU-s/s | | |")
     return lines
 
