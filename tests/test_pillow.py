@@ -361,32 +361,16 @@ def test_load_truncated_images_keeps_the_whole_labels_of_any_width(
     np.testing.assert_array_equal(got_palette, expected_palette)
 
 
-def test_load_truncated_images_keeps_the_complete_ctx1_stripes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
-    palette = RNG.integers(0, 256, (5, 3), dtype=np.uint8)
-    labels = (ramp(5, 256, 64) + (np.arange(256)[:, None] // 7).astype(np.uint8)) % 5
-    payload = ctx1.encode(labels, 5, stripes=4)
-    assert payload is not None
-    body = Header.for_image(64, 256, 3, 5, container.CODING_CTX1).pack() + palette.tobytes() + payload
-    data = body + container.CHECKSUM.pack(zlib.crc32(body))
-    assert np.array_equal(kmq.decode(data), palette[labels])
-    spans = ctx1.stripe_table(memoryview(payload), 64, 256)
-    cut = HEADER.size + palette.size + (spans[2][0] + spans[2][1]) // 2  # inside the third stripe
-
-    with Image.open(io.BytesIO(data[:cut])) as im:
-        im.load()
-        got = np.asarray(im)
-    np.testing.assert_array_equal(got[:128], labels[:128])  # stripes 0 and 1: rows 0..127
-    assert not got[128:].any()
-
-
-def test_load_truncated_images_keeps_the_complete_mix_stripes(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("coding", [container.CODING_CTX1, container.CODING_MIX])
+def test_load_truncated_images_keeps_the_complete_stripes(monkeypatch: pytest.MonkeyPatch, coding: int) -> None:
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
     palette = np.random.default_rng(0).integers(0, 256, (5, 3), dtype=np.uint8)
     labels = (ramp(5, 256, 64) + (np.arange(256)[:, None] // 7).astype(np.uint8)) % 5
-    payload = mix.encode(labels, palette, stripes=4)
+    payload = (
+        ctx1.encode(labels, 5, stripes=4) if coding == container.CODING_CTX1 else mix.encode(labels, palette, stripes=4)
+    )
     assert payload is not None
-    body = Header.for_image(64, 256, 3, 5, container.CODING_MIX).pack() + palette.tobytes() + payload
+    body = Header.for_image(64, 256, 3, 5, coding).pack() + palette.tobytes() + payload
     data = body + container.CHECKSUM.pack(zlib.crc32(body))
     assert np.array_equal(kmq.decode(data), palette[labels])
     spans = ctx1.stripe_table(memoryview(payload), 64, 256)
