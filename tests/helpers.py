@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
+import threading
 from pathlib import Path
+from types import ModuleType
 from typing import NamedTuple
 
 import numpy as np
@@ -111,3 +114,19 @@ def read_pty(master: int) -> bytes:
             break
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def stripes_at_once(monkeypatch: pytest.MonkeyPatch, backend: ModuleType, name: str) -> list[int]:
+    """Make the first two calls of a stripe coder's ``backend.<name>`` wait for each other, so that they return
+    only if two stripes are coded at the same time; the list gets the thread of every call."""
+    real, calls, both = getattr(backend, name), itertools.count(), threading.Barrier(2, timeout=30)
+    threads: list[int] = []
+
+    def spy(*args: object) -> object:
+        threads.append(threading.get_ident())
+        if next(calls) < 2:
+            both.wait()  # BrokenBarrierError if the stripes are coded one after another
+        return real(*args)
+
+    monkeypatch.setattr(backend, name, spy)
+    return threads

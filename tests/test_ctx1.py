@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import os
 import struct
-import threading
 import zlib
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import kmq
 import numpy as np
 import pytest
 from ctx1_files import ctx1_file, reframed, streams_of, structured
+from helpers import stripes_at_once
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from kmq import container, ctx1
@@ -103,27 +102,14 @@ def test_reference_decoder_reads_what_kmq_writes(case):
     assert flat == labels.reshape(-1).tolist()
 
 
-def stripes_at_once(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
-    """Make the first two calls of the stripe coder's ``<name>`` wait for each other, so that they return only
-    if two stripes are coded at the same time; the list gets the thread of every call."""
-    real, calls, both = getattr(ctx1._backend, name), itertools.count(), threading.Barrier(2, timeout=30)
-    threads: list[int] = []
-
-    def spy(*args: object) -> object:
-        threads.append(threading.get_ident())
-        if next(calls) < 2:
-            both.wait()  # BrokenBarrierError if the stripes are coded one after another
-        return real(*args)
-
-    monkeypatch.setattr(ctx1._backend, name, spy)
-    return threads
-
-
 def test_threads_and_one_thread_code_the_same(monkeypatch):
     labels = structured(8, 224, 128, noise=0.01)
     monkeypatch.setattr(ctx1, "THREAD_PIXELS", 0)
     monkeypatch.setenv("KMQ_THREADS", "4")  # four threads even where there is one CPU
-    encoders, decoders = stripes_at_once(monkeypatch, "encode"), stripes_at_once(monkeypatch, "decode")
+    encoders, decoders = (
+        stripes_at_once(monkeypatch, ctx1._backend, "encode"),
+        stripes_at_once(monkeypatch, ctx1._backend, "decode"),
+    )
     data = ctx1_file(labels, 8, stripes=7)
     on_threads = container.loads(data)[2]
     assert len(set(encoders)) > 1 and len(set(decoders)) > 1

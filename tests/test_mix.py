@@ -15,9 +15,7 @@ what a decoder must do with a hostile one.
 
 from __future__ import annotations
 
-import itertools
 import struct
-import threading
 import tracemalloc
 import zlib
 
@@ -25,6 +23,7 @@ import kmq
 import numpy as np
 import pytest
 from ctx1_files import structured
+from helpers import stripes_at_once
 from hypothesis import example, given
 from hypothesis import strategies as st
 from kmq import container, ctx1, images, mix
@@ -249,22 +248,6 @@ def test_a_stripe_count_out_of_range_is_refused():
         mix.encode(labels, grey(4), stripes=ctx1.max_stripes(20, 20) + 1)
 
 
-def concurrent_stripes(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
-    """Make the first two calls of the mix stripe coder's ``<name>`` wait for each other, so that they return
-    only if two stripes are coded at the same time; the list gets the thread of every call."""
-    real, calls, both = getattr(mix._backend, name), itertools.count(), threading.Barrier(2, timeout=30)
-    threads: list[int] = []
-
-    def spy(*args: object) -> object:
-        threads.append(threading.get_ident())
-        if next(calls) < 2:
-            both.wait()  # BrokenBarrierError if the stripes are coded one after another
-        return real(*args)
-
-    monkeypatch.setattr(mix._backend, name, spy)
-    return threads
-
-
 def test_threads_and_one_thread_code_and_decode_the_same(monkeypatch):
     labels = structured(8, 224, 128, noise=0.01)
     palette = np.random.default_rng(3).integers(0, 256, (8, 4), dtype=np.uint8)
@@ -273,7 +256,10 @@ def test_threads_and_one_thread_code_and_decode_the_same(monkeypatch):
 
     monkeypatch.setattr(ctx1, "THREAD_PIXELS", 0)
     monkeypatch.setenv("KMQ_THREADS", "4")  # four threads even where there is one CPU
-    encoders, decoders = concurrent_stripes(monkeypatch, "encode"), concurrent_stripes(monkeypatch, "decode")
+    encoders, decoders = (
+        stripes_at_once(monkeypatch, mix._backend, "encode"),
+        stripes_at_once(monkeypatch, mix._backend, "decode"),
+    )
     on_threads = mix_file(palette, labels, stripes=7)
     decoded = container.loads(on_threads)[2]
     assert len(set(encoders)) > 1 and len(set(decoders)) > 1
