@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from kmq import files, images, pictures
+from kmq import container, files, images, pictures
 from kmq.errors import ParameterError
 
 from .report import Report, db
@@ -101,7 +101,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         files.atomic_write(csv_out, text.getvalue().encode(), overwrite=args.force)
     report.line(f"{'K':>4} {'coding':<6} {'file bytes':>11} {'bits/px':>8} {'PSNR':>11}")
     for row in rows:
-        mark = "  <- elbow" if row["k"] == best and row["coding"] == "ctx1" else ""
+        mark = "  <- elbow" if row["k"] == best and row["coding"] == container.DEFAULT_CODING else ""
         report.line(
             f"{row['k']:>4} {row['coding']:<6} {row['file_bytes']:>11,} {row['bits_per_pixel']:>8.3f} "
             f"{db(row['psnr']):>11}{mark}"

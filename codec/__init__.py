@@ -107,9 +107,10 @@ def encode(
         As :func:`kmq.quantize` (fields of :class:`kmq.QuantizeOptions`);
         equal inputs and options give equal bytes.
     coding : int or str
-        Payload coding: ``"ctx1"`` (default; context-modelled, typically 3 to
-        11 times smaller than raw, never larger) or ``"raw"`` (exactly
-        ``ceil(log2 k)`` bits per pixel).
+        Payload coding: ``"mix"`` (default; context mixing, typically 3 to 12
+        times smaller than raw, never larger than ctx1 or raw), ``"ctx1"``
+        (the fast context model) or ``"raw"`` (exactly ``ceil(log2 k)`` bits
+        per pixel).
     options : QuantizeOptions, optional
         ``k``, ``seed``, ``space``, ``dither`` and ``min_psnr`` in one object,
         as :func:`kmq.quantize` takes it; those keywords must then keep their defaults.
@@ -191,7 +192,7 @@ def write(
     k, seed, space, dither, min_psnr
         As :func:`encode`.
     coding : int or str
-        Payload coding, ``"ctx1"`` (default) or ``"raw"``; see :func:`encode`.
+        Payload coding, ``"mix"`` (default), ``"ctx1"`` or ``"raw"``; see :func:`encode`.
     overwrite : bool
         Replace an existing file.
     options : QuantizeOptions, optional

@@ -170,9 +170,9 @@ class Indexed:
         Parameters
         ----------
         coding : int or str
-            ``"ctx1"`` (the default: the smallest file, falling back to raw
-            packing where ctx1 would not be smaller) or ``"raw"`` (exactly
-            ``ceil(log2 K)`` bits per pixel).
+            ``"mix"`` (the default: the smallest file, falling back to ctx1
+            or raw packing where those are smaller), ``"ctx1"`` (the fast
+            coding) or ``"raw"`` (exactly ``ceil(log2 K)`` bits per pixel).
 
         Returns
         -------

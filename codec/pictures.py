@@ -55,7 +55,7 @@ __all__ = [
 ROW_FIELDS: tuple[str, ...] = (
     "k",  # K asked for
     "palette_size",  # entries actually used (fewer than k when the image has fewer colours)
-    "coding",  # payload coding written: "raw" or "ctx1"
+    "coding",  # payload coding written: "raw", "ctx1" or "mix"
     "file_bytes",  # the whole kmq file
     "payload_bytes",  # the labels alone: file less header, palette and checksum
     "bits_per_pixel",  # 8 * file_bytes / (width * height)
@@ -369,7 +369,7 @@ def compare(
     seed, space, dither
         As for :func:`kmq.quantize`.
     coding : int or str
-        Payload coding, ``"ctx1"`` (default) or ``"raw"``.
+        Payload coding, ``"mix"`` (default), ``"ctx1"`` or ``"raw"``.
     max_width : int
         Widest a panel is drawn, in pixels. Larger images are downscaled for
         display only, every panel with the same Lanczos filter (PSNR is
@@ -472,15 +472,15 @@ def sweep(
     seed: int = 0,
     space: Space = "rgb",
     dither: bool = False,
-    codings: Sequence[int | str] = ("raw", "ctx1"),
+    codings: Sequence[int | str] = ("raw", "ctx1", "mix"),
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """File size and quality of an image at each K, for each payload coding.
 
     Each K is quantized once; the same palette and labels are then written in
     every coding with ``strict=True``, so each row measures that coding itself
-    (ctx1 may come out larger than raw packing on a tiny or noisy image,
-    which the default, non-strict writer would avoid by writing raw).
+    (ctx1 or mix may come out larger than raw packing on a tiny or noisy
+    image, which the default, non-strict writer would avoid by writing raw).
 
     Parameters
     ----------
@@ -502,10 +502,10 @@ def sweep(
     list of dict
         One row per K and coding, with the keys of :data:`ROW_FIELDS`
         (``psnr`` is None when ``lossless``; ``seconds`` is the quantization
-        time, shared by the rows of one K). A ctx1 row is left out where ctx1
-        cannot be written: when the result has a single colour (ctx1 needs at
-        least two entries), or, rarely, when it would exceed raw packing plus
-        its overhead allowance.
+        time, shared by the rows of one K). A ctx1 or mix row is left out where
+        that coding cannot be written: when the result has a single colour
+        (both need at least two entries), or, rarely, when it would exceed raw
+        packing plus its overhead allowance.
 
     Raises
     ------
@@ -571,7 +571,7 @@ def _write_csv(rows: list[Mapping[str, Any]], fields: list[str], handle: TextIO)
     writer.writerows(rows)
 
 
-def elbow(rows: Iterable[Mapping[str, Any]], *, coding: str = "ctx1") -> int | None:
+def elbow(rows: Iterable[Mapping[str, Any]], *, coding: str = container.DEFAULT_CODING) -> int | None:
     """The K where the PSNR against bits-per-pixel curve bends (Kneedle).
 
     The points (bits per pixel, PSNR) of ``coding``'s rows, in ascending K,
@@ -677,7 +677,7 @@ def sweep_figure(rows: Sequence[Mapping[str, Any]], *, title: str = "") -> bytes
         raise ParameterError("no rows to plot")
     codings = list(dict.fromkeys(str(row["coding"]) for row in rows))
     ks = sorted({int(row["k"]) for row in rows})
-    knee_coding = "ctx1" if "ctx1" in codings else codings[0]
+    knee_coding = next((name for name in (container.DEFAULT_CODING, "ctx1") if name in codings), codings[0])
     knee = elbow(rows, coding=knee_coding)
     knee_label = f"elbow, K={knee} ({knee_coding})"
 

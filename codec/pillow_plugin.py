@@ -33,9 +33,9 @@ the whole file as :func:`kmq.decode` does (checksum included).
   the image loads instead, as a truncated PNG does: a file that only fails its
   checksum is decoded as it stands; otherwise what is present is kept (the
   palette entries, the complete labels of coding 0, the complete stripes of
-  coding 1) and the rest is label 0.
+  codings 1 and 2) and the rest is label 0.
 
-``im.info`` holds two keys: ``"coding"`` (``"raw"`` or ``"ctx1"``, the file's
+``im.info`` holds two keys: ``"coding"`` (``"raw"``, ``"ctx1"`` or ``"mix"``, the file's
 payload coding) and ``"k"`` (int, the number of palette entries). Neither is
 used when saving.
 
@@ -50,7 +50,7 @@ colors     palette size 1..256, or ``"auto"`` with ``min_psnr``; default 8,
            except for mode ``"P"`` images (below)
 min_psnr   quality target in dB, only with ``colors="auto"``
 seed       k-means++ seed, 0..2**32 - 1; default 0
-coding     ``"ctx1"`` or 1 (default; raw where ctx1 is not smaller), ``"raw"`` or 0
+coding     ``"mix"`` or 2 (default; ctx1 or raw where smaller), ``"ctx1"`` or 1, ``"raw"`` or 0
 dither     Floyd-Steinberg error diffusion (RGB images only): True or
            ``Image.Dither.FLOYDSTEINBERG``; default False (or ``Image.Dither.NONE``)
 space      ``"rgb"`` (default) or ``"oklab"``: where to cluster

@@ -85,7 +85,7 @@ def test_sweep_writes_plot_and_csv_with_a_row_per_k_and_coding(work, capsys):
     assert opened(work / "s.png").format == "PNG"
     with open(work / "s.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [(r["k"], r["coding"]) for r in rows] == [(str(k), c) for k in (2, 4, 8) for c in ("raw", "ctx1")]
+    assert [(r["k"], r["coding"]) for r in rows] == [(str(k), c) for k in (2, 4, 8) for c in ("raw", "ctx1", "mix")]
     raw8 = next(r for r in rows if r["k"] == "8" and r["coding"] == "raw")
     assert int(raw8["file_bytes"]) == len(kmq.container.dumps(*_quantized(8), "raw"))
     assert "elbow:" in result.out.splitlines()[-1]

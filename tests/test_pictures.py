@@ -238,7 +238,7 @@ def test_compare_refuses_bad_arguments(ks, options, message):
 def test_sweep_rows_come_per_k_and_coding_with_shared_quality(gradient_sweep):
     assert [(row["k"], row["coding"]) for row in gradient_sweep] == [
         (1, "raw"),
-        *[(k, coding) for k in (2, 4, 8, 16, 256) for coding in ("raw", "ctx1")],
+        *[(k, coding) for k in (2, 4, 8, 16, 256) for coding in ("raw", "ctx1", "mix")],
     ]
     assert all(tuple(row) == ROW_FIELDS for row in gradient_sweep)
     by_k = {}
@@ -257,12 +257,14 @@ def test_sweep_raw_rows_cost_ceil_log2_k_bits_plus_the_overhead(gradient_sweep):
         assert bits <= row["bits_per_pixel"] < bits + 2.8  # K=256: a 768-byte palette over 3,072 pixels
 
 
-def test_sweep_ctx1_rows_are_strict_ctx1_files(gradient_sweep):
+@pytest.mark.parametrize("coding", ["ctx1", "mix"])
+def test_sweep_striped_rows_are_strict_files_of_their_coding(gradient_sweep, coding):
     raw = {row["k"]: row for row in gradient_sweep if row["coding"] == "raw"}
-    for row in (row for row in gradient_sweep if row["coding"] == "ctx1"):
-        data = container.dumps(*_quantized(row["k"]), "ctx1", strict=True)
-        assert row["file_bytes"] == len(data) and container.Header.unpack(data).coding == container.CODING_CTX1
-        assert row["file_bytes"] < raw[row["k"]]["file_bytes"]  # a smooth image: ctx1 wins at every K
+    for row in (row for row in gradient_sweep if row["coding"] == coding):
+        data = container.dumps(*_quantized(row["k"]), coding, strict=True)
+        assert row["file_bytes"] == len(data)
+        assert container.CODINGS[container.Header.unpack(data).coding] == coding
+        assert row["file_bytes"] < raw[row["k"]]["file_bytes"]  # a smooth image: both win at every K
 
 
 def _quantized(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -270,14 +272,14 @@ def _quantized(k: int) -> tuple[np.ndarray, np.ndarray]:
     return indexed.palette, indexed.labels
 
 
-def test_sweep_leaves_out_ctx1_where_it_cannot_be_written():
-    rows = sweep(noise(), (1, 8))  # K=1: ctx1 needs two colours; noise: ctx1 exceeds its limit
+def test_sweep_leaves_out_the_striped_codings_where_they_cannot_be_written():
+    rows = sweep(noise(), (1, 8))  # K=1: ctx1 and mix need two colours; noise: they exceed their limit
     assert [(row["k"], row["coding"]) for row in rows] == [(1, "raw"), (8, "raw")]
 
 
 def test_sweep_psnr_agrees_with_compare(gradient_sweep):
     _, rows = compare(gradient(), [16])
-    assert [row["psnr"] for row in gradient_sweep if row["k"] == 16] == [rows[0]["psnr"]] * 2
+    assert [row["psnr"] for row in gradient_sweep if row["k"] == 16] == [rows[0]["psnr"]] * 3
 
 
 def test_sweep_sorts_and_dedupes_ks_and_takes_codings():
@@ -329,7 +331,7 @@ def test_csv_keeps_extra_keys_after_the_standard_columns():
 # --------------------------------------------------------------------------- elbow
 
 
-def rows_for(points, coding="ctx1"):
+def rows_for(points, coding=container.DEFAULT_CODING):
     return [
         {"k": k, "coding": coding, "bits_per_pixel": bits, "psnr": quality, "lossless": quality is None}
         for k, bits, quality in points
@@ -348,9 +350,9 @@ def test_elbow_follows_a_sharp_bend():
 
 
 def test_elbow_uses_only_the_coding_asked_for_and_skips_lossless():
-    ctx1 = [(2, 1, 10), (4, 2, 20), (8, 3, 25), (16, 4, 27), (32, 5, 28), (64, 6, 28.5), (256, 7, None)]
+    mix = [(2, 1, 10), (4, 2, 20), (8, 3, 25), (16, 4, 27), (32, 5, 28), (64, 6, 28.5), (256, 7, None)]
     raw = [(2, 1, 10), (4, 2, 11), (8, 3, 12), (16, 4, 30), (32, 5, 31), (64, 6, 32)]
-    rows = rows_for(ctx1) + rows_for(raw, "raw")
+    rows = rows_for(mix) + rows_for(raw, "raw")
     assert elbow(rows) == 8
     assert elbow(rows, coding="raw") == 16
 
