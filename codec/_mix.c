@@ -6,17 +6,18 @@
  * coding 1) and runs them on threads; this file codes one stripe without the GIL.
  *
  * Each label is a few binary decisions ("is it W? N? NE? NW? the label the match model
- * predicts?"), then, if none, its rank among the other labels by colour distance from a
- * pivot. Every decision is predicted by several adaptive context slots, mixed in the
- * logistic domain by integer weights (lpaq's mixer), and coded by LZMA's range coder.
- * Everything is integer arithmetic, so every machine writes and reads the same bytes.
+ * predicts?"), then, if none, its bits down a binary tree under the labels of W and N. Every
+ * decision is predicted by several adaptive context slots, mixed in the logistic domain by integer
+ * weights (lpaq's mixer), and coded by LZMA's range coder. Everything is integer arithmetic, so
+ * every machine writes and reads the same bytes.
  */
 #include "_coder.h"
 
 #define MAXC 5          /* candidates: W, N, NE, NW and the match model's label */
 #define NFLAG_IN 5      /* flag inputs besides the bias */
-#define NESC_IN 3       /* escape inputs besides the bias */
-#define LIMIT_FAST 60   /* slot count limits (section 11.3) */
+#define NESC_IN 5       /* escape inputs besides the bias */
+#define LIMIT_TREE 30   /* slot count limits (section 11.3) */
+#define LIMIT_FAST 60
 #define LIMIT_SLOW 250
 #define W_INIT 22000    /* initial mixer weight, 16.16 fixed point */
 #define W_MAX (1 << 22)
@@ -86,20 +87,18 @@ static inline int bit_length(uint32_t v) {
 
 #define T1_SIZE (3 * 256 * 8)
 #define TM_SIZE (16 * 2 * 8)
-#define T5_SIZE (9 * 1024)
-#define T6_SIZE (9 * 512 * 10)
 #define FLAG_SETS (3 * 5 * 4 * 16)
-#define ESC_SETS (8 + 8 * 8)
+#define ESC_SETS 8
 
 typedef struct {
     int k, channels, hb;
     size_t width, rows;
-    Slot *t1, *tm, *t5, *t6; /* direct tables */
+    int bits;                /* ceil(log2 K): the escape tree's depth */
+    Slot *t1, *tm, *tw, *tn; /* direct tables */
     Slot *t2, *t3, *t4, *te; /* hashed tables, 2^hb slots each */
     uint32_t *mt;            /* match table: position + 1, 0 = empty */
     int32_t *wf, *we;        /* mixer weights */
     uint32_t *dist;          /* (K + 1)^2 squared colour distances; absent (K) rows and columns 0 */
-    uint8_t *order, *rank;   /* per pivot: labels by distance, and each label's rank */
     uint8_t *buf;            /* the stripe's labels so far */
     void *block;
 } Model;
@@ -118,13 +117,10 @@ static void model_free(Model *m) {
     free(m->wf);
     free(m->we);
     free(m->dist);
-    free(m->order);
-    free(m->rank);
 }
 
-/* The colour order of section 11.6: for each pivot, every label by squared distance to the
- * pivot's colour, ties by label. Counting sort is not needed: K <= 256, built once per stripe. */
-static void build_order(Model *m, const uint8_t *palette) {
+/* The squared colour distances of section 11.5, step 2. */
+static void build_distances(Model *m, const uint8_t *palette) {
     const int k = m->k, c = m->channels, k1 = k + 1;
     int p, j, a;
     for (p = 0; p < k; p++)
@@ -136,23 +132,10 @@ static void build_order(Model *m, const uint8_t *palette) {
             }
             m->dist[p * k1 + j] = s;
         }
-    for (p = 0; p < k; p++) {
-        uint8_t *od = m->order + (size_t)p * k;
-        const uint32_t *d = m->dist + (size_t)p * k1;
-        for (j = 0; j < k; j++) { /* insertion sort: stable, so ties stay in label order */
-            int b = j - 1;
-            while (b >= 0 && d[od[b]] > d[j]) {
-                od[b + 1] = od[b];
-                b--;
-            }
-            od[b + 1] = (uint8_t)j;
-        }
-        for (j = 0; j < k; j++) m->rank[(size_t)p * k + od[j]] = (uint8_t)j;
-    }
 }
 
 static int model_init(Model *m, int k, int channels, const uint8_t *palette, size_t width, size_t rows) {
-    size_t hs, i;
+    size_t hs, tree, i;
     memset(m, 0, sizeof *m);
     m->k = k;
     m->channels = channels;
@@ -160,29 +143,29 @@ static int model_init(Model *m, int k, int channels, const uint8_t *palette, siz
     m->rows = rows;
     m->hb = hash_bits(width * rows);
     hs = (size_t)1 << m->hb;
-    m->block = calloc(T1_SIZE + TM_SIZE + T5_SIZE + T6_SIZE + 4 * hs, sizeof(Slot));
+    m->bits = bit_length((uint32_t)(k - 1));
+    tree = (size_t)(k + 1) << m->bits;
+    m->block = calloc(T1_SIZE + TM_SIZE + 2 * tree + 4 * hs, sizeof(Slot));
     m->mt = (uint32_t *)calloc(hs, sizeof(uint32_t));
     m->buf = (uint8_t *)malloc(width * rows);
     m->wf = (int32_t *)malloc(sizeof(int32_t) * FLAG_SETS * (NFLAG_IN + 1));
     m->we = (int32_t *)malloc(sizeof(int32_t) * ESC_SETS * (NESC_IN + 1));
     m->dist = (uint32_t *)calloc((size_t)(k + 1) * (k + 1), sizeof(uint32_t));
-    m->order = (uint8_t *)malloc((size_t)k * k);
-    m->rank = (uint8_t *)malloc((size_t)k * k);
-    if (!m->block || !m->mt || !m->buf || !m->wf || !m->we || !m->dist || !m->order || !m->rank) {
+    if (!m->block || !m->mt || !m->buf || !m->wf || !m->we || !m->dist) {
         model_free(m);
         return -1;
     }
     m->t1 = (Slot *)m->block;
     m->tm = m->t1 + T1_SIZE;
-    m->t5 = m->tm + TM_SIZE;
-    m->t6 = m->t5 + T5_SIZE;
-    m->t2 = m->t6 + T6_SIZE;
+    m->tw = m->tm + TM_SIZE;
+    m->tn = m->tw + tree;
+    m->t2 = m->tn + tree;
     m->t3 = m->t2 + hs;
     m->t4 = m->t3 + hs;
     m->te = m->t4 + hs;
     for (i = 0; i < FLAG_SETS * (NFLAG_IN + 1); i++) m->wf[i] = W_INIT;
     for (i = 0; i < ESC_SETS * (NESC_IN + 1); i++) m->we[i] = W_INIT;
-    build_order(m, palette);
+    build_distances(m, palette);
     return 0;
 }
 
@@ -231,7 +214,8 @@ enum {
     ST_OK = RC_OK,
     ST_EARLY_END = RC_EARLY_END,
     ST_CANCELLED = 9,
-    ST_RANK = 10, /* an escape rank beyond the labels left */
+    ST_LABEL_K = 5,    /* an escaped label >= K */
+    ST_LABEL_IN_L = 6, /* an escaped label that is one of the candidates */
     ST_BAD_LABEL = 11 /* encoder: a label >= K */
 };
 
@@ -375,61 +359,36 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
                 }
             }
             if (value < 0) {
-                /* the escape (section 11.6): the rank of the label among the non-candidates by
-                 * colour distance from the pivot, as an Elias-gamma code of rank + 1 */
-                const int pivot = mc > 0 ? L[0] : 0;
-                const uint8_t *rk = m->rank + (size_t)pivot * K;
-                const int gmax = bit_length((uint32_t)avail) - 1;
-                const int rn = a.n != A ? bit_length(rk[a.n]) : 0;
-                const int ectx = ((mc + 6 * act) * 10 + rn);
-                const uint32_t he1 = hash_step(hash_step(hash_step(5, (uint32_t)pivot), (uint32_t)mc),
-                                               (uint32_t)(a.n == A));
-                const uint32_t he2 = hash_step(hash_step(6, (uint32_t)pivot), (uint32_t)act);
-                static const unsigned lim[NESC_IN] = {LIMIT_SLOW, LIMIT_SLOW, LIMIT_SLOW};
-                int r = 0, g = 0, j, node = 1, b;
-                if (!dec) {
-                    const int full = rk[truth];
-                    r = full;
-                    for (i = 0; i < mc; i++) r -= rk[L[i]] < full;
-                    g = bit_length((uint32_t)(r + 1)) - 1;
-                }
-                for (j = 0; j < gmax; j++) {
+                /* the escape (section 11.6): the label's bits, most significant first, down a binary
+                 * tree whose nodes are predicted under W's label, N's label and three hashed
+                 * neighbourhoods */
+                static const unsigned lim[NESC_IN] = {LIMIT_TREE, LIMIT_TREE, LIMIT_SLOW, LIMIT_SLOW, LIMIT_SLOW};
+                const size_t wrow = (size_t)a.w << m->bits, nrow = (size_t)a.n << m->bits;
+                const uint32_t g2 = hash_step(hash_step(10, (uint32_t)a.w), (uint32_t)a.n);
+                const uint32_t g4 = hash_step(hash_step(hash_step(hash_step(11, (uint32_t)a.w), (uint32_t)a.n),
+                                                        (uint32_t)a.ne), (uint32_t)a.nw);
+                const uint32_t g1 = hash_step(12, (uint32_t)a.ne);
+                int node = 1, b;
+                for (b = m->bits - 1; b >= 0; b--) {
                     Slot *s[NESC_IN];
-                    s[0] = &m->t5[j * 1024 + ectx];
-                    s[1] = &m->te[HB8(he1, j)];
-                    s[2] = &m->te[HB8(he2, j)];
-                    if (!mix_bit(e, dec, m->we + j * (NESC_IN + 1), s, lim, NESC_IN, LR_ESC, dec ? 0u : (unsigned)(g > j)))
-                        break;
+                    s[0] = &m->tw[wrow + (size_t)node];
+                    s[1] = &m->tn[nrow + (size_t)node];
+                    s[2] = &m->te[HB(hash_step(g2, (uint32_t)node))];
+                    s[3] = &m->te[HB(hash_step(g4, (uint32_t)node))];
+                    s[4] = &m->te[HB(hash_step(g1, (uint32_t)node))];
+                    node = 2 * node + (int)mix_bit(e, dec, m->we + (m->bits - 1 - b) * (NESC_IN + 1), s, lim, NESC_IN,
+                                                   LR_ESC, dec ? 0u : (unsigned)((truth >> b) & 1));
                 }
-                g = j;
-                for (b = g - 1; b >= 0; b--) {
-                    Slot *s[NESC_IN];
-                    const uint32_t t = (uint32_t)(g * 512 + node);
-                    s[0] = &m->t6[(g * 512 + node) * 10 + rn];
-                    s[1] = &m->te[HB(hash_step(he1, t + 1000))];
-                    s[2] = &m->te[HB(hash_step(he2, t + 1000))];
-                    node = 2 * node + (int)mix_bit(e, dec, m->we + (8 + (g - 1) * 8 + (g - 1 - b)) * (NESC_IN + 1), s,
-                                                   lim, NESC_IN, LR_ESC, dec ? 0u : (unsigned)(((r + 1) >> b) & 1));
-                }
-                if (dec) {
-                    int t, seen = -1;
-                    const uint8_t *od = m->order + (size_t)pivot * K;
-                    r = node - 1;
-                    if (r >= avail && !e->dec.early) {
+                value = node - (1 << m->bits);
+                if (dec && !e->dec.early) {
+                    int status = value >= K ? ST_LABEL_K : 0;
+                    for (i = 0; i < mc && !status; i++)
+                        if (L[i] == value) status = ST_LABEL_IN_L;
+                    if (status) {
                         *fail_x = x;
                         *fail_y = y;
-                        return ST_RANK;
+                        return status;
                     }
-                    uint8_t is_candidate[256] = {0};
-                    for (i = 0; i < mc; i++) is_candidate[L[i]] = 1;
-                    value = 0;
-                    for (t = 0; t < K; t++)
-                        if (!is_candidate[od[t]] && ++seen == r) {
-                            value = od[t];
-                            break;
-                        }
-                } else {
-                    value = truth;
                 }
             }
             if (dec && e->dec.early) {

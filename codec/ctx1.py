@@ -130,7 +130,6 @@ _STATUS: dict[int, tuple[type[FormatError], str]] = {
     6: (FormatError, "decodes an escaped label equal to a neighbour candidate at pixel ({x}, {y})"),
     7: (FormatError, "has {detail} bytes left over after its last pixel"),
     8: (FormatError, "does not end cleanly: the code is not 0 after its last pixel"),
-    10: (FormatError, "decodes an escape rank beyond the labels left at pixel ({x}, {y})"),
 }
 #: The coder's status for a stripe it stopped because an earlier stripe had failed.
 _CANCELLED = 9

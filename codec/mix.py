@@ -3,8 +3,8 @@
 ``spec/FORMAT.md`` section 11 defines it. It shares coding 1's stripe table (and so
 its limits, its threads and its checks, :mod:`kmq.ctx1`); within a stripe each
 label is a few yes/no questions (is it W's label? N's? NE's? NW's? the label a
-two-dimensional match model predicts?) and, when none is right, its rank among
-the remaining labels by colour distance from a pivot. Each question is
+two-dimensional match model predicts?) and, when none is right, its bits down a
+binary tree under the labels of W and N. Each question is
 predicted by several adaptive contexts whose stretched probabilities a small
 integer mixer combines, so the bytes are the same on every machine.
 
@@ -46,19 +46,21 @@ BACKEND: str = _name
 AVAILABLE: bool = _name == "C"
 
 _SLOT = 4
-_DIRECT_SLOTS = 3 * 256 * 8 + 16 * 2 * 8 + 9 * 1024 + 9 * 512 * 10
-_WEIGHTS = (3 * 5 * 4 * 16) * 6 + (8 + 8 * 8) * 4
+_DIRECT_SLOTS = 3 * 256 * 8 + 16 * 2 * 8
+_WEIGHTS = (3 * 5 * 4 * 16) * 6 + 8 * 6
 
 
 def model_bytes(pixels: int, k: int) -> int:
     """Memory of one stripe's model, in bytes (spec section 11.7), beyond the stripe's own labels.
 
     Four hashed tables of ``2^hb`` four-byte slots and a match table of ``2^hb``
-    positions, ``hb = min(20, max(12, bit_length(pixels) + 1))``, plus small direct
-    tables, the weights and the palette's distance and order tables.
+    positions, ``hb = min(20, max(12, bit_length(pixels) + 1))``, plus the direct
+    tables (the escape trees' two take ``(K + 1) * 2^bits`` slots each), the weights
+    and the palette's distances.
     """
     hb = min(20, max(12, pixels.bit_length() + 1))
-    return (4 << hb) * _SLOT + (4 << hb) + _DIRECT_SLOTS * _SLOT + _WEIGHTS * 4 + (k + 1) ** 2 * 4 + 2 * k * k
+    tree = (k + 1) << (k - 1).bit_length()
+    return (4 << hb) * _SLOT + (4 << hb) + (_DIRECT_SLOTS + 2 * tree) * _SLOT + _WEIGHTS * 4 + (k + 1) ** 2 * 4
 
 
 #: The largest model, for a stripe of a million pixels or more: 21 MB (one per thread).
