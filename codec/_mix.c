@@ -14,7 +14,7 @@
 #include "_coder.h"
 
 #define MAXC 5          /* candidates: W, N, NE, NW and the match model's label */
-#define NFLAG_IN 5      /* flag inputs besides the bias */
+#define NFLAG_IN 6      /* flag inputs besides the bias */
 #define NESC_IN 5       /* escape inputs besides the bias */
 #define LIMIT_TREE 30   /* slot count limits (section 11.3) */
 #define LIMIT_FAST 60
@@ -95,7 +95,7 @@ typedef struct {
     size_t width, rows;
     int bits;                /* ceil(log2 K): the escape tree's depth */
     Slot *t1, *tm, *tw, *tn; /* direct tables */
-    Slot *t2, *t3, *t4, *te; /* hashed tables, 2^hb slots each */
+    Slot *t2, *t3, *t4, *t5, *te; /* hashed tables, 2^hb slots each */
     uint32_t *mt;            /* match table: position + 1, 0 = empty */
     int32_t *wf, *we;        /* mixer weights */
     uint32_t *dist;          /* (K + 1)^2 squared colour distances; absent (K) rows and columns 0 */
@@ -145,7 +145,7 @@ static int model_init(Model *m, int k, int channels, const uint8_t *palette, siz
     hs = (size_t)1 << m->hb;
     m->bits = bit_length((uint32_t)(k - 1));
     tree = (size_t)(k + 1) << m->bits;
-    m->block = calloc(T1_SIZE + TM_SIZE + 2 * tree + 4 * hs, sizeof(Slot));
+    m->block = calloc(T1_SIZE + TM_SIZE + 2 * tree + 5 * hs, sizeof(Slot));
     m->mt = (uint32_t *)calloc(hs, sizeof(uint32_t));
     m->buf = (uint8_t *)malloc(width * rows);
     m->wf = (int32_t *)malloc(sizeof(int32_t) * FLAG_SETS * (NFLAG_IN + 1));
@@ -162,7 +162,8 @@ static int model_init(Model *m, int k, int channels, const uint8_t *palette, siz
     m->t2 = m->tn + tree;
     m->t3 = m->t2 + hs;
     m->t4 = m->t3 + hs;
-    m->te = m->t4 + hs;
+    m->t5 = m->t4 + hs;
+    m->te = m->t5 + hs;
     for (i = 0; i < FLAG_SETS * (NFLAG_IN + 1); i++) m->wf[i] = W_INIT;
     for (i = 0; i < ESC_SETS * (NESC_IN + 1); i++) m->we[i] = W_INIT;
     build_distances(m, palette);
@@ -220,7 +221,7 @@ enum {
 };
 
 typedef struct {
-    int w, ww, n, nw, ne, nn, nne, nww, nee;
+    int w, ww, www, n, nw, nww, ne, nee, nn, nnw, nnww, nne, nnee;
 } Around;
 
 static inline void around(const Model *m, size_t x, size_t y, Around *a) {
@@ -229,7 +230,8 @@ static inline void around(const Model *m, size_t x, size_t y, Around *a) {
     const uint8_t *b = m->buf;
     a->w = x >= 1 ? b[pos - 1] : A;
     a->ww = x >= 2 ? b[pos - 2] : A;
-    a->n = a->nw = a->ne = a->nn = a->nne = a->nww = a->nee = A;
+    a->www = x >= 3 ? b[pos - 3] : A;
+    a->n = a->nw = a->ne = a->nn = a->nne = a->nww = a->nee = a->nnw = a->nnww = a->nnee = A;
     if (y >= 1) {
         a->n = b[pos - W];
         if (x >= 1) a->nw = b[pos - W - 1];
@@ -238,7 +240,10 @@ static inline void around(const Model *m, size_t x, size_t y, Around *a) {
         if (x + 2 < W) a->nee = b[pos - W + 2];
         if (y >= 2) {
             a->nn = b[pos - 2 * W];
+            if (x >= 1) a->nnw = b[pos - 2 * W - 1];
+            if (x >= 2) a->nnww = b[pos - 2 * W - 2];
             if (x + 1 < W) a->nne = b[pos - 2 * W + 1];
+            if (x + 2 < W) a->nnee = b[pos - 2 * W + 2];
         }
     }
 }
@@ -248,7 +253,7 @@ static inline void around(const Model *m, size_t x, size_t y, Around *a) {
 /* A pixel's neighbourhood and the hashes of section 11.5 (steps 3 and 4) made from it. */
 typedef struct {
     Around a;
-    uint32_t mi, h2, h3, h4;
+    uint32_t mi, h2, h3, h4, h5;
 } Hashes;
 #if defined(__GNUC__) || defined(__clang__)
 #define PREFETCH(p) __builtin_prefetch(p)
@@ -276,10 +281,16 @@ static inline void hashes(const Model *m, size_t x, size_t y, Hashes *h) {
     h->h3 = hash_step(hash_step(hash_step(hash_step(3, (uint32_t)a->w), (uint32_t)a->n), (uint32_t)a->ne),
                       (uint32_t)a->nw);
     h->h4 = hash_step(hash_step(hash_step(h->h3 ^ 4u, (uint32_t)a->ww), (uint32_t)a->nn), (uint32_t)a->nne);
+    h->h5 = hash_step(hash_step(hash_step(hash_step(hash_step(hash_step(h->h4 ^ 5u, (uint32_t)a->nww), (uint32_t)a->nee),
+                                                          (uint32_t)a->www),
+                                                (uint32_t)a->nnw),
+                                      (uint32_t)a->nnww),
+                            (uint32_t)a->nnee);
     PREFETCH(&m->mt[h->mi]);
     PREFETCH(&m->t2[HB8(h->h2, 0)]);
     PREFETCH(&m->t3[HB8(h->h3, 0)]);
     PREFETCH(&m->t4[HB8(h->h4, 0)]);
+    PREFETCH(&m->t5[HB8(h->h5, 0)]);
 }
 
 static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels, const volatile int32_t *stop,
@@ -307,7 +318,7 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
             int L[MAXC], mc = 0, i, e_label = -1, lb = 0, value = -1;
             if (x == 0) hashes(m, x, y, &hs);
             const Around a = hs.a;
-            const uint32_t mi = hs.mi, h2 = hs.h2, h3 = hs.h3, h4 = hs.h4;
+            const uint32_t mi = hs.mi, h2 = hs.h2, h3 = hs.h3, h4 = hs.h4, h5 = hs.h5;
             if (active) PREFETCH(&m->buf[mptr]);
             const unsigned P = (unsigned)(a.w == a.n) | (unsigned)(a.w == a.nw) << 1 | (unsigned)(a.w == a.ne) << 2 |
                                (unsigned)(a.n == a.nw) << 3 | (unsigned)(a.n == a.ne) << 4 |
@@ -340,7 +351,7 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
             for (i = 0; i < mc; i++) {
                 const int c = L[i], agree = c == e_label, ms = lb ? (agree ? 1 : 2) : 0;
                 Slot *s[NFLAG_IN];
-                static const unsigned lim[NFLAG_IN] = {LIMIT_FAST, LIMIT_SLOW, LIMIT_SLOW, LIMIT_SLOW, LIMIT_FAST};
+                static const unsigned lim[NFLAG_IN] = {LIMIT_FAST, LIMIT_SLOW, LIMIT_SLOW, LIMIT_SLOW, LIMIT_FAST, LIMIT_SLOW};
                 unsigned bit;
                 if (avail == 0 && i == mc - 1) { /* every label is a candidate: the last is certain */
                     value = c;
@@ -351,6 +362,7 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
                 s[2] = &m->t3[HB8(h3, i)];
                 s[3] = &m->t4[HB8(h4, i)];
                 s[4] = &m->tm[(lb * 2 + agree) * 8 + i];
+                s[5] = &m->t5[HB8(h5, i)];
                 bit = mix_bit(e, dec, m->wf + ((((ms * 5 + i) * 4 + (mc > 4 ? 4 : mc) - 1) * 16 + act) * (NFLAG_IN + 1)),
                               s, lim, NFLAG_IN, LR_FLAG, dec ? 0u : (unsigned)(truth == c));
                 if (bit) {

@@ -47,23 +47,23 @@ AVAILABLE: bool = _name == "C"
 
 _SLOT = 4
 _DIRECT_SLOTS = 3 * 256 * 8 + 16 * 2 * 8
-_WEIGHTS = (3 * 5 * 4 * 16) * 6 + 8 * 6
+_WEIGHTS = (3 * 5 * 4 * 16) * 7 + 8 * 6
 
 
 def model_bytes(pixels: int, k: int) -> int:
     """Memory of one stripe's model, in bytes (spec section 11.7), beyond the stripe's own labels.
 
-    Four hashed tables of ``2^hb`` four-byte slots and a match table of ``2^hb``
+    Five hashed tables of ``2^hb`` four-byte slots and a match table of ``2^hb``
     positions, ``hb = min(20, max(12, bit_length(pixels) + 1))``, plus the direct
     tables (the escape trees' two take ``(K + 1) * 2^bits`` slots each), the weights
     and the palette's distances.
     """
     hb = min(20, max(12, pixels.bit_length() + 1))
     tree = (k + 1) << (k - 1).bit_length()
-    return (4 << hb) * _SLOT + (4 << hb) + (_DIRECT_SLOTS + 2 * tree) * _SLOT + _WEIGHTS * 4 + (k + 1) ** 2 * 4
+    return (5 << hb) * _SLOT + (4 << hb) + (_DIRECT_SLOTS + 2 * tree) * _SLOT + _WEIGHTS * 4 + (k + 1) ** 2 * 4
 
 
-#: The largest model, for a stripe of a million pixels or more: 21 MB (one per thread).
+#: The largest model, for a stripe of a million pixels or more: 26 MB (one per thread).
 MODEL_BYTES_MAX = model_bytes(1 << 20, 256)
 
 
