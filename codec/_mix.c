@@ -87,7 +87,7 @@ static inline int bit_length(uint32_t v) {
 
 #define T1_SIZE (3 * 256 * 8)
 #define TM_SIZE (16 * 2 * 8)
-#define FLAG_SETS (3 * 5 * 4 * 16)
+#define FLAG_SETS (3 * 5 * 4 * 4)
 #define ESC_SETS 8
 
 typedef struct {
@@ -363,7 +363,7 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
                 s[3] = &m->t4[HB8(h4, i)];
                 s[4] = &m->tm[(lb * 2 + agree) * 8 + i];
                 s[5] = &m->t5[HB8(h5, i)];
-                bit = mix_bit(e, dec, m->wf + ((((ms * 5 + i) * 4 + (mc > 4 ? 4 : mc) - 1) * 16 + act) * (NFLAG_IN + 1)),
+                bit = mix_bit(e, dec, m->wf + ((((ms * 5 + i) * 4 + (mc > 4 ? 4 : mc) - 1) * 4 + (act >> 2)) * (NFLAG_IN + 1)),
                               s, lim, NFLAG_IN, LR_FLAG, dec ? 0u : (unsigned)(truth == c));
                 if (bit) {
                     value = c;

@@ -47,7 +47,7 @@ AVAILABLE: bool = _name == "C"
 
 _SLOT = 4
 _DIRECT_SLOTS = 3 * 256 * 8 + 16 * 2 * 8
-_WEIGHTS = (3 * 5 * 4 * 16) * 7 + 8 * 6
+_WEIGHTS = (3 * 5 * 4 * 4) * 7 + 8 * 6
 
 
 def model_bytes(pixels: int, k: int) -> int:
