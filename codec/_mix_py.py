@@ -22,24 +22,23 @@ __all__ = ["encode", "decode"]
 _TOP = 1 << 24
 _MASK32 = 0xFFFFFFFF
 _HASH_MUL = 0x9E3779B1
+_LIMIT_TREE = 30
 _LIMIT_FAST = 60
 _LIMIT_SLOW = 250
 _W_INIT = 22000
 _W_MAX = 1 << 22
 _NFLAG_IN = 5
-_NESC_IN = 3
+_NESC_IN = 5
 _T1_SIZE = 3 * 256 * 8
 _TM_SIZE = 16 * 2 * 8
-_T5_SIZE = 9 * 1024
-_T6_SIZE = 9 * 512 * 10
 _FLAG_SETS = 3 * 5 * 4 * 16
-_ESC_SETS = 8 + 8 * 8
+_ESC_SETS = 8
 #: A fresh slot: p = 32768 (one half in units of 2^-16), n = 0 updates, as ``p << 8 | n``.
 _SLOT_INIT = 32768 << 8
 
 # Statuses, as kmq._mix numbers them.
-_OK, _SHORT, _FIRST_BYTE, _CODE_RANGE, _EARLY_END = 0, 1, 2, 3, 4
-_LEFT_OVER, _CODE_NONZERO, _CANCELLED, _RANK, _BAD_LABEL = 7, 8, 9, 10, 11
+_OK, _SHORT, _FIRST_BYTE, _CODE_RANGE, _EARLY_END, _LABEL_K, _LABEL_IN_L = 0, 1, 2, 3, 4, 5, 6
+_LEFT_OVER, _CODE_NONZERO, _CANCELLED, _BAD_LABEL = 7, 8, 9, 11
 _OVERFLOW = -1
 
 #: lpaq1's squash at 33 knots (section 6.3 of the spec, ``SQ`` in the C file).
@@ -105,21 +104,13 @@ def _check_args(k: int, width: int, height: int, palette: bytes) -> None:
         raise ValueError(f"palette is {len(palette)} bytes, not 3 or 4 x k={k}")
 
 
-def _colour_order(palette: bytes, k: int) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
-    """(dist, order, rank): squared colour distances with a zero row and column for the absent label K,
-    and per pivot the labels by distance (ties by label) and each label's place in that order."""
+def _distances(palette: bytes, k: int) -> list[list[int]]:
+    """Squared colour distances (section 11.5, step 2), with a zero row and column for the absent label K."""
     c = len(palette) // k
     colours = [palette[j * c : (j + 1) * c] for j in range(k)]
     dist = [[sum((a - b) * (a - b) for a, b in zip(cp, cj, strict=True)) for cj in colours] + [0] for cp in colours]
     dist.append([0] * (k + 1))
-    order = [sorted(range(k), key=row.__getitem__) for row in dist[:k]]  # sorted is stable: ties by label
-    rank = []
-    for od in order:
-        rk = [0] * k
-        for place, label in enumerate(od):
-            rk[label] = place
-        rank.append(rk)
-    return dist, order, rank
+    return dist
 
 
 def _first_bad(data: bytes, width: int, k: int) -> tuple[int, int, int]:
@@ -145,15 +136,22 @@ def _code_stripe(
     hb = _hash_bits(width * rows)
     hs = 1 << hb
     sh, sh8 = 32 - hb, 35 - hb
-    t1, tm, t5, t6 = [_SLOT_INIT] * _T1_SIZE, [_SLOT_INIT] * _TM_SIZE, [_SLOT_INIT] * _T5_SIZE, [_SLOT_INIT] * _T6_SIZE
+    bits = (k - 1).bit_length()  # the escape tree's depth
+    top_node = 1 << bits
+    depths = [(b, (bits - 1 - b) * (_NESC_IN + 1)) for b in range(bits - 1, -1, -1)]  # (bit, its weight set)
+    t1, tm = [_SLOT_INIT] * _T1_SIZE, [_SLOT_INIT] * _TM_SIZE
+    tw, tn = [_SLOT_INIT] * ((k + 1) << bits), [_SLOT_INIT] * ((k + 1) << bits)
     t2, t3, t4, te = [_SLOT_INIT] * hs, [_SLOT_INIT] * hs, [_SLOT_INIT] * hs, [_SLOT_INIT] * hs
     mt = [0] * hs
     wf = [_W_INIT] * (_FLAG_SETS * (_NFLAG_IN + 1))
     we = [_W_INIT] * (_ESC_SETS * (_NESC_IN + 1))
-    dist, order, rank = _colour_order(palette, k)
+    dist = _distances(palette, k)
     h9 = [_hash_step(9, v) for v in range(k + 1)]
     h2a = [_hash_step(2, v) for v in range(k + 1)]
     h3a = [_hash_step(3, v) for v in range(k + 1)]
+    h10a = [_hash_step(10, v) for v in range(k + 1)]
+    h11a = [_hash_step(11, v) for v in range(k + 1)]
+    h12a = [_hash_step(12, v) for v in range(k + 1)]
     sq, st, rc, actt = _SQUASH, _STRETCH, _RECIP, _ACT
     mul, m32, top, wmax, nwmax = _HASH_MUL, _MASK32, _TOP, _W_MAX, -_W_MAX
     if dec:
@@ -340,50 +338,34 @@ def _code_stripe(
                         value = c
                         break
                 if value < 0:
-                    # the escape: the label's rank among the non-candidates by colour distance
-                    # from the pivot, as an Elias-gamma code of rank + 1
-                    pivot = cand[0] if mc else 0
-                    rk = rank[pivot]
-                    gmax = avail.bit_length() - 1
-                    rn = rk[n].bit_length() if n != A else 0
-                    ectx = (mc + 6 * act) * 10 + rn
-                    he1 = _hash_step(_hash_step(_hash_step(5, pivot), mc), n == A)
-                    he2 = _hash_step(_hash_step(6, pivot), act)
-                    e1, e2 = (he1 >> sh8) << 3, (he2 >> sh8) << 3
-                    r = g = 0
-                    if not dec:
-                        full = rk[truth]
-                        r = full
-                        for c in cand:
-                            if rk[c] < full:
-                                r -= 1
-                        g = (r + 1).bit_length() - 1
-                    # the unary part (j < gmax), then the tree (node) of g bits
-                    j, node, b = 0, 1, -1
-                    while True:
-                        if b < 0:
-                            if j >= gmax:
-                                g, b = j, j - 1
-                                if b < 0:
-                                    break
-                                continue
-                            i1, i2, i3 = j * 1024 + ectx, e1 + j, e2 + j
-                            wi = j * 4
-                            bit = 1 if g > j else 0
-                        else:
-                            t = g * 512 + node
-                            i1 = t * 10 + rn
-                            hh = ((he1 ^ (t + 1000)) * mul) & m32
-                            i2 = (hh ^ (hh >> 15)) >> sh
-                            hh = ((he2 ^ (t + 1000)) * mul) & m32
-                            i3 = (hh ^ (hh >> 15)) >> sh
-                            wi = (8 + (g - 1) * 8 + (g - 1 - b)) * 4
-                            bit = ((r + 1) >> b) & 1
-                        tab1 = t5 if b < 0 else t6
-                        v1, v2, v3 = tab1[i1], te[i2], te[i3]
-                        s1, s2, s3 = st[v1 >> 12], st[v2 >> 12], st[v3 >> 12]
-                        w0, w1, w2, w3 = we[wi : wi + 4]
-                        d = (s1 * w0 + s2 * w1 + s3 * w2 + 256 * w3) >> 16
+                    # the escape: the label's bits, most significant first, down a binary tree whose
+                    # nodes are predicted under W's label, N's label and three hashed neighbourhoods
+                    wrow, nrow = w << bits, n << bits
+                    h = h10a[w]
+                    h = ((h ^ n) * mul) & m32
+                    g2 = h ^ (h >> 15)
+                    h = h11a[w]
+                    h = ((h ^ n) * mul) & m32
+                    h ^= h >> 15
+                    h = ((h ^ ne) * mul) & m32
+                    h ^= h >> 15
+                    h = ((h ^ nw) * mul) & m32
+                    g4 = h ^ (h >> 15)
+                    g1 = h12a[ne]
+                    leaf = truth | top_node  # the encoder's walk ends at this node
+                    node = 1
+                    for b, wi in depths:
+                        i1, i2 = wrow + node, nrow + node
+                        h = ((g2 ^ node) * mul) & m32
+                        i3 = (h ^ (h >> 15)) >> sh
+                        h = ((g4 ^ node) * mul) & m32
+                        i4 = (h ^ (h >> 15)) >> sh
+                        h = ((g1 ^ node) * mul) & m32
+                        i5 = (h ^ (h >> 15)) >> sh
+                        v1, v2, v3, v4, v5 = tw[i1], tn[i2], te[i3], te[i4], te[i5]
+                        s1, s2, s3, s4, s5 = st[v1 >> 12], st[v2 >> 12], st[v3 >> 12], st[v4 >> 12], st[v5 >> 12]
+                        w0, w1, w2, w3, w4, w5 = we[wi : wi + 6]
+                        d = (s1 * w0 + s2 * w1 + s3 * w2 + s4 * w3 + s5 * w4 + 256 * w5) >> 16
                         p = 1 if d < -2047 else 4094 if d > 2047 else sq[d + 2047]
                         bound = (rng >> 15) * ((4096 - p) << 3)
                         if dec:
@@ -401,6 +383,7 @@ def _code_stripe(
                                 code = (code << 8) | src[ip]
                                 ip += 1
                         else:
+                            bit = (leaf >> b) & 1
                             if bit:
                                 low += bound
                                 rng -= bound
@@ -421,46 +404,40 @@ def _code_stripe(
                         w0 += (s1 * err) >> 10
                         w1 += (s2 * err) >> 10
                         w2 += (s3 * err) >> 10
-                        w3 += (256 * err) >> 10
-                        we[wi : wi + 4] = [
+                        w3 += (s4 * err) >> 10
+                        w4 += (s5 * err) >> 10
+                        w5 += (256 * err) >> 10
+                        we[wi : wi + 6] = [
                             wmax if w0 > wmax else nwmax if w0 < nwmax else w0,
                             wmax if w1 > wmax else nwmax if w1 < nwmax else w1,
                             wmax if w2 > wmax else nwmax if w2 < nwmax else w2,
                             wmax if w3 > wmax else nwmax if w3 < nwmax else w3,
+                            wmax if w4 > wmax else nwmax if w4 < nwmax else w4,
+                            wmax if w5 > wmax else nwmax if w5 < nwmax else w5,
                         ]
-                        # slots 2 and 3 share a table and may be one slot: update in turn, re-reading
-                        for tab, ix, v in ((tab1, i1, v1), (te, i2, te[i2]), (te, i3, -1)):
-                            if v < 0:
-                                v = te[ix]
+                        # TW and TN are tables of their own; the three TE slots may be one entry:
+                        # update them in turn, each from what the one before left
+                        n1, n2, p1, p2 = v1 & 255, v2 & 255, v1 >> 8, v2 >> 8
+                        if bit:
+                            p1 += ((65536 - p1) * rc[n1]) >> 16
+                            p2 += ((65536 - p2) * rc[n2]) >> 16
+                        else:
+                            p1 -= (p1 * rc[n1]) >> 16
+                            p2 -= (p2 * rc[n2]) >> 16
+                        tw[i1] = p1 << 8 | (n1 + 1 if n1 < 30 else n1)
+                        tn[i2] = p2 << 8 | (n2 + 1 if n2 < 30 else n2)
+                        for ix in (i3, i4, i5):
+                            v = te[ix]
                             pp, nn_ = v >> 8, v & 255
                             if bit:
                                 pp += ((65536 - pp) * rc[nn_]) >> 16
                             else:
                                 pp -= (pp * rc[nn_]) >> 16
-                            tab[ix] = pp << 8 | (nn_ + 1 if nn_ < 250 else nn_)
-                        if b < 0:
-                            if not bit:
-                                g, b = j, j - 1
-                                if b < 0:
-                                    break
-                            else:
-                                j += 1
-                        else:
-                            node = 2 * node + bit
-                            b -= 1
-                            if b < 0:
-                                break
-                    if dec:
-                        r = node - 1
-                        if r >= avail:
-                            return _RANK, x, y
-                        q = r
-                        for cr in sorted([rk[c] for c in cand]):
-                            if cr <= q:
-                                q += 1
-                        value = order[pivot][q]
-                    else:
-                        value = truth
+                            te[ix] = pp << 8 | (nn_ + 1 if nn_ < 250 else nn_)
+                        node = 2 * node + bit
+                    value = node - top_node
+                    if dec and (value >= K or value in cand):
+                        return (_LABEL_K if value >= K else _LABEL_IN_L), x, y
                 buf[pos] = value
                 cur[x + 2] = value
                 if active:
