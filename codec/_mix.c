@@ -388,6 +388,15 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
                     s[2] = &m->te[HB(hash_step(g2, (uint32_t)node))];
                     s[3] = &m->te[HB(hash_step(g4, (uint32_t)node))];
                     s[4] = &m->te[HB(hash_step(g1, (uint32_t)node))];
+                    if (b > 0) { /* both children's hashed slots: one of them is the next bit's */
+                        const uint32_t c = (uint32_t)(2 * node);
+                        PREFETCH(&m->te[HB(hash_step(g2, c))]);
+                        PREFETCH(&m->te[HB(hash_step(g2, c + 1))]);
+                        PREFETCH(&m->te[HB(hash_step(g4, c))]);
+                        PREFETCH(&m->te[HB(hash_step(g4, c + 1))]);
+                        PREFETCH(&m->te[HB(hash_step(g1, c))]);
+                        PREFETCH(&m->te[HB(hash_step(g1, c + 1))]);
+                    }
                     node = 2 * node + (int)mix_bit(e, dec, m->we + (m->bits - 1 - b) * (NESC_IN + 1), s, lim, NESC_IN,
                                                    LR_ESC, dec ? 0u : (unsigned)((truth >> b) & 1));
                 }
