@@ -320,9 +320,11 @@ class MixModel:
         size = 1 << self.hb
         self.t1, self.tm = Table(3 * 256 * 8, 60), Table(16 * 2 * 8, 60)
         self.t2, self.t3, self.t4 = Table(size, 250), Table(size, 250), Table(size, 250)
-        self.t5, self.t6, self.te = Table(9 * 1024, 250), Table(9 * 512 * 10, 250), Table(size, 250)
+        self.bits = (k - 1).bit_length()
+        self.tw, self.tn = Table((k + 1) << self.bits, 30), Table((k + 1) << self.bits, 30)
+        self.te = Table(size, 250)
         self.flag_weights = [[22000] * 6 for _ in range(960)]
-        self.escape_weights = [[22000] * 4 for _ in range(72)]
+        self.escape_weights = [[22000] * 6 for _ in range(8)]
         self.mt = [0] * size
         self.active, self.ptr, self.len = False, 0, 0
         # D(a, b), with absent (K) at distance 0 from everything
@@ -330,11 +332,6 @@ class MixModel:
         for a in range(k):
             for b in range(k):
                 self.dist[a][b] = sum((ca - cb) ** 2 for ca, cb in zip(palette[a], palette[b], strict=True))
-        self.order = [sorted(range(k), key=lambda j, q=q: (self.dist[q][j], j)) for q in range(k)]
-        self.rank = [[0] * k for _ in range(k)]
-        for q in range(k):
-            for place, j in enumerate(self.order[q]):
-                self.rank[q][j] = place
         self.labels = [k] * pix
         self.coder, self.trace = coder, trace
         self.where: tuple[object, ...] = (0, 0, [])  # x, y, L of the pixel being coded, for the trace
@@ -424,7 +421,7 @@ class MixModel:
                 x_value = c
                 break
         if x_value is None:
-            x_value = self.escape(cands, n, act, value)
+            x_value = self.escape(cands, w, n, ne, nw, value)
         if self.active:
             if x_value == expected:
                 self.len = min(self.len + 1, 65535)
@@ -436,48 +433,30 @@ class MixModel:
         labels[pos] = x_value
         return x_value
 
-    def escape(self, cands: list[int], n: int, act: int, value: int | None) -> int:
-        """11.6: code X by its rank among the labels not in L, in the colour order of the pivot."""
-        k, m = self.k, len(cands)
-        avail = k - m
-        q = cands[0] if cands else 0
-        rest = [j for j in self.order[q] if j not in cands]  # the labels not in L, in colour order
-        r = self.code_rank(cands, n, act, None if value is None else rest.index(value))
-        if r >= avail:
-            raise StreamError(f"escape rank {r} beyond the {avail} labels left")
-        return rest[r]
-
-    def code_rank(self, cands: list[int], n: int, act: int, r_true: int | None) -> int:
-        """11.6: code (encoder: ``r_true``) or decode the rank r as an Elias-gamma code; returns r."""
-        k, m = self.k, len(cands)
-        avail = k - m
-        q = cands[0] if cands else 0
-        rank = self.rank[q]
-        gmax = avail.bit_length() - 1
-        rn = 0 if n == k else rank[n].bit_length()
-        ectx = (m + 6 * act) * 10 + rn
-        he1 = hash_chain(5, q, m, int(n == k))
-        he2 = hash_chain(6, q, act)
-        g_true = None if r_true is None else (r_true + 1).bit_length() - 1
-        g = 0
-        for j in range(gmax):
-            slots = [(self.t5, j * 1024 + ectx), (self.te, self.idx8(he1, j)), (self.te, self.idx8(he2, j))]
-            want = None if g_true is None else int(g_true > j)
-            if not self.mix(slots, self.escape_weights[j], 10, want, f"unary {j}"):
-                break
-            g += 1
+    def escape(self, cands: list[int], w: int, n: int, ne: int, nw: int, value: int | None) -> int:
+        """11.6: code (encoder: ``value``) or decode X's ``bits`` bits down a binary tree; returns X."""
+        k, bits = self.k, self.bits
+        g2 = hash_chain(10, w, n)
+        g4 = hash_chain(11, w, n, ne, nw)
+        g1 = hash_chain(12, ne)
         node = 1
-        for b in range(g - 1, -1, -1):
-            t = g * 512 + node
+        for b in range(bits - 1, -1, -1):
             slots = [
-                (self.t6, t * 10 + rn),
-                (self.te, self.idx(hash_step(he1, t + 1000))),
-                (self.te, self.idx(hash_step(he2, t + 1000))),
+                (self.tw, w * (1 << bits) + node),
+                (self.tn, n * (1 << bits) + node),
+                (self.te, self.idx(hash_step(g2, node))),
+                (self.te, self.idx(hash_step(g4, node))),
+                (self.te, self.idx(hash_step(g1, node))),
             ]
-            want = None if r_true is None else ((r_true + 1) >> b) & 1
-            weights = self.escape_weights[8 + (g - 1) * 8 + (g - 1 - b)]
-            node = 2 * node + self.mix(slots, weights, 10, want, f"mantissa {b}")
-        return node - 1
+            want = None if value is None else (value >> b) & 1
+            node = 2 * node + self.mix(slots, self.escape_weights[bits - 1 - b], 10, want, f"escape {b}")
+        x_value = node - (1 << bits)
+        if value is None:  # the decoder's two escape rules (11.7, as in 5.5)
+            if x_value >= k:
+                raise StreamError(f"escaped label {x_value} >= k")
+            if x_value in cands:
+                raise StreamError(f"escaped label {x_value} is a candidate")
+        return x_value
 
 
 def encode_stripe_mix(labels: list[list[int]], palette: list[bytes], trace: list | None = None) -> bytes:

@@ -360,5 +360,35 @@ def test_a_mix_vector_has_an_escape_bit_whose_two_te_slots_coincide(monkeypatch:
         return mix_bit(self, slots, weights, lr, bit, what)
 
     monkeypatch.setattr(reference.MixModel, "mix", counting)
-    reference.read((VECTORS / "mix_k20_rgb_20x12.kmq").read_bytes())
-    assert shared and all(what.startswith(("unary", "mantissa")) for what in shared)
+    reference.read((VECTORS / "mix_k20_rgb_50x20.kmq").read_bytes())
+    assert shared and all(what.startswith("escape") for what in shared)
+
+
+def test_mix_vectors_list_in_section_10_is_the_vectors():
+    sentence = re.search(r"The `mix_\*` files cover coding 2: the worked\s+example, K = ([\d, and]+),", FORMAT)
+    stated = {int(k) for k in re.findall(r"\d+", sentence.group(1))}
+    named = {int(re.match(r"mix_k(\d+)_", p.stem).group(1)) for p in MIX_VALID if p.stem != "mix_k5_rgb_3x2"}
+    assert stated == named
+
+
+def test_mix_invalid_vectors_break_both_escape_rules():
+    rows = {r[0].strip("`").removesuffix(".kmq"): r for r in _invalid_rows()}
+    assert rows["mix_escape_7_of_5"][1].startswith("D10: escape to label 7 >= k = 5")
+    assert rows["mix_escape_to_candidate"][1].startswith("D10: escape to a value that is a candidate")
+    assert not any("rank" in name for name in rows)
+    with pytest.raises(ValueError, match="escaped label 7 >= k"):
+        reference.read((VECTORS / "invalid" / "mix_escape_7_of_5.kmq").read_bytes())
+    with pytest.raises(ValueError, match="escaped label 4 is a candidate"):
+        reference.read((VECTORS / "invalid" / "mix_escape_to_candidate.kmq").read_bytes())
+
+
+@pytest.mark.parametrize("k", [2, 3, 5, 17, 100, 256])
+def test_mix_random_planes_agree_both_ways(k: int):
+    rng = np.random.default_rng(k)
+    for height, width in ((1, 1), (1, 9), (9, 1), (7, 11)):
+        palette = rng.integers(0, 256, (k, 3 + k % 2)).astype(np.uint8)
+        labels = rng.integers(0, k, (height, width)).astype(np.uint8)
+        entries = [bytes(entry) for entry in palette]
+        payload = mix.encode(labels, palette, stripes=1)
+        assert reference.encode_payload_mix(labels.tolist(), entries, 1) == payload
+        assert reference.decode_stripe_mix(payload[6:], width, height, entries) == labels.tolist()

@@ -101,18 +101,18 @@ CTX1 = {
 MIX = {
     "mix_k5_rgb_3x2": (5, 3, 3, 2, 1, "the worked example of FORMAT.md section 11.7"),
     "mix_k2_rgb_9x3": (2, 3, 9, 3, 1, "K=2: every flag decides, no escape once W and N differ"),
-    "mix_k3_rgba_8x6": (3, 4, 8, 6, 1, "K=3, RGBA: an escape among 2 labels left is one unary bit"),
+    "mix_k3_rgba_8x6": (3, 4, 8, 6, 1, "K=3, RGBA: escapes to 3 are possible in the tree but invalid"),
     "mix_k8_rgb_13x7": (8, 3, 13, 7, 1, "every label value, flags and escapes"),
     "mix_k16_rgba_11x6": (16, 4, 11, 6, 1, "K=16, RGBA distances over 4 channels"),
     "mix_k17_rgb_12x8": (17, 3, 12, 8, 1, "K=17"),
-    "mix_k100_rgb_30x20": (100, 3, 30, 20, 1, "K not a power of two: ranks near avail"),
-    "mix_k256_rgb_40x30": (256, 3, 40, 30, 1, "K=256: the largest palette, 8-bit gamma codes"),
-    "mix_k4_rgb_1x1": (4, 3, 1, 1, 1, "1x1: no neighbours, one escape from pivot 0"),
-    "mix_k6_rgb_23x1": (6, 3, 23, 1, 1, "a single row: N and the rows above always absent"),
+    "mix_k100_rgb_30x20": (100, 3, 30, 20, 1, "K not a power of two, 7-level escape tree"),
+    "mix_k256_rgb_40x30": (256, 3, 40, 30, 1, "K=256: the largest palette, 8-level escape tree"),
+    "mix_k4_rgb_1x1": (4, 3, 1, 1, 1, "1x1: no neighbours, one escape under W and N absent"),
+    "mix_k8_rgb_23x1": (8, 3, 23, 1, 1, "a single row: N and the rows above always absent"),
     "mix_k6_rgb_1x23": (6, 3, 1, 23, 1, "a single column: W, WW, NW, NE always absent"),
     "mix_k8_rgb_128x97_3_stripes": (8, 3, 128, 97, 3, "3 stripes of 32, 32 and 33 rows, each a fresh model"),
     "mix_k12_rgb_48x40_tiles": (12, 3, 48, 40, 1, "a 6 x 5 tile repeated: the match model predicts"),
-    "mix_k20_rgb_20x12": (20, 3, 20, 12, 1, "escape bits whose two TE slots are one entry: updated twice (11.4)"),
+    "mix_k20_rgb_50x20": (20, 3, 50, 20, 1, "escape bits with two TE slots in one entry: updated in turn (11.4)"),
 }
 
 
@@ -264,12 +264,34 @@ def _ctx1_invalid(base1: bytes, big: bytes) -> dict[str, tuple[bytes, str, str]]
     }
 
 
-def _rank_beyond_stream() -> bytes:
-    """A stream for the worked example whose first pixel escapes to rank 5 of the 5 labels left (11.6)."""
+class _ForcedMixModel(reference.MixModel):
+    """The reference's coding-2 model, made to escape at chosen pixels: every flag there codes 0."""
+
+    forced: tuple[int, int] | None = None
+
+    def mix(self, slots: list, weights: list[int], lr: int, bit: int | None, what: str) -> int:
+        if self.where[:2] == self.forced and what.startswith("flag"):
+            bit = 0
+        return super().mix(slots, weights, lr, bit, what)
+
+
+def _mix_escape_stream(at: tuple[int, int], value: int) -> bytes:
+    """The worked example's stream, except that pixel ``at`` answers no to every flag and escapes to ``value``.
+
+    The stream stops after that pixel when ``value`` >= K (the model has no context for such a label).
+    """
     palette = [bytes(entry) for entry in EXAMPLE_PALETTE]
     coder = reference.MixCoder()
-    model = reference.MixModel(3, 2, palette, coder, None)
-    model.code_rank([], 5, 0, 5)  # pixel (0, 0): no neighbours (N absent, act 0), L empty, avail 5
+    model = _ForcedMixModel(3, 2, palette, coder, None)
+    model.forced = at
+    for y, row in enumerate(EXAMPLE_LABELS.tolist()):
+        for x, label in enumerate(row):
+            model.pixel(x, y, value if (x, y) == at else label)
+            if (x, y) == at and value >= len(palette):
+                break
+        else:
+            continue
+        break
     assert coder.encoder is not None
     return coder.encoder.finish()
 
@@ -298,10 +320,15 @@ def _mix_invalid(mix1: bytes, mixbig: bytes) -> dict[str, tuple[bytes, str, str]
             "FormatError",
             "D10: code not 0 after the last pixel of a coding-2 stream",
         ),
-        "mix_escape_rank_5_of_5": (
-            _ctx1_file(mix1, [_rank_beyond_stream()]),
+        "mix_escape_7_of_5": (
+            _ctx1_file(mix1, [_mix_escape_stream((0, 0), 7)]),
             "FormatError",
-            "D10: escape rank 5 beyond the 5 labels left",
+            "D10: escape to label 7 >= k = 5 in a coding-2 stream",
+        ),
+        "mix_escape_to_candidate": (
+            _ctx1_file(mix1, [_mix_escape_stream((1, 0), 4)]),
+            "FormatError",
+            "D10: escape to a value that is a candidate in a coding-2 stream",
         ),
     }
 
