@@ -404,7 +404,7 @@ def cmd_completion(args: argparse.Namespace) -> None:
 
 
 #: What mix, the default, gives at K=8, measured (tests/test_help_text.py checks it).
-MIX_AT_K8 = "at K=8 0.21 to 1.47 bits per pixel on the 24 Kodak photos (mean 0.66)"
+MIX_AT_K8 = "at K=8 0.21 to 1.47 bits per pixel on the 24 Kodak photos (mean 0.65)"
 #: What ctx1 gives at K=8, measured (README's payload codings, BENCHMARKS.md; tests/test_help_text.py checks it).
 CTX1_AT_K8 = "at K=8 0.23 to 1.61 bits per pixel on the 24 Kodak photos (mean 0.71), 0.27 on a 12 MP photo"
 
