@@ -27,11 +27,11 @@ _LIMIT_FAST = 60
 _LIMIT_SLOW = 250
 _W_INIT = 22000
 _W_MAX = 1 << 22
-_NFLAG_IN = 5
+_NFLAG_IN = 6
 _NESC_IN = 5
 _T1_SIZE = 3 * 256 * 8
 _TM_SIZE = 16 * 2 * 8
-_FLAG_SETS = 3 * 5 * 4 * 16
+_FLAG_SETS = 3 * 5 * 4 * 4
 _ESC_SETS = 8
 #: A fresh slot: p = 32768 (one half in units of 2^-16), n = 0 updates, as ``p << 8 | n``.
 _SLOT_INIT = 32768 << 8
@@ -141,7 +141,7 @@ def _code_stripe(
     depths = [(b, (bits - 1 - b) * (_NESC_IN + 1)) for b in range(bits - 1, -1, -1)]  # (bit, its weight set)
     t1, tm = [_SLOT_INIT] * _T1_SIZE, [_SLOT_INIT] * _TM_SIZE
     tw, tn = [_SLOT_INIT] * ((k + 1) << bits), [_SLOT_INIT] * ((k + 1) << bits)
-    t2, t3, t4, te = [_SLOT_INIT] * hs, [_SLOT_INIT] * hs, [_SLOT_INIT] * hs, [_SLOT_INIT] * hs
+    t2, t3, t4, t5, te = [_SLOT_INIT] * hs, [_SLOT_INIT] * hs, [_SLOT_INIT] * hs, [_SLOT_INIT] * hs, [_SLOT_INIT] * hs
     mt = [0] * hs
     wf = [_W_INIT] * (_FLAG_SETS * (_NFLAG_IN + 1))
     we = [_W_INIT] * (_ESC_SETS * (_NESC_IN + 1))
@@ -179,9 +179,9 @@ def _code_stripe(
                 return _BAD_LABEL, bad_x, y
             cur = [A] * (width + 5)
             base = y * width
-            w = ww = nw = nww = A
+            w = ww = www = nw = nww = nnw = nnww = A
             n, ne, nee = up1[2], up1[3], up1[4]
-            nn, nne = up2[2], up2[3]
+            nn, nne, nnee = up2[2], up2[3], up2[4]
             for x in range(width):
                 pos = base + x
                 pat = ((w == n) | (w == nw) << 1 | (w == ne) << 2 | (n == nw) << 3 | (n == ne) << 4
@@ -244,11 +244,24 @@ def _code_stripe(
                 h = ((h ^ nn) * mul) & m32
                 h ^= h >> 15
                 h = ((h ^ nne) * mul) & m32
-                b4 = ((h ^ (h >> 15)) >> sh8) << 3
+                h ^= h >> 15
+                b4 = (h >> sh8) << 3
+                h = ((h ^ 5 ^ nww) * mul) & m32
+                h ^= h >> 15
+                h = ((h ^ nee) * mul) & m32
+                h ^= h >> 15
+                h = ((h ^ www) * mul) & m32
+                h ^= h >> 15
+                h = ((h ^ nnw) * mul) & m32
+                h ^= h >> 15
+                h = ((h ^ nnww) * mul) & m32
+                h ^= h >> 15
+                h = ((h ^ nnee) * mul) & m32
+                b5 = ((h ^ (h >> 15)) >> sh8) << 3
                 truth = -1 if dec else src[pos]
                 mc = len(cand)
                 avail = K - mc
-                mcw = (mc if mc < 4 else 4) - 1
+                wsel = ((mc if mc < 4 else 4) - 1) * 4 + (act >> 2)  # the weight set, but for ms and i
                 value = -1
                 for i in range(mc):
                     c = cand[i]
@@ -258,13 +271,14 @@ def _code_stripe(
                     agree = c == e_label
                     ms = (1 if agree else 2) if lb else 0
                     i1 = (ms * 256 + pat) * 8 + i
-                    i2, i3, i4 = b2 + i, b3 + i, b4 + i
+                    i2, i3, i4, i6 = b2 + i, b3 + i, b4 + i, b5 + i
                     i5 = (lb * 2 + agree) * 8 + i
-                    wi = (((ms * 5 + i) * 4 + mcw) * 16 + act) * 6
-                    v1, v2, v3, v4, v5 = t1[i1], t2[i2], t3[i3], t4[i4], tm[i5]
+                    wi = ((ms * 5 + i) * 16 + wsel) * 7
+                    v1, v2, v3, v4, v5, v6 = t1[i1], t2[i2], t3[i3], t4[i4], tm[i5], t5[i6]
                     s1, s2, s3, s4, s5 = st[v1 >> 12], st[v2 >> 12], st[v3 >> 12], st[v4 >> 12], st[v5 >> 12]
-                    w0, w1, w2, w3, w4, w5 = wf[wi : wi + 6]
-                    d = (s1 * w0 + s2 * w1 + s3 * w2 + s4 * w3 + s5 * w4 + 256 * w5) >> 16
+                    s6 = st[v6 >> 12]
+                    w0, w1, w2, w3, w4, w5, w6 = wf[wi : wi + 7]
+                    d = (s1 * w0 + s2 * w1 + s3 * w2 + s4 * w3 + s5 * w4 + s6 * w5 + 256 * w6) >> 16
                     p = 1 if d < -2047 else 4094 if d > 2047 else sq[d + 2047]
                     bound = (rng >> 15) * ((4096 - p) << 3)
                     if dec:
@@ -305,35 +319,40 @@ def _code_stripe(
                     w2 += (s3 * err) >> 11
                     w3 += (s4 * err) >> 11
                     w4 += (s5 * err) >> 11
-                    w5 += (256 * err) >> 11
-                    wf[wi : wi + 6] = [
+                    w5 += (s6 * err) >> 11
+                    w6 += (256 * err) >> 11
+                    wf[wi : wi + 7] = [
                         wmax if w0 > wmax else nwmax if w0 < nwmax else w0,
                         wmax if w1 > wmax else nwmax if w1 < nwmax else w1,
                         wmax if w2 > wmax else nwmax if w2 < nwmax else w2,
                         wmax if w3 > wmax else nwmax if w3 < nwmax else w3,
                         wmax if w4 > wmax else nwmax if w4 < nwmax else w4,
                         wmax if w5 > wmax else nwmax if w5 < nwmax else w5,
+                        wmax if w6 > wmax else nwmax if w6 < nwmax else w6,
                     ]
-                    # the five slots are in five tables: none is another's, so v1..v5 are still current
-                    n1, n2, n3, n4, n5 = v1 & 255, v2 & 255, v3 & 255, v4 & 255, v5 & 255
-                    p1, p2, p3, p4, p5 = v1 >> 8, v2 >> 8, v3 >> 8, v4 >> 8, v5 >> 8
+                    # the six slots are in six tables: none is another's, so v1..v6 are still current
+                    n1, n2, n3, n4, n5, n6 = v1 & 255, v2 & 255, v3 & 255, v4 & 255, v5 & 255, v6 & 255
+                    p1, p2, p3, p4, p5, p6 = v1 >> 8, v2 >> 8, v3 >> 8, v4 >> 8, v5 >> 8, v6 >> 8
                     if bit:
                         p1 += ((65536 - p1) * rc[n1]) >> 16
                         p2 += ((65536 - p2) * rc[n2]) >> 16
                         p3 += ((65536 - p3) * rc[n3]) >> 16
                         p4 += ((65536 - p4) * rc[n4]) >> 16
                         p5 += ((65536 - p5) * rc[n5]) >> 16
+                        p6 += ((65536 - p6) * rc[n6]) >> 16
                     else:
                         p1 -= (p1 * rc[n1]) >> 16
                         p2 -= (p2 * rc[n2]) >> 16
                         p3 -= (p3 * rc[n3]) >> 16
                         p4 -= (p4 * rc[n4]) >> 16
                         p5 -= (p5 * rc[n5]) >> 16
+                        p6 -= (p6 * rc[n6]) >> 16
                     t1[i1] = p1 << 8 | (n1 + 1 if n1 < 60 else n1)
                     t2[i2] = p2 << 8 | (n2 + 1 if n2 < 250 else n2)
                     t3[i3] = p3 << 8 | (n3 + 1 if n3 < 250 else n3)
                     t4[i4] = p4 << 8 | (n4 + 1 if n4 < 250 else n4)
                     tm[i5] = p5 << 8 | (n5 + 1 if n5 < 60 else n5)
+                    t5[i6] = p6 << 8 | (n6 + 1 if n6 < 250 else n6)
                     if bit:
                         value = c
                         break
@@ -450,8 +469,8 @@ def _code_stripe(
                         mlen = 0
                 mt[mi] = pos + 1  # C stops at pos 2^32 - 1: a stripe of 4 G pixels, out of Python's reach
                 # slide the neighbourhood one pixel right
-                ww, w, nww, nw, n, ne, nee = w, value, nw, n, ne, nee, up1[x + 5]
-                nn, nne = nne, up2[x + 4]
+                www, ww, w, nww, nw, n, ne, nee = ww, w, value, nw, n, ne, nee, up1[x + 5]
+                nnww, nnw, nn, nne, nnee = nnw, nn, nne, nnee, up2[x + 5]
             if dec:
                 target[base : base + width] = buf[base : base + width]
             elif len(out) > limit:
