@@ -319,11 +319,11 @@ class MixModel:
         self.hb = min(20, max(12, pix.bit_length() + 1))
         size = 1 << self.hb
         self.t1, self.tm = Table(3 * 256 * 8, 60), Table(16 * 2 * 8, 60)
-        self.t2, self.t3, self.t4 = Table(size, 250), Table(size, 250), Table(size, 250)
+        self.t2, self.t3, self.t4, self.t5 = (Table(size, 250) for _ in range(4))
         self.bits = (k - 1).bit_length()
         self.tw, self.tn = Table((k + 1) << self.bits, 30), Table((k + 1) << self.bits, 30)
         self.te = Table(size, 250)
-        self.flag_weights = [[22000] * 6 for _ in range(960)]
+        self.flag_weights = [[22000] * 7 for _ in range(240)]
         self.escape_weights = [[22000] * 6 for _ in range(8)]
         self.mt = [0] * size
         self.active, self.ptr, self.len = False, 0, 0
@@ -373,6 +373,7 @@ class MixModel:
 
         w, ww, n, nn = at(-1, 0), at(-2, 0), at(0, -1), at(0, -2)
         nw, ne, nww, nee, nne = at(-1, -1), at(1, -1), at(-2, -1), at(2, -1), at(1, -2)
+        www, nnww, nnw, nnee = at(-3, 0), at(-2, -2), at(-1, -2), at(2, -2)
         pattern = (
             (w == n) | (w == nw) << 1 | (w == ne) << 2 | (n == nw) << 3 | (n == ne) << 4 | (nw == ne) << 5
             | (ww == w) << 6 | (nn == n) << 7
@@ -402,6 +403,7 @@ class MixModel:
         h2 = hash_chain(2, w, n)
         h3 = hash_chain(3, w, n, ne, nw)
         h4 = hash_chain(h3 ^ 4, ww, nn, nne)
+        h5 = hash_chain(h4 ^ 5, nww, nee, www, nnw, nnww, nnee)
         x_value = None
         for i, c in enumerate(cands):
             agree = int(expected is not None and c == expected)
@@ -415,8 +417,9 @@ class MixModel:
                 (self.t3, self.idx8(h3, i)),
                 (self.t4, self.idx8(h4, i)),
                 (self.tm, (lb * 2 + agree) * 8 + i),
+                (self.t5, self.idx8(h5, i)),
             ]
-            weights = self.flag_weights[((ms * 5 + i) * 4 + min(m, 4) - 1) * 16 + act]
+            weights = self.flag_weights[((ms * 5 + i) * 4 + min(m, 4) - 1) * 4 + (act >> 2)]
             if self.mix(slots, weights, 11, None if value is None else int(value == c), f"flag {i}"):
                 x_value = c
                 break

@@ -392,3 +392,22 @@ def test_mix_random_planes_agree_both_ways(k: int):
         payload = mix.encode(labels, palette, stripes=1)
         assert reference.encode_payload_mix(labels.tolist(), entries, 1) == payload
         assert reference.decode_stripe_mix(payload[6:], width, height, entries) == labels.tolist()
+
+
+@pytest.mark.parametrize("k", [2, 3, 8, 17])
+def test_mix_stroke_planes_agree_both_ways_and_use_t5(k: int):
+    """1-pixel strokes (text-like): the order-13 neighbourhood of h5 (WWW, NNWW, NNW, NNEE) matters."""
+    rng = np.random.default_rng(100 + k)
+    labels = np.zeros((24, 30), np.uint8)
+    for _ in range(40):
+        y, x = rng.integers(0, 24), rng.integers(0, 30)
+        labels[y, x : x + rng.integers(2, 8)] = rng.integers(1, k)
+        labels[y : y + rng.integers(2, 8), x] = rng.integers(1, k)
+    palette = rng.integers(0, 256, (k, 3)).astype(np.uint8)
+    entries = [bytes(entry) for entry in palette]
+    payload = mix.encode(labels, palette, stripes=1)
+    trace: list[tuple[object, ...]] = []
+    assert reference.encode_stripe_mix(labels.tolist(), entries, trace) == payload[6:]
+    assert reference.decode_stripe_mix(payload[6:], 30, 24, entries) == labels.tolist()
+    flags = [ps for _, _, _, what, ps, _, _ in trace if what.startswith("flag")]
+    assert all(len(ps) == 6 for ps in flags) and any(ps[5] != 32768 for ps in flags)
