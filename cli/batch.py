@@ -97,6 +97,8 @@ def _run(
     ]
     for _, message in problems:
         report.error(message)
+    if getattr(args, "shared_palette", False) and isinstance(options, EncodeOptions):
+        options = _shared(report, jobs, options)
     workers = 1 if args.scheduler else _workers(args)
     _announce(report, jobs, verb, workers, args.scheduler)
     # One record per job, filled in as results arrive (workers finish in any order), listed in input order.
@@ -105,6 +107,22 @@ def _run(
     records += [by_job[id(job)] for job in jobs]
     elapsed = time.perf_counter() - started
     return _summarise(report, records, verb, many and bool(jobs), megapixels, elapsed, output_format)
+
+
+def _shared(report: Report, jobs: list[Job], options: EncodeOptions) -> EncodeOptions:
+    """``--shared-palette``: fit one palette on every input the plan found; warn of outputs that keep an older one."""
+    sources = [job.source for job in jobs if job.action != "fail"]
+    shared, problems = batch.shared_palette(sources, options)
+    for message in problems:
+        report.warning(message)
+    kept = sum(job.action in ("skip", "stale") for job in jobs)
+    if kept:
+        report.warning(
+            f"{kept} output(s) already there keep their own palette; --force rewrites them with the shared one"
+        )
+    assert shared.quantizer.palette is not None
+    report.detail(f"shared palette: {len(shared.quantizer.palette)} colours fitted on {len(sources)} input(s)")
+    return shared
 
 
 def _plan(
@@ -247,7 +265,15 @@ def _place(job: Job, outcome: Outcome, force: bool, named: bool, make_folders: b
 
 def run_encode(args: argparse.Namespace, output_format: str | None = None) -> int:
     """``kmq encode``; returns the exit status. ``output_format``: write palette images of that Pillow format."""
-    quantizer = QuantizeOptions(k=args.k, seed=args.seed, space=args.space, dither=args.dither, min_psnr=args.min_psnr)
+    quantizer = QuantizeOptions(
+        k=args.k,
+        seed=args.seed,
+        space=args.space,
+        dither=args.dither,
+        min_psnr=args.min_psnr,
+        palette=args.palette,
+        keep=args.keep,
+    )
     options = EncodeOptions(
         quantizer=quantizer,
         coding=args.coding,

@@ -26,8 +26,10 @@ from typing import Any, TypeAlias
 import kmq
 import numpy as np
 from kmq import container, ctx1, files, images, metrics, mix, pictures
+from kmq.colour import DEFAULT_SPACE
 from kmq.errors import KmqError
-from kmq.quantize import DEFAULT_K, MAX_SEED, SPACES
+from kmq.palettes import BUILTIN
+from kmq.quantize import DEFAULT_DITHER_STRENGTH, DEFAULT_K, MAX_SEED, SPACES
 
 from . import batch as batch_cli
 from . import completion, signals
@@ -404,9 +406,9 @@ def cmd_completion(args: argparse.Namespace) -> None:
 
 
 #: What mix, the default, gives at K=8, measured (tests/test_help_text.py checks it).
-MIX_AT_K8 = "at K=8 0.21 to 1.47 bits per pixel on the 24 Kodak photos (mean 0.65)"
+MIX_AT_K8 = "at K=8 0.18 to 1.48 bits per pixel on the 24 Kodak photos (mean 0.64)"
 #: What ctx1 gives at K=8, measured (README's payload codings, BENCHMARKS.md; tests/test_help_text.py checks it).
-CTX1_AT_K8 = "at K=8 0.23 to 1.61 bits per pixel on the 24 Kodak photos (mean 0.71), 0.27 on a 12 MP photo"
+CTX1_AT_K8 = "at K=8 0.20 to 1.63 bits per pixel on the 24 Kodak photos (mean 0.71), 0.27 on a 12 MP photo"
 
 EPILOG = """examples:
   kmq demo                       encode the built-in sample photo, write ./kmq-demo/
@@ -586,13 +588,55 @@ def _quantizer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--space",
         choices=SPACES,
-        default="rgb",
-        help="cluster in plain RGB (best PSNR, the default) or in Oklab, a perceptual colour space",
+        default=DEFAULT_SPACE,
+        help="where to cluster: perceptual (the default: Oklab distance with a share of RGB's, each entry its "
+        "cluster's mean colour; looks best), rgb (exact MSE: best PSNR) or oklab",
+    )
+    _dither_option(p)
+    p.add_argument(
+        "--palette",
+        metavar="NAME|FILE",
+        help="remap to this palette exactly, in its order, instead of fitting one: a built-in name "
+        f"({', '.join(BUILTIN)}), a GIMP .gpl, an Adobe .act, a text file of hex colours, or an image whose "
+        "colours are taken",
     )
     p.add_argument(
-        "--dither", action="store_true", help="Floyd-Steinberg dithering (RGB images); smoother gradients, lower PSNR"
+        "--keep",
+        metavar="COLOURS",
+        help="colours the fitted palette must contain, e.g. --keep '#ffffff,#e30613' (or a palette name or file)",
+    )
+    p.add_argument(
+        "--shared-palette",
+        action="store_true",
+        help="in a batch: fit one palette on all inputs together, so every output has the same palette",
     )
     p.add_argument("--seed", type=_seed, default=0, help="k-means++ seed; same seed, same file (default: 0)")
+
+
+def _dither(text: str) -> float | str:
+    if text == "ordered":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"dither must be a strength from 0 to 1 or 'ordered', got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"dither strength must be from 0 to 1, got {value}")
+    return value
+
+
+def _dither_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dither",
+        type=_dither,
+        nargs="?",
+        const=DEFAULT_DITHER_STRENGTH,
+        default=0.0,
+        metavar="STRENGTH|ordered",
+        help=f"dither: alone (strength {DEFAULT_DITHER_STRENGTH}) or with a strength up to 1, edge-aware "
+        "Floyd-Steinberg error diffusion (smooth gradients, not edges or texture); 'ordered' for Bayer "
+        "dithering, which does not shimmer in animations",
+    )
 
 
 def _decode_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -> None:
@@ -660,8 +704,10 @@ def _k_list_option(p: argparse.ArgumentParser, flags: list[str], default: Sequen
 def _picture_options() -> argparse.ArgumentParser:
     picture_options = argparse.ArgumentParser(add_help=False)
     picture_options.add_argument("--seed", type=_seed, default=0, help="k-means++ seed (default: 0)")
-    picture_options.add_argument("--space", choices=SPACES, default="rgb", help="colour space to cluster in")
-    picture_options.add_argument("--dither", action="store_true", help="Floyd-Steinberg dithering")
+    picture_options.add_argument(
+        "--space", choices=SPACES, default=DEFAULT_SPACE, help=f"colour space to cluster in (default: {DEFAULT_SPACE})"
+    )
+    _dither_option(picture_options)
     picture_options.add_argument("--force", action="store_true", help="replace existing outputs")
     picture_options.add_argument(
         "--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=LIMIT_HELP

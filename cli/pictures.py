@@ -63,7 +63,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     for row in rows:
         report.line(
             f"K={row['k']}: {row['file_bytes']:,} bytes, {row['bits_per_pixel']:.3f} bits/px "
-            f"({row['coding']}), PSNR {db(row['psnr'])}"
+            f"({row['coding']}), PSNR {db(row['psnr'])}, SSIM {row['ssim']:.4f}"
         )
     report.line(f"wrote {out} ({picture.width}x{picture.height})")
     report.emit_json({"input": args.input, "output": str(out), "rows": rows})
@@ -99,12 +99,12 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         text = io.StringIO()
         pictures.sweep_csv(rows, text)
         files.atomic_write(csv_out, text.getvalue().encode(), overwrite=args.force)
-    report.line(f"{'K':>4} {'coding':<6} {'file bytes':>11} {'bits/px':>8} {'PSNR':>11}")
+    report.line(f"{'K':>4} {'coding':<6} {'file bytes':>11} {'bits/px':>8} {'PSNR':>11} {'SSIM':>7}")
     for row in rows:
         mark = "  <- elbow" if row["k"] == best and row["coding"] == container.DEFAULT_CODING else ""
         report.line(
             f"{row['k']:>4} {row['coding']:<6} {row['file_bytes']:>11,} {row['bits_per_pixel']:>8.3f} "
-            f"{db(row['psnr']):>11}{mark}"
+            f"{db(row['psnr']):>11} {row['ssim']:>7.4f}{mark}"
         )
     written = [str(p) for p in (out, csv_out) if p is not None]
     elbow = f"K={best}" if best is not None else "none (the curve has no clear bend)"

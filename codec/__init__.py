@@ -19,7 +19,7 @@ from . import bitpack as bitpack
 from . import container as container
 from . import ctx1 as ctx1
 from . import images as images
-from .colour import Space
+from .colour import DEFAULT_SPACE, Space
 from .container import DEFAULT_CODING, DEFAULT_MAX_PIXELS
 from .errors import (
     ChecksumError,
@@ -35,18 +35,20 @@ from .files import atomic_write, read
 from .images import ImageLike
 from .indexed import Indexed
 from .pillow_plugin import register_pillow
-from .quantize import DEFAULT_K, quantize
+from .quantize import DEFAULT_K, ColoursLike, quantize
 from .quantize import Options as QuantizeOptions
 from .quantize import _options as _quantize_options
 
 if TYPE_CHECKING:
     from . import batch as batch
+    from . import dither as dither
     from . import metrics as metrics
+    from . import palettes as palettes
     from . import pictures as pictures
 
 # Loaded on first attribute access (PEP 562): batch brings in multiprocessing and
 # pictures Pillow's drawing modules, which reading and writing one file never needs.
-_LAZY_SUBMODULES = frozenset({"batch", "metrics", "pictures"})
+_LAZY_SUBMODULES = frozenset({"batch", "dither", "metrics", "palettes", "pictures"})
 
 
 def __getattr__(name: str) -> ModuleType:
@@ -89,9 +91,11 @@ def encode(
     k: int | Literal["auto"] = DEFAULT_K,
     *,
     seed: int = 0,
-    space: Space = "rgb",
-    dither: bool = False,
+    space: Space = DEFAULT_SPACE,
+    dither: bool | float | Literal["ordered"] = False,
     min_psnr: float | None = None,
+    palette: ColoursLike | None = None,
+    keep: ColoursLike | None = None,
     coding: int | str = DEFAULT_CODING,
     options: QuantizeOptions | None = None,
 ) -> bytes:
@@ -103,7 +107,7 @@ def encode(
         A 2-D (or one-channel) array is grey; see :func:`kmq.images.as_array`.
     k : int or "auto"
         Palette size, 1 to 256; or ``"auto"`` with ``min_psnr``.
-    seed, space, dither, min_psnr
+    seed, space, dither, min_psnr, palette, keep
         As :func:`kmq.quantize` (fields of :class:`kmq.QuantizeOptions`);
         equal inputs and options give equal bytes.
     coding : int or str
@@ -128,7 +132,7 @@ def encode(
     ImageError
         If a Pillow image cannot be read.
     """
-    options = _quantize_options(k, seed, space, dither, min_psnr, options)
+    options = _quantize_options(k, seed, space, dither, min_psnr, options, palette, keep)
     container.coding_number(coding)  # reject a bad name before the work
     return quantize(image, options=options).to_bytes(coding)
 
@@ -174,9 +178,11 @@ def write(
     k: int | Literal["auto"] = DEFAULT_K,
     *,
     seed: int = 0,
-    space: Space = "rgb",
-    dither: bool = False,
+    space: Space = DEFAULT_SPACE,
+    dither: bool | float | Literal["ordered"] = False,
     min_psnr: float | None = None,
+    palette: ColoursLike | None = None,
+    keep: ColoursLike | None = None,
     coding: int | str = DEFAULT_CODING,
     overwrite: bool = False,
     options: QuantizeOptions | None = None,
@@ -189,7 +195,7 @@ def write(
         Destination.
     image : (H, W), (H, W, 1) or (H, W, 3|4) uint8 ndarray, or PIL.Image.Image
         A 2-D (or one-channel) array is grey; see :func:`kmq.images.as_array`.
-    k, seed, space, dither, min_psnr
+    k, seed, space, dither, min_psnr, palette, keep
         As :func:`encode`.
     coding : int or str
         Payload coding, ``"mix"`` (default), ``"ctx1"`` or ``"raw"``; see :func:`encode`.
@@ -211,7 +217,7 @@ def write(
         If the file cannot be written (``FileExistsError`` if it exists and
         ``overwrite`` is False); nothing is left behind.
     """
-    options = _quantize_options(k, seed, space, dither, min_psnr, options)
+    options = _quantize_options(k, seed, space, dither, min_psnr, options, palette, keep)
     container.coding_number(coding)
     indexed = quantize(image, options=options)
     atomic_write(path, indexed.to_bytes(coding), overwrite=overwrite)

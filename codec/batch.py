@@ -17,6 +17,7 @@ with, so use ``force`` after changing them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fnmatch
 import functools
 import glob
@@ -376,6 +377,77 @@ def plan(
             continue
         jobs.append(Job(source, out))
     return jobs
+
+
+def shared_palette(sources: Sequence[Path], options: EncodeOptions) -> tuple[EncodeOptions, list[str]]:
+    """Fit one palette on every input together (``--shared-palette``): options that remap each input to it.
+
+    The inputs' colour histograms are merged (RGB inputs count as opaque when any input
+    has alpha) and one palette is fitted to the whole, so every output has byte-identical
+    palette entries in the same order, none dropped.
+
+    Parameters
+    ----------
+    sources : sequence of Path
+        The inputs; an unreadable one is left out of the fit with a message.
+    options : EncodeOptions
+        Its quantizer's K, seed, space and keep fit the palette; its dither is kept.
+
+    Returns
+    -------
+    options : EncodeOptions
+        With ``quantizer.palette`` set to the shared palette.
+    problems : list of str
+        One line per input left out of the fit.
+    """
+    from .histogram import histogram
+    from .quantize import fit_palette
+
+    merged: dict[int, tuple[Any, Any]] = {}
+    problems: list[str] = []
+    for source in sources:
+        try:
+            data = options.read(source)
+            pixels = images.load(
+                io.BytesIO(data),
+                name=str(source),
+                frame=options.frame,
+                colour_management=options.colour_management,
+                max_pixels=options.max_pixels,
+            ).pixels
+        except (KmqError, OSError) as exc:
+            problems.append(f"{_describe(exc, source)}; left out of the shared palette")
+            continue
+        hist = histogram(pixels)
+        merged[len(merged)] = (hist.colours, hist.counts)
+        if len(merged) > 1:  # merge as we go: memory stays one histogram, whatever the batch size
+            merged = {0: _merge(list(merged.values()))}
+    if not merged:
+        raise ParameterError("--shared-palette: no input could be read to fit the palette")
+    colours, counts = _merge(list(merged.values()))
+    palette = fit_palette(colours, counts, options.quantizer)
+    quantizer = Options(
+        k=palette.shape[0],
+        seed=options.quantizer.seed,
+        space=options.quantizer.space,
+        dither=options.quantizer.dither,
+        palette=tuple(tuple(row) for row in palette.tolist()),
+    )
+    return dataclasses.replace(options, quantizer=quantizer), problems
+
+
+def _merge(parts: list[tuple[Any, Any]]) -> tuple[Any, Any]:
+    """One histogram (distinct colours, counts) of several; RGB colours become opaque RGBA if any part has alpha."""
+    import numpy as np
+
+    channels = max(colours.shape[1] for colours, _ in parts)
+    rows = [
+        colours if colours.shape[1] == channels else np.hstack([colours, np.full((len(colours), 1), 255, np.uint8)])
+        for colours, _ in parts
+    ]
+    unique, inverse = np.unique(np.vstack(rows), axis=0, return_inverse=True)
+    counts = np.bincount(inverse.reshape(-1), weights=np.concatenate([c for _, c in parts]), minlength=len(unique))
+    return unique, counts
 
 
 def _newer(out: Path, source: Path) -> bool:

@@ -8,6 +8,13 @@ pixel is assigned to it.
   measures.
 - ``"oklab"``: Björn Ottosson's Oklab (2020), a perceptual space in which
   Euclidean distance follows perceived difference far better than in sRGB.
+- ``"perceptual"`` (the default): both at once, six coordinates: Oklab's three
+  and sRGB's three scaled by :data:`RGB_WEIGHT` / 255, so the squared distance
+  is Oklab's plus a fraction of RGB's. Clusters follow perceived difference,
+  and each palette entry is its cluster's mean sRGB colour (the part of the
+  centre that is RGB), which keeps PSNR close to RGB clustering's. On Kodak
+  and CQ100 it scores as Oklab does on butteraugli and ssimulacra at a small
+  fraction of Oklab's PSNR loss (BENCHMARKS.md, issue 13).
 
 With an alpha channel the colour coordinates are premultiplied by alpha and
 alpha is a coordinate of its own, as pngquant does: pixels that are nearly
@@ -24,10 +31,26 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Space", "SPACES", "to_space", "from_space", "srgb_to_oklab", "oklab_to_srgb"]
+__all__ = [
+    "Space",
+    "SPACES",
+    "DEFAULT_SPACE",
+    "RGB_WEIGHT",
+    "to_space",
+    "from_space",
+    "srgb_to_oklab",
+    "oklab_to_srgb",
+]
 
-Space = Literal["rgb", "oklab"]
-SPACES: tuple[Space, ...] = ("rgb", "oklab")
+Space = Literal["perceptual", "rgb", "oklab"]
+SPACES: tuple[Space, ...] = ("perceptual", "rgb", "oklab")
+#: Where the quantizer clusters unless told otherwise.
+DEFAULT_SPACE: Space = "perceptual"
+#: Scale of the RGB coordinates (bytes / 255) in the ``"perceptual"`` space. Oklab's own
+#: coordinates span about 1 (L) and 0.5 (a, b), so at 0.6 RGB's squared error counts about a third
+#: as much as Oklab's: the largest share that still moves the clusters to where the eye
+#: wants them (BENCHMARKS.md, issue 13, "choosing the space").
+RGB_WEIGHT = 0.6
 
 # Ottosson's matrices: linear sRGB -> LMS, cube-rooted LMS -> Lab, and their inverses.
 _RGB_TO_LMS = np.array(
@@ -131,16 +154,23 @@ def to_space(colours: NDArray[np.uint8], space: Space) -> NDArray[np.float64]:
 
     Returns
     -------
-    (N, C) float64 ndarray
+    (N, D) float64 ndarray
         RGB: the bytes, or premultiplied R, G, B and A (0-255). Oklab: L, a, b,
-        or premultiplied L, a, b and alpha (0-1).
+        or premultiplied L, a, b and alpha (0-1). Perceptual: R, G, B scaled by
+        ``RGB_WEIGHT / 255``, then Oklab's L, a, b (each premultiplied, then alpha in 0-1).
     """
     colours = np.asarray(colours)
-    coords = srgb_to_oklab(colours[:, :3]) if space == "oklab" else colours[:, :3].astype(np.float64)
+    if space == "perceptual":
+        rgb = colours[:, :3].astype(np.float64) * (RGB_WEIGHT / 255.0)
+        coords = np.hstack([rgb, srgb_to_oklab(colours[:, :3])])
+    elif space == "oklab":
+        coords = srgb_to_oklab(colours[:, :3])
+    else:
+        coords = colours[:, :3].astype(np.float64)
     if colours.shape[1] == 3:
         return coords
     alpha = colours[:, 3:4].astype(np.float64) / 255.0
-    scale = 1.0 if space == "oklab" else 255.0
+    scale = 255.0 if space == "rgb" else 1.0
     return np.hstack([coords * alpha, alpha * scale])
 
 
@@ -148,12 +178,16 @@ def from_space(centres: NDArray[np.floating], space: Space, channels: int) -> ND
     """Byte colours (rounded, clipped) of clustering coordinates; the inverse of :func:`to_space`."""
     centres = np.asarray(centres, dtype=np.float64)
     if channels == 4:
-        scale = 1.0 if space == "oklab" else 255.0
-        alpha = np.clip(centres[:, 3:4] / scale, 0.0, 1.0)
-        coords = np.divide(centres[:, :3], alpha, out=np.zeros_like(centres[:, :3]), where=alpha > 1e-9)
+        scale = 255.0 if space == "rgb" else 1.0
+        alpha = np.clip(centres[:, -1:] / scale, 0.0, 1.0)
+        colour = centres[:, :-1]
+        coords = np.divide(colour, alpha, out=np.zeros_like(colour), where=alpha > 1e-9)
     else:
         alpha, coords = None, centres
-    if space == "oklab":
+    if space == "perceptual":
+        # The RGB part is the cluster's mean sRGB colour: the entry that serves PSNR best.
+        out = np.clip(np.rint(coords[:, :3] * (255.0 / RGB_WEIGHT)), 0, 255)
+    elif space == "oklab":
         # The byte whose rounding interval holds the linear value: sRGB's curve rounded exactly.
         out = np.searchsorted(_byte_tables()[1], _oklab_to_linear(coords), side="right").astype(np.float64)
     else:
@@ -162,4 +196,5 @@ def from_space(centres: NDArray[np.floating], space: Space, channels: int) -> ND
         alpha_bytes = np.rint(alpha * 255.0)
         out[alpha_bytes[:, 0] == 0] = 0  # an invisible entry has no colour: make it transparent black
         out = np.hstack([out, alpha_bytes])
-    return out.astype(np.uint8)
+    result: NDArray[np.uint8] = out.astype(np.uint8)
+    return result

@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
 from . import container, metrics
-from .colour import Space
+from .colour import DEFAULT_SPACE, Space
 from .errors import ParameterError
 from .histogram import histogram
 from .images import ImageLike, as_array
@@ -60,6 +60,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "payload_bytes",  # the labels alone: file less header, palette and checksum
     "bits_per_pixel",  # 8 * file_bytes / (width * height)
     "psnr",  # dB against the input; None when lossless
+    "ssim",  # structural similarity to the input (kmq.metrics.ssim), 1.0 when lossless: the perceptual figure
     "lossless",  # decoded pixels equal the input
     "seconds",  # time to quantize (the same for every coding of one K)
 )
@@ -183,7 +184,9 @@ def palette_image(palette: NDArray[np.uint8], *, size: int = 32, columns: int | 
 # --------------------------------------------------------------------------- rows
 
 
-def _row(k: int, indexed: Indexed, written: container.Serialised, quality: float, seconds: float) -> dict[str, Any]:
+def _row(
+    k: int, indexed: Indexed, written: container.Serialised, quality: float, similarity: float, seconds: float
+) -> dict[str, Any]:
     header, data = written
     lossless = math.isinf(quality)
     return {
@@ -195,6 +198,7 @@ def _row(k: int, indexed: Indexed, written: container.Serialised, quality: float
         "bits_per_pixel": header.file_bits_per_pixel(len(data)),
         # JSON has no infinity: a lossless result has no PSNR, and says so in "lossless".
         "psnr": None if lossless else float(quality),
+        "ssim": float(similarity),
         "lossless": lossless,
         "seconds": seconds,
     }
@@ -345,7 +349,7 @@ def compare(
     *,
     seed: int = 0,
     coding: int | str = container.DEFAULT_CODING,
-    space: Space = "rgb",
+    space: Space = DEFAULT_SPACE,
     dither: bool = False,
     max_width: int = 480,
     max_height: int | None = None,
@@ -423,7 +427,7 @@ def compare(
         indexed, seconds = _quantized(pixels, k, seed, space, dither)
         written = indexed.serialise(coding)
         decoded = Indexed.from_bytes(written.data, max_pixels=None).to_array()
-        row = _row(k, indexed, written, metrics.psnr(pixels, decoded), seconds)
+        row = _row(k, indexed, written, metrics.psnr(pixels, decoded), metrics.ssim(pixels, decoded), seconds)
         rows.append(row)
         cells.append(_result_cell(row, decoded, indexed.palette, shown, fonts))
     return _grid(cells, per_row or _balanced_per_row(len(cells)), title), rows
@@ -449,7 +453,7 @@ def _result_cell(
 ) -> _Cell:
     """A panel of :func:`compare` for one K: what a decoder returns, its file's figures and its palette."""
     k = row["k"]
-    quality = "lossless" if row["lossless"] else f"PSNR {row['psnr']:.2f} dB"
+    quality = "lossless" if row["lossless"] else f"PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f}"
     # Fewer entries than asked for happen when the image has fewer colours than K.
     used = _colours(row["palette_size"]) + ("" if row["palette_size"] == k else f" (of K={k})")
     lines = [f"{row['bits_per_pixel']:.3f} bits/px, {row['file_bytes']:,} bytes", quality, f"{row['coding']}, {used}"]
@@ -470,7 +474,7 @@ def sweep(
     ks: Sequence[int] = DEFAULT_KS,
     *,
     seed: int = 0,
-    space: Space = "rgb",
+    space: Space = DEFAULT_SPACE,
     dither: bool = False,
     codings: Sequence[int | str] = ("raw", "ctx1", "mix"),
     progress: Progress | None = None,
@@ -525,13 +529,14 @@ def sweep(
             progress(k, i, len(ks))
         indexed, seconds = _quantized(pixels, k, seed, space, dither)
         # The container is exact (tested bit for bit), so one decode serves every coding.
-        quality = metrics.psnr(pixels, indexed.to_array())
+        decoded = indexed.to_array()
+        quality, similarity = metrics.psnr(pixels, decoded), metrics.ssim(pixels, decoded)
         for name in dict.fromkeys(names):
             try:
                 written = container.serialise(indexed.palette, indexed.labels, name, strict=True)
             except ParameterError:
                 continue  # ctx1 with one colour, or over its limit: no such file exists
-            rows.append(_row(k, indexed, written, quality, seconds))
+            rows.append(_row(k, indexed, written, quality, similarity, seconds))
     return rows
 
 

@@ -51,9 +51,10 @@ colors     palette size 1..256, or ``"auto"`` with ``min_psnr``; default 8,
 min_psnr   quality target in dB, only with ``colors="auto"``
 seed       k-means++ seed, 0..2**32 - 1; default 0
 coding     ``"mix"`` or 2 (default; ctx1 or raw where smaller), ``"ctx1"`` or 1, ``"raw"`` or 0
-dither     Floyd-Steinberg error diffusion (RGB images only): True or
-           ``Image.Dither.FLOYDSTEINBERG``; default False (or ``Image.Dither.NONE``)
-space      ``"rgb"`` (default) or ``"oklab"``: where to cluster
+dither     as :func:`kmq.quantize`: True (or ``Image.Dither.FLOYDSTEINBERG``) or a
+           strength 0-1 for error diffusion, ``"ordered"`` (or ``Image.Dither.ORDERED``);
+           default False (or ``Image.Dither.NONE``)
+space      ``"perceptual"`` (default), ``"rgb"`` or ``"oklab"``: where to cluster
 ========== ================================================================
 
 Any mode :func:`kmq.images.as_array` accepts can be saved (every Pillow mode),
@@ -82,7 +83,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageFile, ImagePalette
 
 from . import bitpack, container, ctx1
-from .colour import Space
+from .colour import DEFAULT_SPACE, Space
 from .container import CODING_RAW, CODINGS, DEFAULT_CODING, HEADER, Header
 from .errors import KmqError, ParameterError
 from .files import read_at_most
@@ -270,13 +271,14 @@ def _check_options(info: dict[str, object]) -> _Options:
     colors = info.get("colors")
     min_psnr = info.get("min_psnr")
     seed = info.get("seed", 0)
-    space = info.get("space", "rgb")
+    space = info.get("space", DEFAULT_SPACE)
     dither = info.get("dither", False)
     # Pillow's Dither is an IntEnum (ORDERED == 1 == True), so test its type before bool.
-    if isinstance(dither, Image.Dither) and dither in (Image.Dither.NONE, Image.Dither.FLOYDSTEINBERG):
-        dither = dither == Image.Dither.FLOYDSTEINBERG
-    elif isinstance(dither, Image.Dither) or not isinstance(dither, bool):
-        raise bad("dither", "True, False, Image.Dither.NONE or Image.Dither.FLOYDSTEINBERG")
+    pillow_dithers = {Image.Dither.NONE: False, Image.Dither.FLOYDSTEINBERG: True, Image.Dither.ORDERED: "ordered"}
+    if isinstance(dither, Image.Dither):
+        if dither not in pillow_dithers:
+            raise bad("dither", "True, False, a strength 0-1, 'ordered' or Image.Dither.NONE/FLOYDSTEINBERG/ORDERED")
+        dither = pillow_dithers[dither]
     # colors=None means "the default K", or "the P image's own palette": both valid.
     k = DEFAULT_K if colors is None else colors
     check_options(k, seed, space, min_psnr, dither, names={"k": "colors"}, prefix="KMQ save option ")
@@ -288,7 +290,11 @@ def _check_options(info: dict[str, object]) -> _Options:
     except ParameterError:
         raise bad("coding", " or ".join(repr(name) for name in CODINGS.values())) from None
     quantizer = Options(
-        cast('int | Literal["auto"]', k), cast(int, seed), cast(Space, space), dither, cast("float | None", min_psnr)
+        cast('int | Literal["auto"]', k),
+        cast(int, seed),
+        cast(Space, space),
+        cast('bool | float | Literal["ordered"]', dither),
+        cast("float | None", min_psnr),
     )
     return _Options(quantizer, colors is None, number)
 

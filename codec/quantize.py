@@ -22,22 +22,40 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
+from . import dither as dithering
 from . import kmeans
-from .colour import SPACES, Space, from_space, to_space
+from .colour import DEFAULT_SPACE, SPACES, Space, from_space, to_space
 from .container import MAX_K
 from .errors import ParameterError
 from .histogram import Histogram, histogram
 from .images import ImageLike, as_array
 from .indexed import Indexed
 
-__all__ = ["quantize", "Options", "check_options", "compact", "DEFAULT_K", "MAX_SEED", "SPACES"]
+#: Colours as :class:`Options` keeps them: rows of 3 or 4 byte values, hashable.
+Colours = tuple[tuple[int, ...], ...]
+#: What ``palette`` and ``keep`` accept: (K, 3|4) colours, rows of them, or a built-in name,
+#: palette file or hex list (:func:`kmq.palettes.load`, :func:`kmq.palettes.parse_colours`).
+ColoursLike = NDArray[np.integer] | Sequence[Sequence[int]] | str | os.PathLike[str]
+
+__all__ = [
+    "quantize",
+    "fit_palette",
+    "Options",
+    "check_options",
+    "compact",
+    "DEFAULT_K",
+    "DEFAULT_DITHER_STRENGTH",
+    "MAX_SEED",
+    "SPACES",
+]
 
 #: The palette size kmq uses when none is given: 8 colours, 3 bits per pixel in raw packing.
 DEFAULT_K = 8
@@ -153,8 +171,30 @@ def check_options(
         raise ParameterError(f"{prefix}{name['seed']} must be an integer in 0..{MAX_SEED}, got {seed!r}")
     if space not in SPACES:
         raise ParameterError(f"{prefix}{name['space']} must be one of {', '.join(SPACES)}, got {space!r}")
-    if not isinstance(dither, bool | np.bool_):
-        raise ParameterError(f"{prefix}{name['dither']} must be True or False, got {dither!r}")
+    if not _dither_ok(dither):
+        raise ParameterError(
+            f"{prefix}{name['dither']} must be True, False, a strength from 0 to 1 or 'ordered', got {dither!r}"
+        )
+
+
+def _dither_ok(dither: object) -> bool:
+    if isinstance(dither, bool | np.bool_) or (isinstance(dither, str) and dither == "ordered"):
+        return True
+    return isinstance(dither, numbers.Real) and 0.0 <= float(dither) <= 1.0
+
+
+#: The error-diffusion strength of ``dither=True`` (``--dither`` alone): on Kodak and CQ100 it scores
+#: better than full strength on butteraugli, ssimulacra, PSNR and size at once (BENCHMARKS.md, issue 13).
+DEFAULT_DITHER_STRENGTH = 0.75
+
+
+def _dither_value(dither: object) -> float | Literal["ordered"]:
+    """The one form of a checked dither option: ``"ordered"``, or the error-diffusion strength (0: none)."""
+    if isinstance(dither, str):
+        return "ordered"
+    if isinstance(dither, bool | np.bool_):
+        return DEFAULT_DITHER_STRENGTH if dither else 0.0
+    return float(dither)  # type: ignore[arg-type]  # checked
 
 
 @dataclass(frozen=True)
@@ -172,25 +212,79 @@ class Options:
     """Palette size, 1 to 256; or ``"auto"`` for the smallest K whose result reaches ``min_psnr``."""
     seed: int = 0
     """Seed of the k-means++ restarts, 0 to 2**32 - 1."""
-    space: Space = "rgb"
-    """Where to cluster: ``"rgb"`` or ``"oklab"``."""
-    dither: bool = False
-    """Floyd-Steinberg error diffusion when mapping pixels to the palette (RGB images only)."""
+    space: Space = DEFAULT_SPACE
+    """Where to cluster: ``"perceptual"`` (Oklab with a share of RGB), ``"rgb"`` (exact MSE) or ``"oklab"``."""
+    dither: bool | float | Literal["ordered"] = False
+    """How pixels are mapped to the palette (:mod:`kmq.dither`): False (or 0) the nearest entry;
+    a strength up to 1, error diffusion (True: :data:`DEFAULT_DITHER_STRENGTH`); ``"ordered"``,
+    Bayer dithering. Kept as the strength (a float) or ``"ordered"``."""
     min_psnr: float | None = None
     """Quality target in dB (premultiplied PSNR for RGBA), only with ``k="auto"``."""
+    palette: Colours | None = None
+    """Remap to exactly these entries, in this order, instead of fitting a palette
+    (:func:`kmq.palettes.load` takes a name or file); ``k`` is then the palette's size."""
+    keep: Colours | None = None
+    """Colours the fitted palette must contain, whether or not a pixel uses them."""
 
     def __post_init__(self) -> None:
         check_options(self.k, self.seed, self.space, self.min_psnr, self.dither)
+        object.__setattr__(self, "palette", _rows(self.palette, "palette"))
+        object.__setattr__(self, "keep", _rows(self.keep, "keep"))
+        if self.palette is not None:
+            if self.keep is not None:
+                raise ParameterError("keep applies to a fitted palette; with palette the entries are all given")
+            if self.k == "auto" or (self.k != DEFAULT_K and self.k != len(self.palette)):
+                raise ParameterError(
+                    f"k={self.k!r} does not apply with a palette of {len(self.palette)} entries: give one or the other"
+                )
+        if self.keep is not None:
+            if self.k == "auto":
+                raise ParameterError("keep needs a number of colours k, not 'auto'")
+            if len(self.keep) > int(self.k):
+                raise ParameterError(f"keep has {len(self.keep)} colours, more than k={self.k}")
         # numpy integers and floats become Python's, so that equal options compare and hash equal.
         object.__setattr__(self, "k", "auto" if self.k == "auto" else int(self.k))
         object.__setattr__(self, "seed", int(self.seed))
-        object.__setattr__(self, "dither", bool(self.dither))
+        object.__setattr__(self, "dither", _dither_value(self.dither))
         if self.min_psnr is not None:
             object.__setattr__(self, "min_psnr", float(self.min_psnr))
 
 
-_DEFAULTS = Options()
 _T = TypeVar("_T")
+
+
+def _rows(value: object, name: str) -> Colours | None:
+    """Colours as the hashable rows :class:`Options` keeps, from an array, rows, or a name/file/hex list."""
+    if value is None:
+        return None
+    if isinstance(value, str | os.PathLike) and not isinstance(value, np.ndarray):
+        from . import palettes  # reads files: only when a palette is named
+
+        text = str(value)
+        looks_hex = all(palettes.HEX_WORD.fullmatch(w) for w in text.replace(",", " ").split())
+        array = palettes.parse_colours(text, name) if looks_hex and text.strip() else palettes.load(value, name)
+    else:
+        array = np.asarray(value)
+        if array.ndim != 2 or array.shape[1] not in (3, 4) or not 1 <= array.shape[0] <= MAX_K:
+            raise ParameterError(
+                f"{name} must be (K, 3) or (K, 4) colours with 1 <= K <= {MAX_K}, got shape {array.shape}"
+            )
+        if not np.issubdtype(array.dtype, np.integer) or array.min() < 0 or array.max() > 255:
+            raise ParameterError(f"{name} colours must be integers 0 to 255")
+    return tuple(tuple(int(v) for v in row) for row in array)
+
+
+def _colour_array(rows: Colours, channels: int, name: str) -> NDArray[np.uint8]:
+    """``rows`` as (K, channels) bytes: RGB colours are opaque in an RGBA image."""
+    array = np.array(rows, dtype=np.uint8)
+    if array.shape[1] == channels:
+        return array
+    if array.shape[1] == 3:
+        return np.hstack([array, np.full((array.shape[0], 1), 255, dtype=np.uint8)])
+    raise ParameterError(f"{name} colours have alpha, and this image has none: give RGB colours or an RGBA image")
+
+
+_DEFAULTS = Options()
 
 
 def _centres(
@@ -201,15 +295,22 @@ def _centres(
     seed: int,
     fast: bool = False,
     cache: _Cache | None = None,
+    keep: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """K-means centres in the clustering space for more than ``k`` weighted colours.
 
     ``fast`` (the ``k="auto"`` search's estimate): Wu's start and a few Lloyd rounds on the
     coarse bins only, about a tenth of the full fit's time. ``cache`` keeps what does not
-    depend on ``k`` (the bins, Wu's cut) between the search's fits.
+    depend on ``k`` (the bins, Wu's cut) between the search's fits. ``keep``: centres that
+    stay where they are (the first rows of the result); the other ``k - len(keep)`` are fitted
+    around them.
     """
     channels = colours.shape[1]
     n = colours.shape[0]
+    fixed = np.empty((0, coords.shape[1])) if keep is None else keep
+    free = k - fixed.shape[0]
+    if free <= 0:
+        return fixed  # every entry is kept: nothing to fit
     coarse = _cached(cache, ("coarse", n), lambda: _binned(colours, coords, counts, _COARSE_BITS[channels]))
     exact = n <= _EXACT_MAX_COLOURS or coarse.coords.shape[0] < 4 * k
     if exact:
@@ -218,63 +319,88 @@ def _centres(
     cut = _cached(
         cache, ("wu", n, exact), lambda: kmeans.WuCut(coarse.coords, coarse.weights, coarse.cells, coarse.bits)
     )
+    held = fixed.shape[0]
+
+    def fit(
+        points: _Points | tuple[NDArray[np.float64], NDArray[np.float64]], start: NDArray[np.float64], **kw: Any
+    ) -> tuple[NDArray[np.float64], float]:
+        pts, weights = (points.coords, points.weights) if isinstance(points, _Points) else points
+        return kmeans.lloyd(pts, weights, start, fixed=held, **kw)
+
     if fast:
-        return kmeans.lloyd(coarse.coords, coarse.weights, cut.means(k), max_iter=_FAST_ROUNDS)[0]
+        return fit(coarse, np.vstack([fixed, cut.means(free)]), max_iter=_FAST_ROUNDS)[0]
     rng = np.random.default_rng(seed)
-    starts = [cut.means(k)]
+    starts = [np.vstack([fixed, cut.means(free)])]
     if starts[0].shape[0] < k:
         # Wu cannot split a single cell; k-means++ places the remaining centres.
         starts[0] = kmeans.kmeans_plusplus(coarse.coords, coarse.weights, k, rng, initial=starts[0])
     if k <= _RESTART_MAX_K:
-        starts += [kmeans.kmeans_plusplus(coarse.coords, coarse.weights, k, rng) for _ in range(_RESTARTS)]
-    runs = [kmeans.lloyd(coarse.coords, coarse.weights, start) for start in starts]
+        initial = fixed if held else None
+        starts += [
+            kmeans.kmeans_plusplus(coarse.coords, coarse.weights, k, rng, initial=initial) for _ in range(_RESTARTS)
+        ]
+    runs = [fit(coarse, start) for start in starts]
     centres = min(runs, key=lambda run: run[1])[0]
     if exact:
         return centres
     fine = _cached(cache, ("fine", n), lambda: _binned(colours, coords, counts, _FINE_BITS[channels]))
     if fine.coords.shape[0] < coords.shape[0]:
-        centres, _ = kmeans.lloyd(fine.coords, fine.weights, centres, max_iter=_FINE_ROUNDS)
-    centres, _ = kmeans.lloyd(coords, counts, centres, max_iter=_EXACT_ROUNDS, tol=0.0)
+        centres, _ = fit(fine, centres, max_iter=_FINE_ROUNDS)
+    centres, _ = fit((coords, counts), centres, max_iter=_EXACT_ROUNDS, tol=0.0)
     return centres
 
 
 def _entries(
-    hist: Histogram, k: int, seed: int, space: Space, fast: bool = False, cache: _Cache | None = None
+    hist: Histogram,
+    k: int,
+    seed: int,
+    space: Space,
+    fast: bool = False,
+    cache: _Cache | None = None,
+    keep: NDArray[np.uint8] | None = None,
 ) -> NDArray[np.uint8]:
-    """Canonical palette of at most ``k`` entries for the histogram's colours."""
+    """Canonical palette of at most ``k`` entries for the histogram's colours, ``keep``'s among them."""
     colours, counts = hist.colours, hist.counts
-    if colours.shape[0] <= k:
-        return colours
+    held = np.empty((0, colours.shape[1]), dtype=np.uint8) if keep is None else keep
+    if np.unique(np.vstack([colours, held]), axis=0).shape[0] <= k:
+        return np.unique(np.vstack([colours, held]), axis=0)
     fixed = np.empty((0, colours.shape[1]), dtype=np.uint8)
     clear = colours[:, -1] == 0 if colours.shape[1] == 4 else np.zeros(colours.shape[0], dtype=bool)
     if k >= 2 and clear.any():
         # As pngquant does: fully transparent pixels get one exact entry of their own
-        # (their most common colour), and the visible colours share the other k - 1.
-        fixed = colours[clear][np.argmax(counts[clear])][None]
-        colours, counts, k = colours[~clear], counts[~clear], k - 1
-    if colours.shape[0] <= k:
-        found = colours
+        # (their most common colour, or the transparent colours kept), and the visible
+        # colours share the other entries.
+        invisible = held[:, -1] == 0 if held.shape[1] == 4 else np.zeros(held.shape[0], dtype=bool)
+        fixed = held[invisible] if invisible.any() else colours[clear][np.argmax(counts[clear])][None]
+        held = held[~invisible]
+        colours, counts, k = colours[~clear], counts[~clear], k - fixed.shape[0]
+    if colours.shape[0] + held.shape[0] <= k:
+        found = np.vstack([colours, held])
     else:
         visible = colours
         coords = _cached(cache, ("coords", visible.shape[0]), lambda: to_space(visible, space))
-        centres = _centres(colours, counts, coords, k, seed, fast, cache)
+        kept = to_space(held, space) if held.shape[0] else None
+        centres = _centres(colours, counts, coords, k, seed, fast, cache, kept)
         found = from_space(centres, space, colours.shape[1])
+        found[: held.shape[0]] = held  # exactly the colours asked for, whatever the rounding
     return np.unique(np.vstack([found, fixed]), axis=0)
 
 
 def _palette(
-    hist: Histogram, k: int, seed: int, space: Space, cache: _Cache | None = None
+    hist: Histogram, k: int, seed: int, space: Space, cache: _Cache | None = None, keep: NDArray[np.uint8] | None = None
 ) -> tuple[NDArray[np.uint8], NDArray[np.intp]]:
     """Canonical palette and the label of each distinct colour (not yet compacted)."""
-    palette = _entries(hist, k, seed, space, cache=cache)
-    if palette.shape[0] == hist.colours.shape[0]:
+    palette = _entries(hist, k, seed, space, cache=cache, keep=keep)
+    if palette.shape[0] == hist.colours.shape[0] and keep is None:
         return palette, np.arange(palette.shape[0])  # every colour kept: it is its own entry
     coords = _cached(cache, ("coords", hist.colours.shape[0]), lambda: to_space(hist.colours, space))
     labels, _ = kmeans.nearest(coords, to_space(palette, space))
     return palette, labels
 
 
-def compact(palette: NDArray[np.uint8], labels: NDArray[np.integer]) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+def compact(
+    palette: NDArray[np.uint8], labels: NDArray[np.integer], keep: NDArray[np.uint8] | None = None
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     """Drop the palette entries no label uses and renumber the labels; the entries keep their order.
 
     Parameters
@@ -282,31 +408,22 @@ def compact(palette: NDArray[np.uint8], labels: NDArray[np.integer]) -> tuple[ND
     palette : (K, C) uint8 ndarray
     labels : integer ndarray of any shape
         Values below K (at most 256 of them are used).
+    keep : (J, C) uint8 ndarray, optional
+        Colours whose entries stay even if unused.
 
     Returns
     -------
     palette : (K', C) uint8 ndarray
-        The used entries, K' <= K.
+        The used entries (and the kept ones), K' <= K.
     labels : uint8 ndarray of ``labels``' shape
     """
     used = np.bincount(labels.reshape(-1), minlength=palette.shape[0]) > 0
+    if keep is not None and keep.shape[0]:
+        used |= (palette[:, None, :] == keep[None, :, :]).all(axis=2).any(axis=1)
+    if used.all():
+        return np.ascontiguousarray(palette), labels.astype(np.uint8, copy=False)
     renumber = (np.cumsum(used) - 1).astype(np.uint8)
     return np.ascontiguousarray(palette[used]), renumber[labels]
-
-
-def _dither(pixels: NDArray[np.uint8], palette: NDArray[np.uint8]) -> NDArray[np.intp]:
-    """Floyd-Steinberg labels from Pillow's C remapper (RGB only)."""
-    from PIL import Image
-
-    k = palette.shape[0]
-    # Pillow remaps to a 256-entry palette: pad with copies of the last entry, so
-    # any padded index means that entry.
-    padded = np.vstack([palette, np.repeat(palette[-1:], 256 - k, axis=0)])
-    target = Image.new("P", (1, 1))
-    target.putpalette(padded.reshape(-1).tolist())
-    dithered = Image.fromarray(pixels).quantize(palette=target, dither=Image.Dither.FLOYDSTEINBERG)
-    labels: NDArray[np.intp] = np.minimum(np.asarray(dithered), k - 1).astype(np.intp)
-    return labels
 
 
 def _indexed(
@@ -315,18 +432,36 @@ def _indexed(
     k: int,
     seed: int,
     space: Space,
-    dither: bool,
+    dither: float | Literal["ordered"],
     measure: bool = False,
     cache: _Cache | None = None,
+    given: NDArray[np.uint8] | None = None,
+    keep: NDArray[np.uint8] | None = None,
 ) -> tuple[Indexed, float]:
-    """Quantize to at most ``k`` colours; also return the PSNR of the result if ``measure`` (else NaN)."""
+    """Quantize to at most ``k`` colours; also return the PSNR of the result if ``measure`` (else NaN).
+
+    ``given``: remap to exactly these entries in their order (none is dropped); ``keep``: entries
+    the fitted palette must hold (none of them is dropped).
+    """
     from . import metrics  # only -k auto measures; `import kmq` defers metrics
 
-    palette, per_colour = _palette(hist, k, seed, space, cache)
-    if dither and palette.shape[0] < hist.colours.shape[0]:
-        result = Indexed(*map(_handed_over, compact(palette, _dither(pixels, palette))))
+    if given is not None:
+        palette = given
+        labels, _ = kmeans.nearest(to_space(hist.colours, space), to_space(palette, space))
+        per_colour = labels
+    else:
+        # The coordinates of the colours are made once, whether or not the caller keeps them.
+        palette, per_colour = _palette(hist, k, seed, space, {} if cache is None else cache, keep)
+    held = given if given is not None else keep
+    if dither and (given is not None or palette.shape[0] < hist.colours.shape[0]):
+        base = hist.labels(per_colour.astype(np.uint8))
+        if dither == "ordered":
+            dithered = dithering.ordered(pixels, palette, base)
+        else:
+            dithered = dithering.diffuse(pixels, palette, base, float(dither))
+        result = Indexed(*map(_handed_over, compact(palette, dithered, held)))
         return result, metrics.psnr(pixels, result) if measure else math.nan
-    palette, per_colour_u8 = compact(palette, per_colour)
+    palette, per_colour_u8 = compact(palette, per_colour, held)
     # The same figure as metrics.psnr(pixels, result), from one row per distinct colour.
     quality = metrics.psnr(hist.colours, palette[per_colour_u8], weights=hist.counts) if measure else math.nan
     return Indexed(_handed_over(palette), _handed_over(hist.labels(per_colour_u8))), quality
@@ -339,17 +474,24 @@ def _handed_over(array: NDArray[np.uint8]) -> NDArray[np.uint8]:
 
 
 def _options(
-    k: object, seed: object, space: object, dither: object, min_psnr: object, options: Options | None
+    k: object,
+    seed: object,
+    space: object,
+    dither: object,
+    min_psnr: object,
+    options: Options | None,
+    palette: object = None,
+    keep: object = None,
 ) -> Options:
     """The options object :func:`quantize` works with, from its keywords or as given."""
     if options is None:
-        return Options(k, seed, space, dither, min_psnr)  # type: ignore[arg-type]  # checked there
+        return Options(k, seed, space, dither, min_psnr, palette, keep)  # type: ignore[arg-type]  # checked there
     if not isinstance(options, Options):
         raise ParameterError(f"options must be a kmq.QuantizeOptions, got {options!r}")
-    given = (k, seed, space, dither, min_psnr)
-    defaults = (_DEFAULTS.k, _DEFAULTS.seed, _DEFAULTS.space, _DEFAULTS.dither, _DEFAULTS.min_psnr)
-    if given != defaults:
-        raise ParameterError("give either options or k, seed, space, dither and min_psnr, not both")
+    given = (k, seed, space, dither, min_psnr, palette, keep)
+    defaults = (_DEFAULTS.k, _DEFAULTS.seed, _DEFAULTS.space, _DEFAULTS.dither, _DEFAULTS.min_psnr, None, None)
+    if any(a is not b and a != b for a, b in zip(given, defaults, strict=True)):
+        raise ParameterError("give either options or k, seed, space, dither, min_psnr, palette and keep, not both")
     return options
 
 
@@ -358,9 +500,11 @@ def quantize(
     k: int | Literal["auto"] = DEFAULT_K,
     *,
     seed: int = 0,
-    space: Space = "rgb",
-    dither: bool = False,
+    space: Space = DEFAULT_SPACE,
+    dither: bool | float | Literal["ordered"] = False,
     min_psnr: float | None = None,
+    palette: ColoursLike | None = None,
+    keep: ColoursLike | None = None,
     options: Options | None = None,
 ) -> Indexed:
     """Reduce an image to at most ``k`` colours with K-means.
@@ -380,14 +524,26 @@ def quantize(
     seed : int
         Seed of the k-means++ restarts, 0 to 2**32 - 1. The same image and
         options give the same result.
-    space : {"rgb", "oklab"}
-        Where to cluster: ``"rgb"`` minimises the error PSNR measures;
-        ``"oklab"`` the perceived difference.
-    dither : bool
-        Floyd-Steinberg error diffusion when mapping pixels to the palette
-        (RGB images only); without it every pixel takes its nearest entry.
+    space : {"perceptual", "rgb", "oklab"}
+        Where to cluster (:mod:`kmq.colour`): ``"perceptual"``, the default,
+        follows perceived difference (Oklab) while each entry stays its
+        cluster's mean RGB colour; ``"rgb"`` minimises exactly the error PSNR
+        measures; ``"oklab"`` the perceived difference alone.
+    dither : bool, float or "ordered"
+        How pixels are mapped to the palette (:mod:`kmq.dither`, RGB and
+        RGBA): False or 0, each takes its nearest entry; a strength up to 1
+        (True: 0.75), edge-aware Floyd-Steinberg error diffusion;
+        ``"ordered"``, edge-aware Bayer dithering, for animation frames.
     min_psnr : float, optional
         Quality target in dB for ``k="auto"``.
+    palette : colours, name or file, optional
+        Remap to exactly this palette instead of fitting one: (K, 3|4) colours,
+        a built-in name (``"pico8"``, ``"web216"``, ...) or a palette file
+        (:mod:`kmq.palettes`). Every entry is kept, in the given order, so
+        the result's palette equals it; ``k`` must then be left alone.
+    keep : colours, optional
+        Colours the fitted palette must contain (at most ``k``), as for
+        ``palette`` or a hex list such as ``"#ff0000,#ffffff"``.
     options : Options, optional
         All of the above in one object (what :mod:`kmq.batch` and the Pillow
         plugin pass); the separate keywords must then keep their defaults.
@@ -401,21 +557,52 @@ def quantize(
     Raises
     ------
     ParameterError
-        If an option is invalid, ``dither`` is asked for an RGBA image, or
-        ``min_psnr`` cannot be reached with 256 colours.
+        If an option is invalid, error diffusion is asked of an install
+        without kmq's C extension, or ``min_psnr`` cannot be reached with 256 colours.
     ImageError
         If a Pillow image cannot be read.
     """
-    options = _options(k, seed, space, dither, min_psnr, options)
+    options = _options(k, seed, space, dither, min_psnr, options, palette, keep)
     k, seed, space, dither, min_psnr = options.k, options.seed, options.space, options.dither, options.min_psnr
     pixels = as_array(image)
-    if dither and pixels.shape[2] == 4:
-        raise ParameterError("dither works on RGB images only; this image has an alpha channel")
+    if options.palette is not None and len(options.palette[0]) > pixels.shape[2]:
+        pixels = np.dstack([pixels, np.full(pixels.shape[:2], 255, dtype=np.uint8)])  # an opaque image, an RGBA palette
+    given = None if options.palette is None else _colour_array(options.palette, pixels.shape[2], "palette")
+    kept = None if options.keep is None else _colour_array(options.keep, pixels.shape[2], "keep")
     hist = histogram(pixels)
     if k != "auto":
-        return _indexed(pixels, hist, int(k), int(seed), space, dither)[0]
+        return _indexed(pixels, hist, int(k), int(seed), space, dither, given=given, keep=kept)[0]
     assert min_psnr is not None  # checked above
     return _auto(pixels, hist, float(min_psnr), int(seed), space, dither)
+
+
+def fit_palette(
+    colours: NDArray[np.uint8], counts: NDArray[np.floating], options: Options | None = None
+) -> NDArray[np.uint8]:
+    """The palette :func:`quantize` would fit to weighted colours: what ``--shared-palette`` fits to a batch.
+
+    Parameters
+    ----------
+    colours : (N, 3|4) uint8 ndarray
+        Distinct colours, e.g. the merged histograms of several images.
+    counts : (N,) ndarray
+        Pixels per colour.
+    options : Options, optional
+        K (a number), seed, space and keep; ``palette`` must not be set.
+
+    Returns
+    -------
+    (K', 3|4) uint8 ndarray
+        Canonical order, K' <= K.
+    """
+    options = options or _DEFAULTS
+    if options.k == "auto" or options.palette is not None:
+        raise ParameterError("a shared palette is fitted with a number k, not 'auto' or a given palette")
+    order = np.lexsort(colours.T[::-1])
+    colours, counts = np.ascontiguousarray(colours[order]), np.asarray(counts, dtype=np.float64)[order]
+    hist = Histogram(colours, counts, (1, colours.shape[0]), colours[None], None)
+    keep = None if options.keep is None else _colour_array(options.keep, colours.shape[1], "keep")
+    return _entries(hist, int(options.k), options.seed, options.space, keep=keep)
 
 
 def _sample(hist: Histogram) -> tuple[NDArray[np.uint8], NDArray[np.float64]]:
@@ -449,7 +636,14 @@ def _estimate(
     return metrics.psnr(colours, palette[labels], weights=counts)
 
 
-def _auto(pixels: NDArray[np.uint8], hist: Histogram, target: float, seed: int, space: Space, dither: bool) -> Indexed:
+def _auto(
+    pixels: NDArray[np.uint8],
+    hist: Histogram,
+    target: float,
+    seed: int,
+    space: Space,
+    dither: float | Literal["ordered"],
+) -> Indexed:
     """The result of the smallest K that reaches ``target``, found without a full fit per step.
 
     A bisection on the fast fit (:func:`_estimate`) gives K0; one full fit there measures how

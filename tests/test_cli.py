@@ -835,12 +835,30 @@ def test_unreachable_target_is_one_line_exit_1(work, capsys):
     assert not (work / "noise.kmq").exists()
 
 
-def test_dither_on_rgba_is_one_line_exit_1(work, capsys):
-    assert_one_line_error(run(capsys, "encode", "rgba.png", "--dither"), r"alpha")
-    assert not (work / "rgba.kmq").exists()
+@pytest.mark.parametrize("dither", [[], ["0.5"], ["ordered"]])
+def test_dither_on_rgba_writes_an_rgba_file(work, capsys, dither):
+    assert run(capsys, "encode", "rgba.png", "--dither", *dither).code == 0
+    assert kmq.decode((work / "rgba.kmq").read_bytes()).shape[2] == 4
 
 
-@pytest.mark.parametrize("argv", [["--space", "oklab"], ["--dither"], ["--space", "oklab", "--dither"]])
+@pytest.mark.parametrize("value", ["2", "-0.1", "lots"])
+def test_a_bad_dither_value_is_a_usage_error_and_writes_nothing(work, capsys, value):
+    result = usage_error(capsys, "encode", "grad.png", "--dither", value)
+    assert result.code == 2 and "dither" in result.err
+    assert not (work / "grad.kmq").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--space", "oklab"],
+        ["--space", "rgb"],
+        ["--dither"],
+        ["--dither", "0.3"],
+        ["--dither", "ordered"],
+        ["--space", "oklab", "--dither"],
+    ],
+)
 def test_space_and_dither_write_valid_files(work, capsys, argv):
     assert run(capsys, "encode", "grad.png", "-o", "opt.kmq", *argv).code == 0
     assert kmq.decode((work / "opt.kmq").read_bytes()).shape == (H, W, 3)

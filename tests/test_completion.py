@@ -43,7 +43,7 @@ def test_bash_completes_each_commands_own_options(bash_script):
 
 @needs_bash
 def test_bash_completes_the_values_of_options_with_choices(bash_script):
-    assert complete(bash_script, "encode", "x.png", "--space", "") == ["oklab", "rgb"]
+    assert complete(bash_script, "encode", "x.png", "--space", "") == ["oklab", "perceptual", "rgb"]
     assert complete(bash_script, "completion", "") == ["bash", "fish", "zsh"]
     assert complete(bash_script, "encode", "x.png", "--coding", "") == ["ctx1", "mix", "raw"]
 

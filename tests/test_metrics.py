@@ -7,6 +7,7 @@ import math
 import kmq
 import numpy as np
 import pytest
+from kmq import metrics
 from kmq.metrics import mse, psnr
 
 
@@ -74,3 +75,45 @@ def test_weights_beyond_int64_products_stay_exact():
     b = np.zeros_like(a)
     counts = np.array([1, 2**46], np.float64)  # 2**46 * 3 * 255**2 overflows int64
     assert mse(a, b, weights=counts) == pytest.approx(255**2 * 2**46 / (2**46 + 1))
+
+
+# ---- SSIM, the perceptual figure of compare and sweep --------------------------------------------
+
+
+def _textured(seed: int = 0, size: tuple[int, int] = (64, 80)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = np.add.outer(np.linspace(0, 200, size[0]), np.linspace(0, 55, size[1]))
+    return np.clip(base[..., None] + rng.normal(0, 12, (*size, 3)), 0, 255).astype(np.uint8)
+
+
+def test_ssim_of_an_image_with_itself_is_one():
+    image = _textured()
+    assert metrics.ssim(image, image) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_ssim_falls_as_noise_grows_and_is_symmetric():
+    image = _textured()
+    rng = np.random.default_rng(1)
+    noisy = [np.clip(image + rng.normal(0, s, image.shape), 0, 255).astype(np.uint8) for s in (2, 8, 32)]
+    scores = [metrics.ssim(image, n) for n in noisy]
+    assert 1 > scores[0] > scores[1] > scores[2] > 0
+    assert metrics.ssim(noisy[1], image) == pytest.approx(scores[1], rel=1e-12)
+
+
+def test_ssim_takes_an_indexed_image_as_its_pixels():
+    image = _textured()
+    indexed = kmq.quantize(image, 8)
+    assert metrics.ssim(image, indexed) == metrics.ssim(image, indexed.to_array())
+
+
+def test_ssim_ignores_colour_under_full_transparency():
+    image = np.dstack([_textured(), np.zeros((64, 80), np.uint8)])
+    other = image.copy()
+    other[..., :3] = 255 - other[..., :3]
+    assert metrics.ssim(image, other) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (5, 3), (600, 700)])
+def test_ssim_works_on_tiny_and_large_images(shape):
+    image = np.random.default_rng(2).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    assert -1.0 <= metrics.ssim(image, image // 2) < 1.0 and metrics.ssim(image, image) == pytest.approx(1.0)

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from kmq import bitpack, container, ctx1, mix, pillow_plugin
+from kmq.colour import DEFAULT_SPACE
 from kmq.container import HEADER, Header
 from PIL import Image, ImageFile, UnidentifiedImageError
 from strategies import indexed_images
@@ -460,6 +461,8 @@ def test_save_to_file_object_with_format() -> None:
         {"dither": Image.Dither.FLOYDSTEINBERG},
         {"colors": "auto", "min_psnr": 25},
         {"colors": 4, "seed": 3, "coding": "raw", "space": "oklab", "dither": True},
+        {"dither": 0.5},
+        {"dither": Image.Dither.ORDERED},
     ],
 )
 def test_save_options_reach_the_encoder(options: dict[str, object]) -> None:
@@ -467,12 +470,14 @@ def test_save_options_reach_the_encoder(options: dict[str, object]) -> None:
     buffer = io.BytesIO()
     im.save(buffer, format="KMQ", **options)
 
-    dither = options.get("dither", False) in (True, Image.Dither.FLOYDSTEINBERG)
+    pillow = {Image.Dither.FLOYDSTEINBERG: True, Image.Dither.ORDERED: "ordered"}
+    given = options.get("dither", False)
+    dither = pillow.get(given, given) if isinstance(given, Image.Dither) else given
     expected = kmq.quantize(
         im,
         options.get("colors", 8),  # type: ignore[arg-type]
         seed=options.get("seed", 0),  # type: ignore[arg-type]
-        space=options.get("space", "rgb"),  # type: ignore[arg-type]
+        space=options.get("space", DEFAULT_SPACE),  # type: ignore[arg-type]
         dither=dither,
         min_psnr=options.get("min_psnr"),  # type: ignore[arg-type]
     ).to_bytes(options.get("coding", "mix"))  # type: ignore[arg-type]
@@ -485,7 +490,9 @@ def test_save_seed_changes_the_bytes_deterministically() -> None:
     im = Image.fromarray(np.random.default_rng(3).integers(0, 256, (32, 32, 3), dtype=np.uint8))
 
     def saved(seed: int) -> bytes:
-        im.save(buffer := io.BytesIO(), format="KMQ", colors=4, seed=seed)
+        # The seed moves only the k-means++ restarts; on this noise they beat Wu's start in RGB (in the
+        # perceptual space Wu's start wins for every seed, which is as right but shows nothing).
+        im.save(buffer := io.BytesIO(), format="KMQ", colors=4, seed=seed, space="rgb")
         return buffer.getvalue()
 
     assert saved(1) == saved(1)
@@ -526,8 +533,8 @@ def test_save_colors_bounds_k(colors: int) -> None:
         ("coding", 3),
         ("coding", None),
         ("dither", "yes"),
-        ("dither", 1),
-        ("dither", Image.Dither.ORDERED),
+        ("dither", 2),
+        ("dither", Image.Dither.RASTERIZE),
         ("space", "lab"),
         ("min_psnr", -3),
     ],
@@ -560,9 +567,10 @@ def test_save_min_psnr_goes_with_colors_auto(options: dict[str, object], match: 
         Image.fromarray(photo()).save(io.BytesIO(), format="KMQ", **options)
 
 
-def test_save_dither_refuses_alpha() -> None:
-    with pytest.raises(kmq.ParameterError, match="dither"):
-        Image.fromarray(photo(alpha=True)).save(io.BytesIO(), format="KMQ", dither=True)
+def test_save_dithers_rgba_as_kmq_encode_does() -> None:
+    im = Image.fromarray(photo(alpha=True))
+    im.save(buffer := io.BytesIO(), format="KMQ", dither=True)
+    assert buffer.getvalue() == kmq.encode(im, dither=True)
 
 
 def test_save_ignores_options_it_does_not_know() -> None:

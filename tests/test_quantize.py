@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from kmq.colour import to_space
+from kmq.colour import DEFAULT_SPACE, to_space
 from kmq.images import as_array
 from kmq.kmeans import nearest
 from strategies import few_colour_images, heavy
@@ -37,12 +37,22 @@ def test_palette_is_canonical_distinct_and_fully_used():
     assert np.array_equal(np.unique(indexed.labels), np.arange(indexed.k))
 
 
-def test_labels_are_nearest_rounded_palette_entry():
+def test_rgb_labels_are_the_nearest_rounded_palette_entry_in_bytes():
     image = gradient()
-    indexed = kmq.quantize(image, 8)
+    indexed = kmq.quantize(image, 8, space="rgb")
     dist = ((image[:, :, None, :].astype(int) - indexed.palette.astype(int)) ** 2).sum(axis=3)
     chosen = np.take_along_axis(dist, indexed.labels[:, :, None].astype(int), axis=2)[:, :, 0]
     assert np.array_equal(chosen, dist.min(axis=2))
+
+
+@pytest.mark.parametrize("space", ["perceptual", "oklab"])
+def test_labels_are_the_nearest_palette_entry_in_the_clustering_space(space):
+    image = gradient()
+    indexed = kmq.quantize(image, 8, space=space)
+    points = to_space(image.reshape(-1, 3), space)
+    dist = ((points[:, None, :] - to_space(indexed.palette, space)[None]) ** 2).sum(axis=2)
+    chosen = dist[np.arange(dist.shape[0]), indexed.labels.reshape(-1)]
+    assert np.allclose(chosen, dist.min(axis=1), rtol=1e-5, atol=1e-7)  # the search runs in float32
 
 
 def test_k8_raw_payload_holds_each_label_in_exactly_three_bits():
@@ -151,17 +161,16 @@ def test_kmeans_result_is_canonical_nearest_and_fully_used(case):
     assert 1 <= indexed.k <= k and indexed.channels == image.shape[2]
     assert keys == sorted(set(keys))  # canonical: sorted, distinct
     assert np.array_equal(np.unique(indexed.labels), np.arange(indexed.k))  # every entry used
-    # Nearest in the clustering space: the bytes for RGB, premultiplied RGBA with alpha.
-    points = to_space(image.reshape(-1, image.shape[2]), "rgb")
-    dist = ((points[:, None, :] - to_space(indexed.palette, "rgb")[None]) ** 2).sum(axis=2)
+    # Nearest in the default clustering space (perceptual: premultiplied, with alpha, for RGBA).
+    points = to_space(image.reshape(-1, image.shape[2]), DEFAULT_SPACE)
+    dist = ((points[:, None, :] - to_space(indexed.palette, DEFAULT_SPACE)[None]) ** 2).sum(axis=2)
     chosen = dist[np.arange(dist.shape[0]), indexed.labels.reshape(-1)]
-    # Premultiplied coordinates are not integers, and the search runs in float32: near-ties may
-    # differ by float32 rounding (0.1 in squared byte units is far below one level of one channel).
-    assert np.allclose(chosen, dist.min(axis=1), rtol=0, atol=0.1)  # each pixel on its nearest rounded entry
+    # The search runs in float32: near-ties may differ by float32 rounding.
+    assert np.allclose(chosen, dist.min(axis=1), rtol=1e-5, atol=1e-6)  # each pixel on its nearest rounded entry
 
 
-@pytest.mark.parametrize("space", ["rgb", "oklab"])
-@pytest.mark.parametrize("dither", [False, True])
+@pytest.mark.parametrize("space", ["perceptual", "rgb", "oklab"])
+@pytest.mark.parametrize("dither", [False, True, 0.5, "ordered"])
 def test_every_space_and_dither_gives_a_canonical_fully_used_palette(space, dither):
     indexed = kmq.quantize(gradient(40, 50), 8, space=space, dither=dither)
     keys = [tuple(entry) for entry in indexed.palette.tolist()]
@@ -179,10 +188,15 @@ def test_dither_makes_column_means_follow_a_ramp():
     assert np.abs(dithered - target)[inside].mean() < np.abs(plain - target)[inside].mean() / 3
 
 
-def test_dither_refuses_rgba():
-    image = np.zeros((4, 4, 4), np.uint8)
-    with pytest.raises(kmq.ParameterError, match="alpha channel"):
-        kmq.quantize(image, 2, dither=True)
+@pytest.mark.parametrize("dither", [True, "ordered"])
+def test_dither_works_on_rgba_and_keeps_transparent_pixels_transparent(dither):
+    ramp = np.repeat(np.linspace(0, 255, 64, dtype=np.uint8)[None, :, None], 16, axis=0).repeat(4, axis=2)
+    ramp[..., 3] = 255
+    ramp[:, :8, 3] = 0  # a transparent band on the left
+    indexed = kmq.quantize(ramp, 3, dither=dither)
+    out = indexed.to_array()
+    assert indexed.channels == 4 and (out[:, :8, 3] == 0).all() and (out[:, 8:, 3] == 255).all()
+    assert len(np.unique(out[:, 8:, 0])) == 2  # both visible greys mixed along the ramp
 
 
 @pytest.mark.parametrize("target", [20.0, 30.0])

@@ -71,8 +71,9 @@ def test_options_and_keywords_together_are_refused():
         ({"k": "auto"}, "k='auto' needs min_psnr"),
         ({"k": 8, "min_psnr": 30}, "min_psnr applies only with k='auto'"),
         ({"seed": -1}, "seed must be an integer"),
-        ({"space": "lab"}, "space must be one of rgb, oklab, got 'lab'"),
-        ({"dither": "yes"}, "dither must be True or False, got 'yes'"),
+        ({"space": "lab"}, "space must be one of perceptual, rgb, oklab, got 'lab'"),
+        ({"dither": "yes"}, "dither must be True, False, a strength from 0 to 1 or 'ordered', got 'yes'"),
+        ({"dither": 1.5}, "dither must be True, False, a strength from 0 to 1 or 'ordered', got 1.5"),
     ],
 )
 def test_options_are_checked_when_made(fields, match):

@@ -1,0 +1,326 @@
+/*
+ * kmq._remap: the per-pixel loops of mapping colours to a palette.
+ *
+ * nearest: the nearest centre of each point, with its squared distance.
+ *     The sums are float32, taken axis by axis in order, each product and sum
+ *     rounded as IEEE 754 single precision (built with -ffp-contract=off: no
+ *     fused multiply-add), so the result is bit for bit what kmq.kmeans's numpy
+ *     route gives on every CPU; ties go to the lowest index.
+ *
+ * diffuse: error diffusion (Floyd-Steinberg or Sierra Lite) in serpentine
+ *     order, one band of rows at a time. Each pixel's carried error is scaled by
+ *     its dither-map value and clamped, the target colour is the nearest palette
+ *     entry (exact, found by a search sorted on the channel sum), and the error
+ *     it leaves is passed on scaled by the map again. Bands are fixed in height
+ *     by the caller, so the result does not depend on how many threads ran them.
+ *
+ * Both release the GIL; codec/remap.py validates the arguments and runs the
+ * threads. Why C: the error a pixel carries depends on the choice just made
+ * for its neighbour, so error diffusion cannot be vectorised in numpy.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DIMS 8
+#define MAX_CHANNELS 4
+
+/* ---- nearest ------------------------------------------------------------------------------ */
+
+static void nearest_rows(const float *points, size_t n, size_t d, const float *ct, size_t k, size_t stride,
+                         int64_t *labels, double *dist2, float *acc) {
+    for (size_t i = 0; i < n; i++) {
+        const float *p = points + i * d;
+        const float p0 = p[0];
+        for (size_t j = 0; j < k; j++) {
+            const float t = p0 - ct[j];
+            acc[j] = t * t;
+        }
+        for (size_t a = 1; a < d; a++) {
+            const float pa = p[a];
+            const float *c = ct + a * stride;
+            for (size_t j = 0; j < k; j++) {
+                const float t = pa - c[j];
+                acc[j] = acc[j] + t * t;
+            }
+        }
+        size_t best = 0;
+        float value = acc[0];
+        for (size_t j = 1; j < k; j++) {
+            if (acc[j] < value) {
+                value = acc[j];
+                best = j;
+            }
+        }
+        labels[i] = (int64_t)best;
+        dist2[i] = (double)value;
+    }
+}
+
+PyDoc_STRVAR(nearest_doc,
+             "nearest(points, n, d, centres, k, labels, dist2)\n\n"
+             "points: float32 buffer (n*d); centres: float32 buffer (k*d); labels: writable int64\n"
+             "buffer (n); dist2: writable float64 buffer (n). Fills labels and dist2 with the\n"
+             "nearest centre of each point and its squared distance (float32 sums).");
+
+static PyObject *py_nearest(PyObject *self, PyObject *args) {
+    Py_buffer pts, cen, lab, dst;
+    Py_ssize_t n, d, k;
+    PyObject *result = NULL;
+    float *ct = NULL, *acc = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nny*nw*w*", &pts, &n, &d, &cen, &k, &lab, &dst)) return NULL;
+    if (n < 0 || d < 1 || d > MAX_DIMS || k < 1 || k > (1 << 16)) {
+        PyErr_Format(PyExc_ValueError, "nearest: bad sizes n=%zd d=%zd k=%zd", n, d, k);
+        goto done;
+    }
+    if (pts.len != n * d * (Py_ssize_t)sizeof(float) || cen.len != k * d * (Py_ssize_t)sizeof(float) ||
+        lab.len != n * (Py_ssize_t)sizeof(int64_t) || dst.len != n * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "nearest: a buffer does not match n, d and k");
+        goto done;
+    }
+    {
+        const size_t stride = ((size_t)k + 7) & ~(size_t)7;
+        ct = (float *)calloc(stride * (size_t)d, sizeof(float));
+        acc = (float *)malloc(stride * sizeof(float));
+        if (ct == NULL || acc == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        const float *c = (const float *)cen.buf;
+        for (Py_ssize_t j = 0; j < k; j++)
+            for (Py_ssize_t a = 0; a < d; a++) ct[(size_t)a * stride + (size_t)j] = c[j * d + a];
+        Py_BEGIN_ALLOW_THREADS;
+        nearest_rows((const float *)pts.buf, (size_t)n, (size_t)d, ct, (size_t)k, stride, (int64_t *)lab.buf,
+                     (double *)dst.buf, acc);
+        Py_END_ALLOW_THREADS;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    free(ct);
+    free(acc);
+    PyBuffer_Release(&pts);
+    PyBuffer_Release(&cen);
+    PyBuffer_Release(&lab);
+    PyBuffer_Release(&dst);
+    return result;
+}
+
+/* ---- diffuse ------------------------------------------------------------------------------ */
+
+typedef struct {
+    int k, c;
+    const float *palette; /* k * c, in the diffusion space */
+    int *order;           /* entries ascending by channel sum (then index) */
+    float *sums;          /* the channel sum of order[i] */
+} Palette;
+
+/* The nearest entry to v: exact, lowest index on ties. The entries are searched outward from
+ * v's channel sum; since |sum difference|^2 <= c * squared distance, an entry whose sum is
+ * further than sqrt(c * best) cannot be nearer, and the search stops there on that side. */
+static int nearest_entry(const Palette *p, const float *v) {
+    const int c = p->c, k = p->k;
+    float s = 0.0f;
+    for (int a = 0; a < c; a++) s += v[a];
+    int lo = 0, hi = k;
+    while (lo < hi) { /* first entry whose sum is >= s */
+        const int mid = (lo + hi) / 2;
+        if (p->sums[mid] < s) lo = mid + 1;
+        else hi = mid;
+    }
+    int best = -1;
+    float bestd = 0.0f;
+    int up = lo, down = lo - 1;
+    /* the bound in exact arithmetic is gap^2 <= c * dist; the margin covers float rounding */
+    const float cf = (float)c * 1.001f;
+    while (up < k || down >= 0) {
+        const float gu = up < k ? p->sums[up] - s : HUGE_VALF;
+        const float gd = down >= 0 ? s - p->sums[down] : HUGE_VALF;
+        int i;
+        float gap;
+        if (gu <= gd) {
+            i = up++;
+            gap = gu;
+        } else {
+            i = down--;
+            gap = gd;
+        }
+        if (best >= 0 && gap * gap > cf * bestd + 0.01f) break; /* every entry left is at least this far */
+        const int e = p->order[i];
+        const float *q = p->palette + (size_t)e * (size_t)c;
+        float dist = 0.0f;
+        for (int a = 0; a < c; a++) {
+            const float t = v[a] - q[a];
+            dist += t * t;
+        }
+        if (best < 0 || dist < bestd || (dist == bestd && e < best)) {
+            best = e;
+            bestd = dist;
+        }
+    }
+    return best;
+}
+
+typedef struct {
+    const uint8_t *pixels; /* h * w * c bytes; RGBA is diffused premultiplied */
+    const uint8_t *map;    /* h * w: the share of carried error a pixel takes and passes on, in 1/255 */
+    const uint8_t *base;   /* h * w: each pixel's entry without dithering */
+    size_t w, h;
+    int c, sierra;
+    float clamp;
+    uint8_t *labels;
+} Band;
+
+/* One band, serpentine. err holds two rows of (w + 2) * c floats: the current and the next. */
+static void diffuse_band(const Band *b, const Palette *p, float *err) {
+    const size_t w = b->w, row = (w + 2) * (size_t)b->c;
+    const int c = b->c;
+    float *cur = err, *next = err + row;
+    memset(err, 0, 2 * row * sizeof(float));
+    for (size_t y = 0; y < b->h; y++) {
+        const int forward = (y % 2) == 0;
+        for (size_t step = 0; step < w; step++) {
+            const size_t x = forward ? step : w - 1 - step;
+            const size_t at = y * w + x;
+            const float s = (float)b->map[at] * (1.0f / 255.0f);
+            const uint8_t *px = b->pixels + at * (size_t)c;
+            float v[MAX_CHANNELS], e[MAX_CHANNELS];
+            float *carried = cur + (x + 1) * (size_t)c;
+            int moved = 0;
+            for (int a = 0; a < c; a++) {
+                float value = (float)px[a];
+                if (c == 4 && a < 3) value = value * (float)px[3] * (1.0f / 255.0f);
+                float carry = carried[a] * s;
+                if (carry > b->clamp) carry = b->clamp;
+                if (carry < -b->clamp) carry = -b->clamp;
+                moved |= carry >= 0.5f || carry <= -0.5f;
+                const float t = value + carry;
+                v[a] = t < 0.0f ? 0.0f : (t > 255.0f ? 255.0f : t);
+            }
+            /* a pixel the error hardly moves keeps its own entry (chosen in the clustering space) */
+            const int chosen = moved || b->base[at] >= p->k ? nearest_entry(p, v) : b->base[at];
+            b->labels[at] = (uint8_t)chosen;
+            const float *q = p->palette + (size_t)chosen * (size_t)c;
+            for (int a = 0; a < c; a++) e[a] = v[a] - q[a]; /* passed on whole, as libimagequant does */
+            /* neighbours in the scan direction: ahead (same row), and behind, below, ahead on the next row */
+            float *ahead = cur + (forward ? x + 2 : x) * (size_t)c;
+            float *below_behind = next + (forward ? x : x + 2) * (size_t)c;
+            float *below = next + (x + 1) * (size_t)c;
+            float *below_ahead = next + (forward ? x + 2 : x) * (size_t)c;
+            if (b->sierra) {
+                for (int a = 0; a < c; a++) {
+                    ahead[a] += e[a] * 0.5f;
+                    below_behind[a] += e[a] * 0.25f;
+                    below[a] += e[a] * 0.25f;
+                }
+            } else {
+                for (int a = 0; a < c; a++) {
+                    ahead[a] += e[a] * (7.0f / 16.0f);
+                    below_behind[a] += e[a] * (3.0f / 16.0f);
+                    below[a] += e[a] * (5.0f / 16.0f);
+                    below_ahead[a] += e[a] * (1.0f / 16.0f);
+                }
+            }
+        }
+        float *t = cur;
+        cur = next;
+        next = t;
+        memset(next, 0, row * sizeof(float));
+    }
+}
+
+PyDoc_STRVAR(diffuse_doc,
+             "diffuse(pixels, map, base, w, h, c, palette, k, kernel, clamp, labels)\n\n"
+             "pixels: uint8 buffer (h*w*c), RGB or RGBA (diffused premultiplied); map: uint8 (h*w),\n"
+             "the share of error each pixel takes and passes on in 1/255; base: uint8 (h*w), each\n"
+             "pixel's undithered entry; palette: float32 (k*c) in the diffusion space; kernel:\n"
+             "0 Floyd-Steinberg, 1 Sierra Lite; clamp: largest carried error per channel; labels:\n"
+             "writable uint8 buffer (h*w). One band: the caller splits the image.");
+
+static PyObject *py_diffuse(PyObject *self, PyObject *args) {
+    Py_buffer pix, map, base, pal, lab;
+    Py_ssize_t w, h, c, k;
+    int kernel;
+    float clamp;
+    PyObject *result = NULL;
+    Palette p = {0};
+    float *err = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*nnny*nifw*", &pix, &map, &base, &w, &h, &c, &pal, &k, &kernel, &clamp, &lab))
+        return NULL;
+    if (w < 1 || h < 0 || c < 1 || c > MAX_CHANNELS || k < 1 || k > 256 || (kernel != 0 && kernel != 1) ||
+        !(clamp >= 0.0f)) {
+        PyErr_Format(PyExc_ValueError, "diffuse: bad arguments w=%zd h=%zd c=%zd k=%zd kernel=%d", w, h, c, k, kernel);
+        goto done;
+    }
+    if (pix.len != w * h * c || map.len != w * h || base.len != w * h || pal.len != k * c * (Py_ssize_t)sizeof(float) ||
+        lab.len != w * h) {
+        PyErr_SetString(PyExc_ValueError, "diffuse: a buffer does not match w, h, c and k");
+        goto done;
+    }
+    p.k = (int)k;
+    p.c = (int)c;
+    p.palette = (const float *)pal.buf;
+    p.order = (int *)malloc((size_t)k * sizeof(int));
+    p.sums = (float *)malloc((size_t)k * sizeof(float));
+    err = (float *)malloc(2 * ((size_t)w + 2) * (size_t)c * sizeof(float));
+    if (p.order == NULL || p.sums == NULL || err == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    {
+        float sums[256];
+        for (int i = 0; i < p.k; i++) {
+            float s = 0.0f;
+            for (int a = 0; a < p.c; a++) s += p.palette[(size_t)i * (size_t)p.c + (size_t)a];
+            sums[i] = s;
+            p.order[i] = i;
+        }
+        /* insertion sort by (sum, index): k <= 256, and it is stable without a context pointer */
+        for (int i = 1; i < p.k; i++) {
+            const int e = p.order[i];
+            int j = i - 1;
+            while (j >= 0 && sums[p.order[j]] > sums[e]) {
+                p.order[j + 1] = p.order[j];
+                j--;
+            }
+            p.order[j + 1] = e;
+        }
+        for (int i = 0; i < p.k; i++) p.sums[i] = sums[p.order[i]];
+    }
+    {
+        Band b = {(const uint8_t *)pix.buf, (const uint8_t *)map.buf, (const uint8_t *)base.buf, (size_t)w, (size_t)h,
+                  (int)c, kernel, clamp, (uint8_t *)lab.buf};
+        Py_BEGIN_ALLOW_THREADS;
+        diffuse_band(&b, &p, err);
+        Py_END_ALLOW_THREADS;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    free(p.order);
+    free(p.sums);
+    free(err);
+    PyBuffer_Release(&pix);
+    PyBuffer_Release(&map);
+    PyBuffer_Release(&base);
+    PyBuffer_Release(&pal);
+    PyBuffer_Release(&lab);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"nearest", py_nearest, METH_VARARGS, nearest_doc},
+    {"diffuse", py_diffuse, METH_VARARGS, diffuse_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "kmq._remap", "Nearest-centre search and error diffusion (codec/remap.py).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__remap(void) { return PyModule_Create(&module); }
