@@ -7,9 +7,12 @@ Usage (from the repository root):
 
 For every image of a set (``kodak`` and ``cq100``, the photos group; ``graphics`` and
 ``graphics2``, the graphics group; ``corpus/<set>/*.png`` sorted by name) and every K, the image
-is quantized once with ``kmq.quantize(pixels, K)`` (seed 0; RGBA when the image has real alpha,
-i.e. some alpha below 255, else RGB). That one palette image (same palette, same labels) is then
-stored in every other container, each at its strongest setting:
+is quantized once with ``kmq.quantize(pixels, K, space=SPACE)`` (seed 0; RGBA when the image has
+real alpha, i.e. some alpha below 255, else RGB). ``--space`` defaults to ``rgb``, the quantizer
+of issue 12's measurements (kmq's default up to then), so that the cached anchor sizes, which
+cost hours, stay valid; every container stores the same palette image either way. That one
+palette image (same palette, same labels) is then stored in every other container, each at its
+strongest setting:
 
 - ``png8``: a Pillow ``P`` image (``transparency`` = the palette's alpha for RGBA) saved with
   ``optimize=True``, then ``zopflipng -m --filters=0me``; the smaller of the two;
@@ -60,6 +63,7 @@ import kmq
 import numpy as np
 import PIL
 from kmq import container
+from kmq.colour import SPACES
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -274,11 +278,13 @@ def set_images(args: argparse.Namespace, name: str) -> tuple[list[Path], int]:
 
 def quantized(args: argparse.Namespace, name: str, path: Path, k: int, pixels: np.ndarray | None):
     """(palette, labels) of the image at K, from the npz with --reuse-labels, and saved there."""
-    npz = args.cache / "labels" / name / f"{path.stem}_k{k}.npz"
+    # rgb's labels keep their old names (the cached anchors' images); other spaces are labelled apart.
+    tag = "" if args.space == "rgb" else f"_{args.space}"
+    npz = args.cache / "labels" / name / f"{path.stem}_k{k}{tag}.npz"
     if args.reuse_labels and npz.is_file():
         with np.load(npz) as data:
             return data["palette"], data["labels"]
-    q = kmq.quantize(load_pixels(path) if pixels is None else pixels, k)
+    q = kmq.quantize(load_pixels(path) if pixels is None else pixels, k, space=args.space)
     npz.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(npz, palette=q.palette, labels=q.labels)
     return q.palette, q.labels
@@ -415,6 +421,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sets", nargs="+", default=["kodak", "cq100", "graphics", "graphics2"])
     parser.add_argument("-k", type=int, nargs="+", default=list(KS), help="palette sizes")
     parser.add_argument("--jobs", type=int, default=1, help="processes for the other formats (default 1)")
+    parser.add_argument(
+        "--space", choices=SPACES, default="rgb", help="quantizer space (default rgb: the cached anchors)"
+    )
     parser.add_argument("--every", type=int, default=1, help="take every Nth image of a set, by name")
     parser.add_argument("--max-mp", type=float, help="skip images above X megapixels")
     parser.add_argument("--anchors-only", action="store_true", help="fill the cache only, no kmq sizes")

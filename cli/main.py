@@ -126,6 +126,30 @@ def _max_pixels(text: str) -> int | None:
     return _integer(text, "max pixels (or 'none')", 1)
 
 
+def _dither_alone(words: list[str]) -> list[str]:
+    """``--dither photo.png``: a ``--dither`` followed by a word that is no dither value stands alone.
+
+    argparse gives an optional value (``nargs="?"``) the next word whatever it is, so without this
+    ``kmq encode --dither photo.png`` would take the input as the strength.
+    """
+    end = words.index("--") if "--" in words else len(words)
+    out = list(words)
+    for i in range(end):
+        if words[i] == "--dither" and (i + 1 >= end or not _is_dither_value(words[i + 1])):
+            out[i] = f"--dither={DEFAULT_DITHER_STRENGTH}"
+    return out
+
+
+def _is_dither_value(word: str) -> bool:
+    if word == "ordered":
+        return True
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, except that a usage error also prints the JSON failure document when ``--json`` was given.
 
@@ -141,7 +165,7 @@ class _Parser(argparse.ArgumentParser):
     def parse_known_args(  # type: ignore[override]  # one signature for typeshed's three overloads
         self, args: Sequence[str] | None = None, namespace: Any = None
     ) -> Any:
-        words = list(sys.argv[1:] if args is None else args)
+        words = _dither_alone(list(sys.argv[1:] if args is None else args))
         # A usage error can come before --json is parsed (or instead of it), so look at the words.
         self._wants_json = "--json" in words[: words.index("--")] if "--" in words else "--json" in words
         if self.prog == PROG:

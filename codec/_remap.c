@@ -11,11 +11,12 @@
  *     order, one band of rows at a time. Each pixel's carried error is scaled by
  *     its dither-map value and clamped, the target colour is the nearest palette
  *     entry (exact, found by a search sorted on the channel sum), and the error
- *     it leaves is passed on scaled by the map again. Bands are fixed in height
- *     by the caller, so the result does not depend on how many threads ran them.
+ *     it leaves is passed on whole, as libimagequant does. Bands are fixed in
+ *     height by the caller, so the result does not depend on how many threads
+ *     ran them.
  *
- * Both release the GIL; codec/remap.py validates the arguments and runs the
- * threads. Why C: the error a pixel carries depends on the choice just made
+ * Both release the GIL; codec/kmeans.py (nearest) and codec/dither.py (diffuse)
+ * validate the arguments and run the threads. Why C: the error a pixel carries depends on the choice just made
  * for its neighbour, so error diffusion cannot be vectorised in numpy.
  */
 #define PY_SSIZE_T_CLEAN
@@ -47,10 +48,11 @@ static void nearest_rows(const float *points, size_t n, size_t d, const float *c
                 acc[j] = acc[j] + t * t;
             }
         }
+        /* numpy's argmin: the first minimum, and the first NaN wins outright */
         size_t best = 0;
         float value = acc[0];
-        for (size_t j = 1; j < k; j++) {
-            if (acc[j] < value) {
+        for (size_t j = 1; j < k && value == value; j++) {
+            if (acc[j] < value || acc[j] != acc[j]) {
                 value = acc[j];
                 best = j;
             }
@@ -77,8 +79,11 @@ static PyObject *py_nearest(PyObject *self, PyObject *args) {
         PyErr_Format(PyExc_ValueError, "nearest: bad sizes n=%zd d=%zd k=%zd", n, d, k);
         goto done;
     }
-    if (pts.len != n * d * (Py_ssize_t)sizeof(float) || cen.len != k * d * (Py_ssize_t)sizeof(float) ||
-        lab.len != n * (Py_ssize_t)sizeof(int64_t) || dst.len != n * (Py_ssize_t)sizeof(double)) {
+    /* the sizes are checked against the buffers by division, so no product can overflow */
+    if (pts.len % (d * (Py_ssize_t)sizeof(float)) || pts.len / (d * (Py_ssize_t)sizeof(float)) != n ||
+        cen.len != k * d * (Py_ssize_t)sizeof(float) || lab.len / (Py_ssize_t)sizeof(int64_t) != n ||
+        lab.len % (Py_ssize_t)sizeof(int64_t) || dst.len / (Py_ssize_t)sizeof(double) != n ||
+        dst.len % (Py_ssize_t)sizeof(double)) {
         PyErr_SetString(PyExc_ValueError, "nearest: a buffer does not match n, d and k");
         goto done;
     }
@@ -188,12 +193,13 @@ static void diffuse_band(const Band *b, const Palette *p, float *err) {
             const size_t at = y * w + x;
             const float s = (float)b->map[at] * (1.0f / 255.0f);
             const uint8_t *px = b->pixels + at * (size_t)c;
-            float v[MAX_CHANNELS], e[MAX_CHANNELS];
+            float v[MAX_CHANNELS], e[MAX_CHANNELS], own[MAX_CHANNELS];
             float *carried = cur + (x + 1) * (size_t)c;
             int moved = 0;
             for (int a = 0; a < c; a++) {
                 float value = (float)px[a];
                 if (c == 4 && a < 3) value = value * (float)px[3] * (1.0f / 255.0f);
+                own[a] = value;
                 float carry = carried[a] * s;
                 if (carry > b->clamp) carry = b->clamp;
                 if (carry < -b->clamp) carry = -b->clamp;
@@ -201,8 +207,15 @@ static void diffuse_band(const Band *b, const Palette *p, float *err) {
                 const float t = value + carry;
                 v[a] = t < 0.0f ? 0.0f : (t > 255.0f ? 255.0f : t);
             }
-            /* a pixel the error hardly moves keeps its own entry (chosen in the clustering space) */
-            const int chosen = moved || b->base[at] >= p->k ? nearest_entry(p, v) : b->base[at];
+            /* A pixel keeps its own entry (chosen in the clustering space) unless the carried error moves
+             * it to another: its dithered target's nearest entry differs from its own colour's, both
+             * measured here. Comparing the target's choice with the base label directly would swap
+             * entries wherever the two spaces disagree, with no error to justify it. */
+            int chosen = b->base[at] < p->k ? b->base[at] : nearest_entry(p, own);
+            if (moved) {
+                const int target = nearest_entry(p, v);
+                if (target != nearest_entry(p, own)) chosen = target;
+            }
             b->labels[at] = (uint8_t)chosen;
             const float *q = p->palette + (size_t)chosen * (size_t)c;
             for (int a = 0; a < c; a++) e[a] = v[a] - q[a]; /* passed on whole, as libimagequant does */
@@ -236,7 +249,7 @@ static void diffuse_band(const Band *b, const Palette *p, float *err) {
 PyDoc_STRVAR(diffuse_doc,
              "diffuse(pixels, map, base, w, h, c, palette, k, kernel, clamp, labels)\n\n"
              "pixels: uint8 buffer (h*w*c), RGB or RGBA (diffused premultiplied); map: uint8 (h*w),\n"
-             "the share of error each pixel takes and passes on in 1/255; base: uint8 (h*w), each\n"
+             "the share of carried error each pixel takes, in 1/255; base: uint8 (h*w), each\n"
              "pixel's undithered entry; palette: float32 (k*c) in the diffusion space; kernel:\n"
              "0 Floyd-Steinberg, 1 Sierra Lite; clamp: largest carried error per channel; labels:\n"
              "writable uint8 buffer (h*w). One band: the caller splits the image.");
@@ -257,8 +270,9 @@ static PyObject *py_diffuse(PyObject *self, PyObject *args) {
         PyErr_Format(PyExc_ValueError, "diffuse: bad arguments w=%zd h=%zd c=%zd k=%zd kernel=%d", w, h, c, k, kernel);
         goto done;
     }
-    if (pix.len != w * h * c || map.len != w * h || base.len != w * h || pal.len != k * c * (Py_ssize_t)sizeof(float) ||
-        lab.len != w * h) {
+    /* by division, so that no product of caller-given sizes can overflow */
+    if (map.len % w || map.len / w != h || base.len != map.len || lab.len != map.len || pix.len % c ||
+        pix.len / c != map.len || pal.len != k * c * (Py_ssize_t)sizeof(float)) {
         PyErr_SetString(PyExc_ValueError, "diffuse: a buffer does not match w, h, c and k");
         goto done;
     }
@@ -320,7 +334,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "kmq._remap", "Nearest-centre search and error diffusion (codec/remap.py).", -1, methods,
+    PyModuleDef_HEAD_INIT, "kmq._remap", "Nearest-centre search (kmq.kmeans) and error diffusion (kmq.dither).", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__remap(void) { return PyModule_Create(&module); }

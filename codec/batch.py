@@ -398,13 +398,14 @@ def shared_palette(sources: Sequence[Path], options: EncodeOptions) -> tuple[Enc
     options : EncodeOptions
         With ``quantizer.palette`` set to the shared palette.
     problems : list of str
-        One line per input left out of the fit.
+        One line per input left out of the fit, and one if opaque inputs become RGBA.
     """
     from .histogram import histogram
     from .quantize import fit_palette
 
     merged: dict[int, tuple[Any, Any]] = {}
     problems: list[str] = []
+    opaque = 0
     for source in sources:
         try:
             data = options.read(source)
@@ -419,12 +420,17 @@ def shared_palette(sources: Sequence[Path], options: EncodeOptions) -> tuple[Enc
             problems.append(f"{_describe(exc, source)}; left out of the shared palette")
             continue
         hist = histogram(pixels)
+        opaque += pixels.shape[2] == 3
         merged[len(merged)] = (hist.colours, hist.counts)
         if len(merged) > 1:  # merge as we go: memory stays one histogram, whatever the batch size
             merged = {0: _merge(list(merged.values()))}
     if not merged:
         raise ParameterError("--shared-palette: no input could be read to fit the palette")
     colours, counts = _merge(list(merged.values()))
+    if colours.shape[1] == 4 and opaque:
+        problems.append(
+            f"{opaque} opaque input(s) are written as RGBA: other inputs have alpha, and one palette serves all"
+        )
     palette = fit_palette(colours, counts, options.quantizer)
     quantizer = Options(
         k=palette.shape[0],

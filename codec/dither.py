@@ -4,16 +4,17 @@ Two kinds, both on RGB and RGBA (RGBA is dithered premultiplied, so the colour u
 a transparent pixel carries no error), both starting from the undithered labels:
 
 - **error diffusion** (:func:`diffuse`): Floyd-Steinberg (or Sierra Lite) in
-  serpentine order, in C (:mod:`kmq._remap`). Every pixel passes on what its
-  entry missed by, scaled by the **dither map** (:func:`dither_map`): 1 in smooth
+  serpentine order, in C (:mod:`kmq._remap`). Every pixel takes a share of the
+  error its neighbours passed on, given by the **dither map** (:func:`dither_map`): 1 in smooth
   areas and gradients, where banding shows, falling to 0 at edges and in texture,
   where banding does not show and noise would only cost bytes and sharpness (as
   libimagequant does). The carried error is clamped, so one bright pixel cannot
-  smear a streak, and a pixel the error does not move keeps its undithered entry.
+  smear a streak, and a pixel the error does not move to another entry keeps its
+  undithered one.
 - **ordered** (:func:`ordered`): an 8 x 8 Bayer threshold added to each pixel,
   scaled by the palette's typical spacing and the same dither map, then the
   nearest entry: the same colour in the same place always gets the same label,
-  so it compresses better, and frames of an animation do not shimmer.
+  so the frames of an animation do not shimmer.
 
 ``strength`` (0 to 1) scales the map; 0 gives the undithered labels exactly.
 Images are diffused in fixed bands of :data:`BAND_ROWS` rows, the bands on both
@@ -30,11 +31,7 @@ from numpy.typing import NDArray
 
 from . import kmeans, threads
 from .errors import ParameterError
-
-try:
-    from . import _remap
-except ImportError:  # built without a C compiler: error diffusion is then unavailable
-    _remap = None
+from .kmeans import _remap  # None without a C compiler: error diffusion is then unavailable
 
 __all__ = ["KERNELS", "BAND_ROWS", "AVAILABLE", "dither_map", "diffuse", "ordered", "diffusion_space"]
 
@@ -72,7 +69,17 @@ _THRESHOLDS = ((_BAYER + 0.5) / 64.0 - 0.5).astype(np.float32)
 
 
 def diffusion_space(colours: NDArray[np.uint8]) -> NDArray[np.float32]:
-    """Where error is measured and diffused: the bytes, colour premultiplied by alpha for RGBA."""
+    """Where error is measured and diffused: the bytes, colour premultiplied by alpha for RGBA.
+
+    Parameters
+    ----------
+    colours : (..., 3|4) uint8 ndarray
+
+    Returns
+    -------
+    float32 ndarray of the same shape
+        0 to 255.
+    """
     values = colours.astype(np.float32)
     if colours.shape[-1] == 4:
         values[..., :3] *= values[..., 3:] / np.float32(255.0)
@@ -99,7 +106,8 @@ def dither_map(pixels: NDArray[np.uint8], strength: float = 1.0) -> NDArray[np.u
     height, width = pixels.shape[:2]
     activity = np.zeros((height, width), dtype=np.float32)
     for start in range(0, height, BAND_ROWS):
-        # Each band with one row of context either side, so the result is the same whatever the band height.
+        # Each band with two rows of context either side (one for the second difference, one for the
+        # 3 x 3 maximum), so the result is the same whatever the band height.
         lo, hi = max(0, start - 2), min(height, start + BAND_ROWS + 2)
         part = np.pad(diffusion_space(pixels[lo:hi]), ((1, 1), (1, 1), (0, 0)), mode="edge")
         centre = part[1:-1, 1:-1]
@@ -207,8 +215,18 @@ def ordered(
     times its dither-map value, and takes the nearest entry; a pixel whose offset is below
     half a byte keeps its ``base`` label. Vectorised, in blocks of rows.
 
-    Parameters, Returns
-        As :func:`diffuse`, without ``kernel``.
+    Parameters
+    ----------
+    pixels : (H, W, C) uint8 ndarray
+    palette : (K, C) uint8 ndarray
+    base : (H, W) uint8 ndarray
+        The undithered labels.
+    strength : float
+        0 to 1; 0 returns ``base``.
+
+    Returns
+    -------
+    (H, W) uint8 ndarray
     """
     if strength <= 0:
         return base.copy()
@@ -230,7 +248,10 @@ def ordered(
             continue
         shift = np.repeat(offset[moved][:, None], channels, axis=1)
         shift[:, 3:] = 0.0
-        target = np.clip(diffusion_space(block)[moved] + shift, 0.0, 255.0)
-        found, _ = kmeans.nearest(target, entries)
-        labels[top : top + block.shape[0]][moved] = found.astype(np.uint8)
+        own = diffusion_space(block)[moved]
+        found, _ = kmeans.nearest(np.clip(own + shift, 0.0, 255.0), entries)
+        # As in diffusion: a pixel changes entry only where the offset changes its nearest one.
+        plain, _ = kmeans.nearest(own, entries)
+        part = labels[top : top + block.shape[0]]
+        part[moved] = np.where(found == plain, part[moved], found).astype(np.uint8)
     return labels

@@ -19,16 +19,24 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
 
 import numpy as np
 from numpy.typing import NDArray
 
 from . import threads
 
-try:
-    from . import _remap
-except ImportError:  # built without a C compiler: the numpy route gives the same labels
-    _remap = None
+
+def _compiled() -> ModuleType | None:
+    """kmq._remap (nearest-centre search, error diffusion), or None where kmq was built without a compiler."""
+    try:
+        from . import _remap
+    except ImportError:  # the numpy route then gives the same labels; error diffusion is unavailable
+        return None
+    return _remap
+
+
+_remap = _compiled()
 
 __all__ = ["nearest", "squared_distances", "weighted_sum", "sse", "lloyd", "wu_init", "WuCut", "kmeans_plusplus"]
 
@@ -167,7 +175,12 @@ def sse(points: NDArray[np.floating], weights: FloatArray, centres: NDArray[np.f
 
 
 def _centroids(
-    points: FloatArray, weights: FloatArray, labels: NDArray[np.intp], dist2: FloatArray, old: FloatArray
+    points: FloatArray,
+    weights: FloatArray,
+    labels: NDArray[np.intp],
+    dist2: FloatArray,
+    old: FloatArray,
+    fixed: int = 0,
 ) -> FloatArray:
     """Weighted mean of each cluster.
 
@@ -184,6 +197,7 @@ def _centroids(
     out = old.copy()
     out[alive] = sums[alive] / mass[alive, None]
     dead = np.flatnonzero(~alive)
+    dead = dead[dead >= fixed]  # a kept centre stays, used or not: the worst points go to free ones
     if dead.size:
         worst = np.argsort(-(weights * dist2), kind="stable")[: dead.size]
         worst = worst[dist2[worst] > 0]  # a point already on a centre needs no other
@@ -233,7 +247,7 @@ def lloyd(
     for _ in range(max_iter):
         labels, dist2 = nearest(points, centres)
         error = weighted_sum(weights, dist2)
-        moved = _centroids(points, weights, labels, dist2, centres)
+        moved = _centroids(points, weights, labels, dist2, centres, fixed)
         moved[:fixed] = centres[:fixed]
         centres = moved
         if previous - error <= tol * error:

@@ -20,6 +20,8 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from .errors import ParameterError
+
 __all__ = ["mse", "psnr", "ssim", "squared_error"]
 
 #: Pixels per block: keeps the int64 temporaries to a few MiB whatever the image size.
@@ -188,8 +190,15 @@ def ssim(a: NDArray[np.uint8], b: NDArray[np.uint8] | _Paletted) -> float:
     -------
     float
         The mean SSIM over the windows.
+
+    Raises
+    ------
+    ParameterError
+        If the images differ in shape.
     """
     other = b if isinstance(b, np.ndarray) else np.take(b.palette, b.labels, axis=0)
+    if other.shape != a.shape or a.ndim != 3:
+        raise ParameterError(f"ssim compares images of one shape (H, W, C), got {a.shape} and {other.shape}")
     x, y = _luma(a), _luma(other)
     factor = max(1, round(min(x.shape) / _SSIM_SIDE))
     if factor > 1:

@@ -6,8 +6,9 @@ into a (K, C) uint8 array, entries in the order given:
 - a built-in name (:data:`BUILTIN`): ``web216``, ``gameboy``, ``pico8``,
   ``epaper7`` (the 7 inks of an ACeP colour e-paper panel), ``bw``;
 - a GIMP palette (``.gpl``): ``R G B [name]`` lines after the ``GIMP Palette`` header;
-- an Adobe colour table (``.act``): 256 RGB triples, optionally followed by a
-  big-endian count of the entries used and a transparent index (776 bytes);
+- an Adobe colour table (``.act``): 256 RGB triples (768 bytes), optionally followed
+  by a big-endian count of the entries used and a transparent index (772 bytes; an
+  index of 0xFFFF means none, any other makes that entry fully transparent);
 - a text list of hex colours (any other text file): ``#RRGGBB``, ``RRGGBB`` or
   ``#RRGGBBAA``, separated by spaces, commas or lines, ``;`` or ``//`` comments;
 - an image (any format Pillow reads): its distinct colours in the order they first
@@ -75,6 +76,13 @@ HEX_WORD = re.compile(r"#?([0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
 def parse_colours(text: str, source: str = "colours") -> NDArray[np.uint8]:
     """Hex colours in ``text`` (``#RRGGBB`` or ``#RRGGBBAA``; spaces, commas, lines; ``;``/``//`` comments).
 
+    Parameters
+    ----------
+    text : str
+        The colours.
+    source : str
+        What messages call the text (a file name, ``"keep"``).
+
     Returns
     -------
     (K, 3) or (K, 4) uint8 ndarray
@@ -133,16 +141,39 @@ def _act(data: bytes, source: str) -> NDArray[np.uint8]:
     if len(data) not in (768, 772):
         raise ParameterError(f"{source}: an .act file has 768 or 772 bytes, this one has {len(data)}")
     table = np.frombuffer(data[:768], dtype=np.uint8).reshape(256, 3)
-    count = 256
-    if len(data) == 772:
-        count = int.from_bytes(data[768:770], "big")
-        if not 1 <= count <= 256:
-            raise ParameterError(f"{source}: the entry count is {count}; it must be 1 to 256")
-    return np.array(table[:count])
+    if len(data) == 768:
+        return np.array(table)
+    count, clear = int.from_bytes(data[768:770], "big"), int.from_bytes(data[770:772], "big")
+    if not 1 <= count <= 256:
+        raise ParameterError(f"{source}: the entry count is {count}; it must be 1 to 256")
+    if clear == 0xFFFF:
+        return np.array(table[:count])
+    if clear >= count:
+        raise ParameterError(f"{source}: the transparent index is {clear}, beyond the {count} entries")
+    entries = np.hstack([table[:count], np.full((count, 1), 255, np.uint8)])
+    entries[clear, 3] = 0
+    return entries
 
 
 def from_image(path: Path) -> NDArray[np.uint8]:
-    """The distinct colours of an image, in the order they first occur (row by row)."""
+    """The distinct colours of an image, in the order they first occur (row by row).
+
+    Parameters
+    ----------
+    path : Path
+        Any image Pillow reads (normalised as :func:`kmq.images.load` does).
+
+    Returns
+    -------
+    (K, 3) or (K, 4) uint8 ndarray
+
+    Raises
+    ------
+    ImageError
+        If the file is not a readable image (or is over the pixel limit).
+    ParameterError
+        If it has more than 256 colours.
+    """
     from .images import load
 
     pixels = load(path).pixels

@@ -23,7 +23,7 @@ import numbers
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,6 +36,9 @@ from .histogram import histogram
 from .images import ImageLike, as_array
 from .indexed import Indexed
 from .quantize import quantize
+
+#: What ``dither`` takes, as :func:`kmq.quantize` does.
+Dither = bool | float | Literal["ordered"]
 
 __all__ = [
     "ROW_FIELDS",
@@ -211,7 +214,7 @@ def _ks(ks: Iterable[int]) -> list[int]:
     return values
 
 
-def _quantized(pixels: NDArray[np.uint8], k: int, seed: int, space: Space, dither: bool) -> tuple[Indexed, float]:
+def _quantized(pixels: NDArray[np.uint8], k: int, seed: int, space: Space, dither: Dither) -> tuple[Indexed, float]:
     start = time.perf_counter()
     indexed = quantize(pixels, k, seed=seed, space=space, dither=dither)
     return indexed, time.perf_counter() - start
@@ -350,7 +353,7 @@ def compare(
     seed: int = 0,
     coding: int | str = container.DEFAULT_CODING,
     space: Space = DEFAULT_SPACE,
-    dither: bool = False,
+    dither: Dither = False,
     max_width: int = 480,
     max_height: int | None = None,
     per_row: int | None = None,
@@ -475,7 +478,7 @@ def sweep(
     *,
     seed: int = 0,
     space: Space = DEFAULT_SPACE,
-    dither: bool = False,
+    dither: Dither = False,
     codings: Sequence[int | str] = ("raw", "ctx1", "mix"),
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:

@@ -237,7 +237,10 @@ class Options:
                 raise ParameterError(
                     f"k={self.k!r} does not apply with a palette of {len(self.palette)} entries: give one or the other"
                 )
+            object.__setattr__(self, "k", len(self.palette))  # so that equal requests compare equal
         if self.keep is not None:
+            # A colour kept twice would be a second fixed centre that never wins a pixel.
+            object.__setattr__(self, "keep", tuple(dict.fromkeys(self.keep)))
             if self.k == "auto":
                 raise ParameterError("keep needs a number of colours k, not 'auto'")
             if len(self.keep) > int(self.k):
@@ -257,14 +260,18 @@ def _rows(value: object, name: str) -> Colours | None:
     """Colours as the hashable rows :class:`Options` keeps, from an array, rows, or a name/file/hex list."""
     if value is None:
         return None
-    if isinstance(value, str | os.PathLike) and not isinstance(value, np.ndarray):
+    if isinstance(value, str | os.PathLike):
         from . import palettes  # reads files: only when a palette is named
 
-        text = str(value)
-        looks_hex = all(palettes.HEX_WORD.fullmatch(w) for w in text.replace(",", " ").split())
-        array = palettes.parse_colours(text, name) if looks_hex and text.strip() else palettes.load(value, name)
+        # A string may be hex colours; a path is always a file, whatever its name looks like.
+        text = value if isinstance(value, str) else ""
+        looks_hex = bool(text.strip()) and all(palettes.HEX_WORD.fullmatch(w) for w in text.replace(",", " ").split())
+        array = palettes.parse_colours(text, name) if looks_hex else palettes.load(value, name)
     else:
-        array = np.asarray(value)
+        try:
+            array = np.asarray(value)
+        except ValueError:  # rows of different lengths
+            raise ParameterError(f"{name} must be (K, 3) or (K, 4) colours: its rows differ in length") from None
         if array.ndim != 2 or array.shape[1] not in (3, 4) or not 1 <= array.shape[0] <= MAX_K:
             raise ParameterError(
                 f"{name} must be (K, 3) or (K, 4) colours with 1 <= K <= {MAX_K}, got shape {array.shape}"
@@ -374,6 +381,11 @@ def _entries(
         fixed = held[invisible] if invisible.any() else colours[clear][np.argmax(counts[clear])][None]
         held = held[~invisible]
         colours, counts, k = colours[~clear], counts[~clear], k - fixed.shape[0]
+        if held.shape[0] > k:
+            raise ParameterError(
+                f"keep has {held.shape[0]} visible colours and this image's transparent pixels need an entry "
+                f"of their own: k must be at least {held.shape[0] + fixed.shape[0]}"
+            )
     if colours.shape[0] + held.shape[0] <= k:
         found = np.vstack([colours, held])
     else:
@@ -488,9 +500,9 @@ def _options(
         return Options(k, seed, space, dither, min_psnr, palette, keep)  # type: ignore[arg-type]  # checked there
     if not isinstance(options, Options):
         raise ParameterError(f"options must be a kmq.QuantizeOptions, got {options!r}")
-    given = (k, seed, space, dither, min_psnr, palette, keep)
-    defaults = (_DEFAULTS.k, _DEFAULTS.seed, _DEFAULTS.space, _DEFAULTS.dither, _DEFAULTS.min_psnr, None, None)
-    if any(a is not b and a != b for a, b in zip(given, defaults, strict=True)):
+    given = (k, seed, space, dither, min_psnr)
+    defaults = (_DEFAULTS.k, _DEFAULTS.seed, _DEFAULTS.space, _DEFAULTS.dither, _DEFAULTS.min_psnr)
+    if given != defaults or palette is not None or keep is not None:
         raise ParameterError("give either options or k, seed, space, dither, min_psnr, palette and keep, not both")
     return options
 
@@ -594,10 +606,23 @@ def fit_palette(
     -------
     (K', 3|4) uint8 ndarray
         Canonical order, K' <= K.
+
+    Raises
+    ------
+    ParameterError
+        If the colours are not (N, 3|4) uint8 with one count each, or ``options`` asks for
+        ``k="auto"`` or gives a palette.
     """
     options = options or _DEFAULTS
     if options.k == "auto" or options.palette is not None:
         raise ParameterError("a shared palette is fitted with a number k, not 'auto' or a given palette")
+    colours, counts = np.asarray(colours), np.asarray(counts)
+    if colours.dtype != np.uint8 or colours.ndim != 2 or colours.shape[1] not in (3, 4) or not colours.shape[0]:
+        raise ParameterError(f"colours must be (N, 3) or (N, 4) uint8 with N >= 1, got {colours.dtype} {colours.shape}")
+    if counts.shape != (colours.shape[0],) or not np.all(counts > 0):
+        raise ParameterError(
+            f"counts must be {colours.shape[0]} positive numbers, one per colour, got shape {counts.shape}"
+        )
     order = np.lexsort(colours.T[::-1])
     colours, counts = np.ascontiguousarray(colours[order]), np.asarray(counts, dtype=np.float64)[order]
     hist = Histogram(colours, counts, (1, colours.shape[0]), colours[None], None)

@@ -142,3 +142,20 @@ def test_bad_dither_values_are_parameter_errors():
     for bad in (1.5, -0.1, "fs", [1]):
         with pytest.raises(kmq.ParameterError, match="dither must be"):
             kmq.quantize(image, 4, dither=bad)
+
+
+def test_compiled_nearest_is_the_same_on_one_thread_and_on_two(monkeypatch):
+    rng = np.random.default_rng(6)
+    points, centres = rng.random((20_000, 6)), rng.random((256, 6))  # n * K above 2**20: split in two
+    monkeypatch.setenv("KMQ_THREADS", "1")
+    one = kmeans.nearest(points, centres)
+    monkeypatch.setenv("KMQ_THREADS", "2")
+    two = kmeans.nearest(points, centres)
+    assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
+
+
+def test_compiled_nearest_treats_nan_as_numpy_argmin_does():
+    points = np.array([[0.5, 0.5], [np.nan, 0.0], [0.1, 0.1]])
+    centres = np.array([[0.0, 0.0], [np.nan, 1.0], [1.0, 1.0]])
+    got, want = kmeans.nearest(points, centres), kmeans._nearest_numpy(points, centres)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1], equal_nan=True)

@@ -117,3 +117,8 @@ def test_ssim_ignores_colour_under_full_transparency():
 def test_ssim_works_on_tiny_and_large_images(shape):
     image = np.random.default_rng(2).integers(0, 256, (*shape, 3), dtype=np.uint8)
     assert -1.0 <= metrics.ssim(image, image // 2) < 1.0 and metrics.ssim(image, image) == pytest.approx(1.0)
+
+
+def test_ssim_of_images_of_different_shapes_is_a_parameter_error():
+    with pytest.raises(kmq.ParameterError, match="one shape"):
+        metrics.ssim(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5, 3), np.uint8))

@@ -11,6 +11,7 @@ from helpers import assert_one_line_error, run, save_png
 from hypothesis import example, given
 from hypothesis import strategies as st
 from kmq import palettes
+from kmq.quantize import fit_palette
 from PIL import Image
 
 PICO8_FIRST = [[0, 0, 0], [29, 43, 83], [126, 37, 83]]
@@ -239,3 +240,60 @@ def test_the_shared_palette_is_fitted_on_the_merged_histograms(work, capsys):
     expected = kmq.quantize(both[None], 6).palette
     got = kmq.container.loads((work / "out" / "frame0.kmq").read_bytes())[1]
     assert np.array_equal(got, expected)  # one image of all pixels has the same histogram
+
+
+def test_keep_counts_the_entry_that_transparent_pixels_need():
+    image = np.dstack([photo(), np.full((24, 32), 255, np.uint8)])
+    image[:4, :4, 3] = 0  # some fully transparent pixels: they get an entry of their own
+    with pytest.raises(kmq.ParameterError, match="k must be at least 3"):
+        kmq.quantize(image, 2, keep="#ff0000,#00ff00")
+    indexed = kmq.quantize(image, 3, keep="#ff0000,#00ff00")
+    assert indexed.k == 3 and (indexed.palette[:, 3] == 0).sum() == 1
+
+
+def test_a_colour_kept_twice_counts_once():
+    options = kmq.QuantizeOptions(k=4, keep="#ff0000,#ff0000,#00ff00")
+    assert options.keep == ((255, 0, 0), (0, 255, 0))
+    assert kmq.quantize(photo(), options=options).k == 4
+
+
+def test_keep_rows_of_different_lengths_are_a_parameter_error():
+    with pytest.raises(kmq.ParameterError, match="rows differ in length"):
+        kmq.QuantizeOptions(keep=[(255, 0, 0), (0, 0)])
+
+
+def test_a_palette_array_with_options_is_refused_as_any_keyword_is():
+    with pytest.raises(kmq.ParameterError, match="give either options or"):
+        kmq.quantize(photo(), palette=np.zeros((2, 3), np.uint8), options=kmq.QuantizeOptions())
+
+
+def test_a_path_is_a_file_even_when_its_name_looks_like_a_colour(tmp_path: Path):
+    (tmp_path / "cafe00").write_text("#102030\n")
+    assert kmq.QuantizeOptions(palette=tmp_path / "cafe00").palette == ((16, 32, 48),)
+
+
+def test_a_given_palette_sets_k_so_equal_requests_are_equal():
+    assert kmq.QuantizeOptions(palette="pico8") == kmq.QuantizeOptions(k=16, palette="pico8")
+    assert kmq.QuantizeOptions(palette="pico8").k == 16
+
+
+def test_an_act_transparent_index_makes_that_entry_transparent(tmp_path: Path):
+    table = np.zeros((256, 3), np.uint8)
+    table[:2] = [[10, 20, 30], [40, 50, 60]]
+    (tmp_path / "p.act").write_bytes(table.tobytes() + (2).to_bytes(2, "big") + (1).to_bytes(2, "big"))
+    assert palettes.load(tmp_path / "p.act").tolist() == [[10, 20, 30, 255], [40, 50, 60, 0]]
+
+
+def test_fit_palette_checks_its_inputs():
+    colours = np.array([[1, 2, 3], [4, 5, 6]], np.uint8)
+    with pytest.raises(kmq.ParameterError, match="counts must be 2 positive numbers"):
+        fit_palette(colours, np.ones(3))
+    with pytest.raises(kmq.ParameterError, match="colours must be"):
+        fit_palette(colours.astype(np.int64), np.ones(2))
+
+
+def test_dither_before_the_input_on_the_command_line(work, capsys):
+    assert run(capsys, "encode", "--dither", "frame0.png", "-k", "4").code == 0
+    first = (work / "frame0.kmq").read_bytes()
+    assert run(capsys, "encode", "frame0.png", "-k", "4", "--dither", "--force").code == 0
+    assert (work / "frame0.kmq").read_bytes() == first

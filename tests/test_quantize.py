@@ -181,10 +181,11 @@ def test_every_space_and_dither_gives_a_canonical_fully_used_palette(space, dith
 def test_dither_makes_column_means_follow_a_ramp():
     ramp = np.repeat(np.linspace(0, 255, 64, dtype=np.uint8)[None, :, None], 16, axis=0).repeat(3, axis=2)
     plain = kmq.quantize(ramp, 2).to_array()[:, :, 0].mean(axis=0)
-    dithered = kmq.quantize(ramp, 2, dither=True).to_array()[:, :, 0].mean(axis=0)
+    dithered = kmq.quantize(ramp, 2, dither=1.0).to_array()[:, :, 0].mean(axis=0)
     target = ramp[:, :, 0].mean(axis=0)
-    inside = (target > 70) & (target < 185)  # between the two palette greys (62 and 192)
-    # Measured: nearest mapping is 37 levels off on average there, dithering 8.
+    inside = (target > 70) & (target < 185)  # between the two palette greys (58 and 188)
+    # Measured: nearest mapping is 37 levels off on average there, full-strength dithering 9
+    # (dither=True, strength 0.75, 13: it trades some of the mean for less noise).
     assert np.abs(dithered - target)[inside].mean() < np.abs(plain - target)[inside].mean() / 3
 
 

@@ -37,7 +37,7 @@ def test_the_using_kmq_from_python_example_runs_and_runs_again(tmp_path, monkeyp
 
 def test_the_readme_shows_one_of_each_picture():
     text = README.read_text()
-    for picture in ("docs/compare.png", "docs/sweep.png", "docs/palette.png"):
+    for picture in ("docs/compare.png", "docs/compare-dither.png", "docs/sweep.png", "docs/palette.png"):
         assert f"]({picture})" in text
         with Image.open(README.parent / picture) as image:
             assert image.format == "PNG" and min(image.size) > 10
