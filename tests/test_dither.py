@@ -159,3 +159,27 @@ def test_compiled_nearest_treats_nan_as_numpy_argmin_does():
     centres = np.array([[0.0, 0.0], [np.nan, 1.0], [1.0, 1.0]])
     got, want = kmeans.nearest(points, centres), kmeans._nearest_numpy(points, centres)
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1], equal_nan=True)
+
+
+@needs_c
+@pytest.mark.parametrize(
+    ("w", "h", "c", "k"),
+    [(1 << 32, 1 << 32, 1, 1), (4, 4, 3, 2), (0, 1, 3, 2), (2, 2, 5, 2), (2, 2, 3, 0), (1 << 62, 4, 4, 2)],
+)
+def test_the_c_diffuser_refuses_sizes_its_buffers_do_not_have(w, h, c, k):
+    from kmq import _remap
+
+    pixels, share, base, labels = bytes(12), bytes(4), bytes(4), bytearray(4)  # a 2 x 2 RGB image
+    with pytest.raises((ValueError, OverflowError)):
+        _remap.diffuse(pixels, share, base, w, h, c, np.zeros(6, np.float32), k, 0, 32.0, labels)
+
+
+@needs_c
+@pytest.mark.parametrize(("n", "d", "k"), [(1 << 62, 3, 2), (5, 3, 2), (4, 0, 2), (4, 9, 2), (4, 3, 0)])
+def test_the_c_nearest_refuses_sizes_its_buffers_do_not_have(n, d, k):
+    from kmq import _remap
+
+    points, centres = np.zeros(12, np.float32), np.zeros(6, np.float32)  # 4 points, 2 centres, d = 3
+    labels, dist2 = np.zeros(4, np.int64), np.zeros(4, np.float64)
+    with pytest.raises((ValueError, OverflowError)):
+        _remap.nearest(points, n, d, centres, k, labels, dist2)
