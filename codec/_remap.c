@@ -327,9 +327,106 @@ done:
     return result;
 }
 
+/* ---- the dither map ---------------------------------------------------------------------- */
+
+/* A channel of a pixel in the diffusion space: the byte, colour premultiplied by alpha for RGBA. */
+static inline float channel(const uint8_t *px, int c, int a) {
+    const float v = (float)px[a];
+    return (c == 4 && a < 3) ? v * ((float)px[3] / 255.0f) : v;
+}
+
+/* The largest second difference (across or down, any channel) at (x, y), edges replicated. */
+static float second_difference(const uint8_t *pixels, size_t w, size_t h, int c, size_t x, size_t y) {
+    const size_t xl = x ? x - 1 : 0, xr = x + 1 < w ? x + 1 : x;
+    const size_t yu = y ? y - 1 : 0, yd = y + 1 < h ? y + 1 : y;
+    const uint8_t *mid = pixels + (y * w + x) * (size_t)c;
+    const uint8_t *l = pixels + (y * w + xl) * (size_t)c, *r = pixels + (y * w + xr) * (size_t)c;
+    const uint8_t *u = pixels + (yu * w + x) * (size_t)c, *d = pixels + (yd * w + x) * (size_t)c;
+    float most = 0.0f;
+    for (int a = 0; a < c; a++) {
+        const float m2 = 2.0f * channel(mid, c, a);
+        const float across = fabsf(m2 - channel(l, c, a) - channel(r, c, a));
+        const float down = fabsf(m2 - channel(u, c, a) - channel(d, c, a));
+        if (across > most) most = across;
+        if (down > most) most = down;
+    }
+    return most;
+}
+
+PyDoc_STRVAR(dither_map_doc,
+             "dither_map(pixels, w, h, c, edge, scale, out)\n\n"
+             "pixels: uint8 buffer (h*w*c); out: writable uint8 buffer (h*w). Each pixel's share:\n"
+             "rint(clip(1 - A / edge, 0, 1) * scale), A the largest second difference over its 3 x 3\n"
+             "neighbourhood, in float32 exactly as kmq.dither's numpy route computes it.");
+
+static PyObject *py_dither_map(PyObject *self, PyObject *args) {
+    Py_buffer pix, out;
+    Py_ssize_t w, h, c;
+    float edge, scale;
+    PyObject *result = NULL;
+    float *rows = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nnnffw*", &pix, &w, &h, &c, &edge, &scale, &out)) return NULL;
+    if (w < 1 || h < 1 || c < 1 || c > MAX_CHANNELS || !(edge > 0.0f)) {
+        PyErr_Format(PyExc_ValueError, "dither_map: bad arguments w=%zd h=%zd c=%zd", w, h, c);
+        goto done;
+    }
+    if (out.len % w || out.len / w != h || pix.len % c || pix.len / c != out.len) {
+        PyErr_SetString(PyExc_ValueError, "dither_map: a buffer does not match w, h and c");
+        goto done;
+    }
+    rows = (float *)malloc(3 * (size_t)w * sizeof(float));
+    if (rows == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS;
+    {
+        const uint8_t *px = (const uint8_t *)pix.buf;
+        uint8_t *share = (uint8_t *)out.buf;
+        const size_t W = (size_t)w, H = (size_t)h;
+        /* a ring of three rows of second differences: y - 1, y and y + 1 (edges replicated) */
+        for (size_t y = 0; y < H; y++) {
+            if (y == 0) {
+                for (size_t x = 0; x < W; x++) rows[W + x] = second_difference(px, W, H, (int)c, x, 0);
+                memcpy(rows, rows + W, W * sizeof(float));
+            } else {
+                memmove(rows, rows + W, 2 * W * sizeof(float)); /* the two newer rows move down */
+            }
+            if (y + 1 < H) {
+                for (size_t x = 0; x < W; x++) rows[2 * W + x] = second_difference(px, W, H, (int)c, x, y + 1);
+            } else {
+                memcpy(rows + 2 * W, rows + W, W * sizeof(float));
+            }
+            for (size_t x = 0; x < W; x++) {
+                const size_t xl = x ? x - 1 : 0, xr = x + 1 < W ? x + 1 : x;
+                float most = 0.0f;
+                for (int r = 0; r < 3; r++) {
+                    const float *row = rows + (size_t)r * W;
+                    if (row[xl] > most) most = row[xl];
+                    if (row[x] > most) most = row[x];
+                    if (row[xr] > most) most = row[xr];
+                }
+                float t = 1.0f - most / edge;
+                t = t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
+                share[y * W + x] = (uint8_t)rintf(t * scale);
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS;
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    free(rows);
+    PyBuffer_Release(&pix);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"nearest", py_nearest, METH_VARARGS, nearest_doc},
     {"diffuse", py_diffuse, METH_VARARGS, diffuse_doc},
+    {"dither_map", py_dither_map, METH_VARARGS, dither_map_doc},
     {NULL, NULL, 0, NULL},
 };
 

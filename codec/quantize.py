@@ -369,8 +369,11 @@ def _entries(
     """Canonical palette of at most ``k`` entries for the histogram's colours, ``keep``'s among them."""
     colours, counts = hist.colours, hist.counts
     held = np.empty((0, colours.shape[1]), dtype=np.uint8) if keep is None else keep
-    if np.unique(np.vstack([colours, held]), axis=0).shape[0] <= k:
-        return np.unique(np.vstack([colours, held]), axis=0)
+    if colours.shape[0] + held.shape[0] <= k or (held.shape[0] and colours.shape[0] <= k):
+        # Few enough colours to keep them all (a union of rows is a sort: only when it can be small).
+        union = np.unique(np.vstack([colours, held]), axis=0)
+        if union.shape[0] <= k:
+            return union
     fixed = np.empty((0, colours.shape[1]), dtype=np.uint8)
     clear = colours[:, -1] == 0 if colours.shape[1] == 4 else np.zeros(colours.shape[0], dtype=bool)
     if k >= 2 and clear.any():

@@ -183,3 +183,25 @@ def test_the_c_nearest_refuses_sizes_its_buffers_do_not_have(n, d, k):
     labels, dist2 = np.zeros(4, np.int64), np.zeros(4, np.float64)
     with pytest.raises((ValueError, OverflowError)):
         _remap.nearest(points, n, d, centres, k, labels, dist2)
+
+
+@st.composite
+def dither_images(draw: st.DrawFn) -> np.ndarray:
+    """Images from 1x1 up, RGB or RGBA, noise, gradients or transparency, across a band edge sometimes."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    height = draw(st.integers(1, 40) | st.sampled_from([dither.BAND_ROWS - 1, dither.BAND_ROWS + 3]))
+    width, channels = draw(st.integers(1, 40)), draw(st.sampled_from([3, 4]))
+    image = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+    if draw(st.booleans()):
+        image = np.sort(image, axis=1)  # gradients
+    if channels == 4 and draw(st.booleans()):
+        image[..., 3] = rng.choice(np.array([0, 77, 255], np.uint8), (height, width))
+    return image
+
+
+@needs_c
+@heavy
+@given(dither_images(), st.sampled_from([1.0, 0.75, 0.3]))
+@example(np.zeros((1, 1, 3), np.uint8), 1.0)
+def test_the_compiled_dither_map_equals_the_numpy_definition(image, strength):
+    assert np.array_equal(dither.dither_map(image, strength), dither._dither_map_numpy(image, strength))
