@@ -195,14 +195,30 @@ class Ctx1Model {
   constructor(k, bits) {
     this.nFlag = k <= 16 ? (k + 1) * (k + 1) * 1024 : 1024;
     this.nTree = (k + 1) << bits;
-    this.flagP = new Uint16Array(this.nFlag);
+    this.flagP = new Uint16Array(this.nFlag).fill(16384);
     this.flagC = new Uint8Array(this.nFlag);
-    this.treeP = new Uint16Array(this.nTree);
+    this.treeP = new Uint16Array(this.nTree).fill(16384);
     this.treeC = new Uint8Array(this.nTree);
+    // Slots updated since the last reset (c goes 0 -> 1 exactly once per slot), so that a
+    // stripe reset costs no more than the previous stripe's coding (FORMAT.md 7.1).
+    this.flagLog = new Int32Array(this.nFlag);
+    this.treeLog = new Int32Array(this.nTree);
+    this.flagUsed = 0;
+    this.treeUsed = 0;
   }
   reset() {
-    this.flagP.fill(16384); this.flagC.fill(0);
-    this.treeP.fill(16384); this.treeC.fill(0);
+    for (let i = 0; i < this.flagUsed; i++) { const j = this.flagLog[i]; this.flagP[j] = 16384; this.flagC[j] = 0; }
+    for (let i = 0; i < this.treeUsed; i++) { const j = this.treeLog[i]; this.treeP[j] = 16384; this.treeC[j] = 0; }
+    this.flagUsed = 0;
+    this.treeUsed = 0;
+  }
+  flag(rc, i) {
+    if (this.flagC[i] === 0) this.flagLog[this.flagUsed++] = i;
+    return codeSlot(rc, this.flagP, this.flagC, i);
+  }
+  tree(rc, i) {
+    if (this.treeC[i] === 0) this.treeLog[this.treeUsed++] = i;
+    return codeSlot(rc, this.treeP, this.treeC, i);
   }
 }
 
@@ -219,7 +235,6 @@ function codeSlot(rc, P, C, i) {
 function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
   model.reset();
   const rc = new RangeDecoder(b, start, len, s);
-  const { flagP, flagC, treeP, treeC } = model;
   const A = k; // absent
   const useV = k <= 16;
   const L = [0, 0, 0, 0];
@@ -246,12 +261,12 @@ function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
       const base = (V * 256 + P) * 4;
       let xv = -1;
       for (let i = 0; i < m; i++) {
-        if (codeSlot(rc, flagP, flagC, base + i)) { xv = L[i]; break; }
+        if (model.flag(rc, base + i)) { xv = L[i]; break; }
       }
       if (xv < 0) {
         let node = 1;
         const tb = w * top;
-        for (let j = 0; j < bits; j++) node = 2 * node + codeSlot(rc, treeP, treeC, tb + node);
+        for (let j = 0; j < bits; j++) node = 2 * node + model.tree(rc, tb + node);
         xv = node - top;
         if (xv >= k) throw new FormatError(`stripe ${s}: escape to ${xv} >= k = ${k} at (${x}, ${y})`, 'D10');
         for (let i = 0; i < m; i++) {
