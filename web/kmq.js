@@ -1,0 +1,332 @@
+// kmq image format decoder, version 1 (codings 0 "raw", 1 "ctx1" and 2 "mix").
+// Written from spec/FORMAT.md alone. Plain ES module, no dependencies.
+
+export class KmqError extends Error {
+  constructor(message, rule) {
+    super(message);
+    this.name = this.constructor.name;
+    if (rule) this.rule = rule;
+  }
+}
+export class FormatError extends KmqError {}
+export class TruncatedError extends KmqError {}
+export class ChecksumError extends KmqError {}
+export class PixelLimitError extends KmqError {}
+
+export const MAGIC = Uint8Array.of(0x89, 0x4b, 0x4d, 0x51);
+export const HEADER_SIZE = 20;
+export const DEFAULT_MAX_PIXELS = 178956970;
+
+// ---------------------------------------------------------------- helpers
+
+function toBytes(bytes) {
+  if (bytes instanceof Uint8Array) return bytes;
+  if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
+  if (ArrayBuffer.isView(bytes)) return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  throw new TypeError('kmq: expected a Uint8Array or ArrayBuffer');
+}
+
+function u16(b, o) { return (b[o] << 8) | b[o + 1]; }
+function u32(b, o) { return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0; }
+
+function bitLength(v) { return v <= 0 ? 0 : 32 - Math.clz32(v); }
+
+let CRC_TABLE = null;
+export function crc32(bytes, start = 0, end = bytes.length) {
+  if (!CRC_TABLE) {
+    CRC_TABLE = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let j = 0; j < 8; j++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      CRC_TABLE[n] = c >>> 0;
+    }
+  }
+  let c = 0xffffffff;
+  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function ceilDiv8(n) { return (n + 7n) / 8n; }
+
+// ---------------------------------------------------------------- header (D1 to D5)
+
+/**
+ * Reads and validates the 20-byte header (rules D1 to D5).
+ * options.maxPixels: pixel limit (default 178,956,970); null or Infinity removes it.
+ */
+export function readHeader(input, options = {}) {
+  const b = toBytes(input);
+  // D1: magic (or a prefix of it for short files)
+  const n = Math.min(4, b.length);
+  for (let i = 0; i < n; i++) {
+    if (b[i] !== MAGIC[i]) throw new FormatError('not a kmq file (bad magic)', 'D1');
+  }
+  // D2
+  if (b.length < HEADER_SIZE) {
+    throw new TruncatedError(`file is ${b.length} bytes, shorter than the 20-byte header`, 'D2');
+  }
+  const version = b[4];
+  const coding = b[5];
+  const channels = b[6];
+  const bits = b[7];
+  const k = u16(b, 8);
+  const reserved = u16(b, 10);
+  const width = u32(b, 12);
+  const height = u32(b, 16);
+  // D3
+  if (version !== 1) throw new FormatError(`unsupported version ${version}`, 'D3');
+  // D4
+  if (coding > 2) throw new FormatError(`unknown payload coding ${coding}`, 'D4');
+  if (channels !== 3 && channels !== 4) throw new FormatError(`channels ${channels} is not 3 or 4`, 'D4');
+  if (k < 1 || k > 256) throw new FormatError(`k ${k} is not in 1..256`, 'D4');
+  const wantBits = bitLength(k - 1);
+  if (bits !== wantBits) throw new FormatError(`bits ${bits} is not ceil(log2 ${k}) = ${wantBits}`, 'D4');
+  if (reserved !== 0) throw new FormatError(`reserved field ${reserved} is not 0`, 'D4');
+  if (width === 0) throw new FormatError('width is 0', 'D4');
+  if (height === 0) throw new FormatError('height is 0', 'D4');
+  if (coding !== 0 && k === 1) throw new FormatError(`coding ${coding} with k = 1`, 'D4');
+  // D5 (overflow-free with BigInt)
+  const pixelsBig = BigInt(width) * BigInt(height);
+  let limit = options.maxPixels === undefined ? DEFAULT_MAX_PIXELS : options.maxPixels;
+  if (limit !== null && limit !== Infinity) {
+    if (pixelsBig > BigInt(Math.floor(limit))) {
+      throw new PixelLimitError(`${width} x ${height} = ${pixelsBig} pixels is over the limit of ${limit}`, 'D5');
+    }
+  }
+  return { version, coding, channels, bits, k, reserved, width, height, pixels: pixelsBig };
+}
+
+// ---------------------------------------------------------------- layout (D6)
+
+function checkLayout(b, h) {
+  const fileLen = BigInt(b.length);
+  const palEnd = 20 + h.k * h.channels;
+  const rawLen = ceilDiv8(h.pixels * BigInt(h.bits));
+  if (h.coding === 0) {
+    const want = BigInt(palEnd) + rawLen + 4n;
+    if (fileLen < want) throw new TruncatedError(`file is ${fileLen} bytes, header implies ${want}`, 'D6');
+    if (fileLen > want) throw new FormatError(`file is ${fileLen} bytes, header implies ${want} (trailing data)`, 'D6');
+    return { payloadStart: palEnd, payloadEnd: b.length - 4 };
+  }
+  // codings 1 and 2: the stripe table
+  const payloadLen = b.length - 4 - palEnd; // may be negative
+  if (payloadLen < 11) throw new TruncatedError(`payload of ${payloadLen} bytes is shorter than 11`, 'D6');
+  if (payloadLen < 2) throw new TruncatedError('payload ends before S', 'D6');
+  const S = u16(b, palEnd);
+  if (S === 0) throw new FormatError('stripe count S is 0', 'D6');
+  if (S > h.height) throw new FormatError(`stripe count ${S} is more than height ${h.height}`, 'D6');
+  let maxS = h.pixels / 4096n;
+  if (maxS < 1n) maxS = 1n;
+  if (BigInt(S) > maxS) throw new FormatError(`stripe count ${S} is more than ${maxS} (4096 pixels per stripe)`, 'D6');
+  if (payloadLen < 2 + 4 * S) throw new TruncatedError('payload ends inside the stripe table', 'D6');
+  const lengths = new Array(S);
+  let sum = 0;
+  for (let s = 0; s < S; s++) {
+    const L = u32(b, palEnd + 2 + 4 * s);
+    if (L < 5) throw new FormatError(`stripe ${s} length ${L} is below 5`, 'D6');
+    lengths[s] = L;
+    sum += L; // at most 65535 * 2^32 < 2^53: exact
+  }
+  const want = BigInt(palEnd) + 2n + 4n * BigInt(S) + BigInt(sum) + 4n;
+  if (fileLen < want) throw new TruncatedError(`file is ${fileLen} bytes, stripe table implies ${want}`, 'D6');
+  if (fileLen > want) throw new FormatError(`file is ${fileLen} bytes, stripe table implies ${want} (trailing data)`, 'D6');
+  const bound = rawLen + 2n + 9n * BigInt(S);
+  if (BigInt(payloadLen) > bound) throw new FormatError(`payload of ${payloadLen} bytes is over the bound ${bound}`, 'D6');
+  return { payloadStart: palEnd, payloadEnd: b.length - 4, S, lengths, streamsStart: palEnd + 2 + 4 * S };
+}
+
+// ---------------------------------------------------------------- coding 0
+
+function decodeRaw(b, start, end, labels, n, bits, k) {
+  if (bits === 0) return; // labels already 0
+  let pos = start;
+  let acc = 0;   // bit accumulator
+  let have = 0;  // bits in acc
+  const mask = (1 << bits) - 1;
+  for (let i = 0; i < n; i++) {
+    if (have < bits) { acc = ((acc << 8) | b[pos++]) & 0xffff; have += 8; }
+    have -= bits;
+    const v = (acc >>> have) & mask;
+    if (v >= k) throw new FormatError(`label ${v} >= k = ${k} at pixel ${i}`, 'D9');
+    labels[i] = v;
+  }
+  if (have > 0 && (acc & ((1 << have) - 1)) !== 0) throw new FormatError('a padding bit is 1', 'D8');
+  if (pos !== end) throw new FormatError('internal: raw payload length mismatch', 'D6');
+}
+
+// ---------------------------------------------------------------- range decoder (5.4)
+
+export class RangeDecoder {
+  constructor(b, start, len, stripe) {
+    this.b = b;
+    this.pos = start + 5;
+    this.end = start + len;
+    this.stripe = stripe;
+    if (b[start] !== 0) throw new FormatError(`stripe ${stripe}: stream's first byte is ${b[start]}, not 0`, 'D10');
+    this.code = u32(b, start + 1);
+    if (this.code === 0xffffffff) throw new FormatError(`stripe ${stripe}: initial code is FFFFFFFF`, 'D10');
+    this.range = 0xffffffff;
+  }
+  // p: 15-bit probability of a 0
+  bit(p) {
+    const bound = (this.range >>> 15) * p;
+    let bit;
+    if (this.code < bound) { bit = 0; this.range = bound; }
+    else { bit = 1; this.code -= bound; this.range -= bound; }
+    while (this.range < 0x1000000) {
+      this.range = (this.range << 8) >>> 0;
+      if (this.pos >= this.end) throw new TruncatedError(`stripe ${this.stripe}: stream ends early`, 'D10');
+      this.code = ((this.code << 8) | this.b[this.pos++]) >>> 0;
+    }
+    return bit;
+  }
+  finish() {
+    if (this.pos !== this.end) throw new FormatError(`stripe ${this.stripe}: ${this.end - this.pos} bytes left over`, 'D10');
+    if (this.code !== 0) throw new FormatError(`stripe ${this.stripe}: final code is not 0`, 'D10');
+  }
+}
+
+// ---------------------------------------------------------------- coding 1 (ctx1)
+
+const RATE = new Uint8Array(32);
+for (let c = 0; c < 32; c++) RATE[c] = Math.min(6, bitLength(c + 1));
+
+class Ctx1Model {
+  constructor(k, bits) {
+    this.nFlag = k <= 16 ? (k + 1) * (k + 1) * 1024 : 1024;
+    this.nTree = (k + 1) << bits;
+    this.flagP = new Uint16Array(this.nFlag).fill(16384);
+    this.flagC = new Uint8Array(this.nFlag);
+    this.treeP = new Uint16Array(this.nTree).fill(16384);
+    this.treeC = new Uint8Array(this.nTree);
+    // Slots updated since the last reset (c goes 0 -> 1 exactly once per slot), so that a
+    // stripe reset costs no more than the previous stripe's coding (FORMAT.md 7.1).
+    this.flagLog = new Int32Array(this.nFlag);
+    this.treeLog = new Int32Array(this.nTree);
+    this.flagUsed = 0;
+    this.treeUsed = 0;
+  }
+  reset() {
+    for (let i = 0; i < this.flagUsed; i++) { const j = this.flagLog[i]; this.flagP[j] = 16384; this.flagC[j] = 0; }
+    for (let i = 0; i < this.treeUsed; i++) { const j = this.treeLog[i]; this.treeP[j] = 16384; this.treeC[j] = 0; }
+    this.flagUsed = 0;
+    this.treeUsed = 0;
+  }
+  flag(rc, i) {
+    if (this.flagC[i] === 0) this.flagLog[this.flagUsed++] = i;
+    return codeSlot(rc, this.flagP, this.flagC, i);
+  }
+  tree(rc, i) {
+    if (this.treeC[i] === 0) this.treeLog[this.treeUsed++] = i;
+    return codeSlot(rc, this.treeP, this.treeC, i);
+  }
+}
+
+function codeSlot(rc, P, C, i) {
+  const bit = rc.bit(P[i]);
+  const c = C[i];
+  const rate = RATE[c];
+  if (c < 31) C[i] = c + 1;
+  if (bit === 0) P[i] += (32768 - P[i]) >> rate;
+  else P[i] -= P[i] >> rate;
+  return bit;
+}
+
+function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
+  model.reset();
+  const rc = new RangeDecoder(b, start, len, s);
+  const A = k; // absent
+  const useV = k <= 16;
+  const L = [0, 0, 0, 0];
+  const top = 1 << bits;
+  for (let y = y0; y < y1; y++) {
+    const row = y * W;
+    const hasN = y - 1 >= y0;
+    const hasNN = y - 2 >= y0;
+    for (let x = 0; x < W; x++) {
+      const w = x >= 1 ? labels[row + x - 1] : A;
+      const ww = x >= 2 ? labels[row + x - 2] : A;
+      const n = hasN ? labels[row - W + x] : A;
+      const nw = hasN && x >= 1 ? labels[row - W + x - 1] : A;
+      const ne = hasN && x + 1 < W ? labels[row - W + x + 1] : A;
+      const nn = hasNN ? labels[row - 2 * W + x] : A;
+      let m = 0;
+      if (w !== A) L[m++] = w;
+      if (n !== A && n !== w) L[m++] = n;
+      if (ne !== A && ne !== w && ne !== n) L[m++] = ne;
+      if (nw !== A && nw !== w && nw !== n && nw !== ne) L[m++] = nw;
+      const P = (w === n ? 1 : 0) | (w === nw ? 2 : 0) | (w === ne ? 4 : 0) | (n === nw ? 8 : 0) |
+        (n === ne ? 16 : 0) | (nw === ne ? 32 : 0) | (ww === w ? 64 : 0) | (nn === n ? 128 : 0);
+      const V = useV ? w * (k + 1) + n : 0;
+      const base = (V * 256 + P) * 4;
+      let xv = -1;
+      for (let i = 0; i < m; i++) {
+        if (model.flag(rc, base + i)) { xv = L[i]; break; }
+      }
+      if (xv < 0) {
+        let node = 1;
+        const tb = w * top;
+        for (let j = 0; j < bits; j++) node = 2 * node + model.tree(rc, tb + node);
+        xv = node - top;
+        if (xv >= k) throw new FormatError(`stripe ${s}: escape to ${xv} >= k = ${k} at (${x}, ${y})`, 'D10');
+        for (let i = 0; i < m; i++) {
+          if (L[i] === xv) throw new FormatError(`stripe ${s}: escape to candidate ${xv} at (${x}, ${y})`, 'D10');
+        }
+      }
+      labels[row + x] = xv;
+    }
+  }
+  rc.finish();
+}
+
+// ---------------------------------------------------------------- coding 2 (mix)
+import { decodeMixStripe, MixContext } from './mix.js';
+
+// ---------------------------------------------------------------- decode
+
+/**
+ * Decodes a kmq file.
+ * Returns {width, height, channels, k, coding, palette, labels, rgba}; rgba is always 4 bytes per
+ * pixel (alpha 255 when channels = 3), ready for ImageData.
+ */
+export function decode(input, options = {}) {
+  const b = toBytes(input);
+  const h = readHeader(b, options);
+  const lay = checkLayout(b, h); // D6
+  // D7
+  const stored = u32(b, b.length - 4);
+  const crc = crc32(b, 0, b.length - 4);
+  if (crc !== stored) {
+    throw new ChecksumError(`CRC-32 ${crc.toString(16).padStart(8, '0')} does not match stored ${stored.toString(16).padStart(8, '0')}`, 'D7');
+  }
+  const { width: W, height: H, k, bits, channels: C } = h;
+  const palette = b.slice(20, 20 + k * C);
+  const n = Number(h.pixels);
+  const labels = new Uint8Array(n);
+  if (h.coding === 0) {
+    decodeRaw(b, lay.payloadStart, lay.payloadEnd, labels, n, bits, k);
+  } else {
+    const ctx = h.coding === 1 ? new Ctx1Model(k, bits) : new MixContext(k, bits, palette, C);
+    let off = lay.streamsStart;
+    for (let s = 0; s < lay.S; s++) {
+      const y0 = Math.floor((s * H) / lay.S);
+      const y1 = Math.floor(((s + 1) * H) / lay.S);
+      if (h.coding === 1) decodeCtx1Stripe(b, off, lay.lengths[s], s, labels, W, y0, y1, k, bits, ctx);
+      else decodeMixStripe(b, off, lay.lengths[s], s, labels, W, y0, y1, k, bits, ctx);
+      off += lay.lengths[s];
+    }
+  }
+  const rgba = new Uint8ClampedArray(n * 4);
+  // palette as RGBA lookup
+  const lut = new Uint8Array(k * 4);
+  for (let i = 0; i < k; i++) {
+    lut[i * 4] = palette[i * C];
+    lut[i * 4 + 1] = palette[i * C + 1];
+    lut[i * 4 + 2] = palette[i * C + 2];
+    lut[i * 4 + 3] = C === 4 ? palette[i * C + 3] : 255;
+  }
+  const out32 = new Uint32Array(rgba.buffer);
+  const lut32 = new Uint32Array(lut.buffer);
+  for (let i = 0; i < n; i++) out32[i] = lut32[labels[i]];
+  return { width: W, height: H, channels: C, k, coding: h.coding, palette, labels, rgba };
+}
