@@ -840,6 +840,12 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
         return
     for process in list((getattr(pool, "_processes", None) or {}).values()):
         process.terminate()
+    queue = getattr(pool, "_call_queue", None)
+    if queue is not None:
+        # Before Python 3.12 the pool's manager thread can die of InvalidStateError on a future we
+        # cancelled before it closes this queue; the queue's feeder thread then blocks on a pipe that no
+        # process reads, and the interpreter's exit would wait for it forever (seen once in CI).
+        queue.cancel_join_thread()
     pool.shutdown(wait=True, cancel_futures=True)
 
 
