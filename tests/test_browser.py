@@ -363,8 +363,17 @@ def test_sizing_follows_img_rules(driver, site):
         '<div><kmq-image id="cssw" src="k8_ctx1.kmq" width="10" style="width: 200px" alt="a"></kmq-image></div>'
         '<div><kmq-image id="cssh" src="k8_ctx1.kmq" style="height: 15px" alt="a"></kmq-image></div>'
     )
+    # before any file arrives (here: none), width and height attributes give the box and its ratio
+    body += (
+        '<div style="width: 300px"><kmq-image id="nosrc" width="200" height="100" style="width: 100%; height: auto">'
+        "</kmq-image></div>"
+        '<div><kmq-image id="fit" src="k8_ctx1.kmq" style="width: 100px; height: 100px; object-fit: contain" alt="a">'
+        "</kmq-image></div>"
+    )
     driver.get(write_page(site, "sizes.html", body))
-    wait_for(driver, "return events.length >= 6", 20)
+    wait_for(driver, "return events.length >= 7", 20)
+    fit = "getComputedStyle(document.getElementById('fit').shadowRoot.querySelector('canvas')).objectFit"
+    assert driver.execute_script(f"return {fit}") == "contain"
     rects = driver.execute_script(
         "const r = {}; for (const e of document.querySelectorAll('kmq-image')) {"
         " const b = e.getBoundingClientRect(); r[e.id] = [Math.round(b.width), Math.round(b.height)]; } return r"
@@ -376,6 +385,8 @@ def test_sizing_follows_img_rules(driver, site):
         "both": [50, 50],
         "cssw": [200, 150],
         "cssh": [20, 15],
+        "nosrc": [300, 150],
+        "fit": [100, 100],
     }
 
 
@@ -522,3 +533,16 @@ def test_viewer_fits_a_narrow_window_in_dark_mode(driver, site):
     finally:
         driver.set_window_size(1280, 860)
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+
+def test_decode_method_waits_for_a_src_set_just_before(driver, site):
+    driver.get(write_page(site, "method.html", ""))
+    result = driver.execute_async_script(
+        "const done = arguments[0];"
+        "customElements.whenDefined('kmq-image').then(async () => {"
+        " const el = document.createElement('kmq-image'); document.body.append(el);"
+        " el.src = 'k5_raw.kmq'; await el.decode(); const ok = el.naturalWidth;"
+        " el.src = 'truncated.kmq'; const err = await el.decode().then(() => 'resolved', (e) => e.name);"
+        " done([ok, err]); })"
+    )
+    assert result == [41, "TruncatedError"]

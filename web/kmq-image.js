@@ -6,7 +6,10 @@
 // Sizing follows <img>: the intrinsic size is the image's size; a width or height attribute (in
 // CSS pixels) or CSS width/height sets the size, and when only one is given the other follows the
 // aspect ratio. The attributes are defaults that any CSS overrides, as on <img> (they are :host
-// rules in the shadow tree). The canvas is exposed as ::part(canvas), e.g. for image-rendering.
+// rules in the shadow tree); with both attributes the box keeps their aspect ratio before the file
+// arrives, as <img> does, so a page does not reflow as images load. object-fit and object-position
+// on the element apply to the image, as on <img>. The canvas is ::part(canvas), e.g. for
+// image-rendering.
 //
 // Events: `load` once every pixel is drawn; `error` (a CustomEvent, detail {name, message, rule})
 // when the file cannot be fetched or decoded. Neither bubbles. On error the element shows its alt
@@ -31,7 +34,7 @@ export class FetchError extends Error {
 const STYLE = `
 :host { display: inline-block; }
 :host([hidden]) { display: none; }
-canvas { display: block; width: 100%; height: 100%; }
+canvas { display: block; width: 100%; height: 100%; object-fit: inherit; object-position: inherit; }
 canvas[hidden] { display: none; }
 .alt { display: none; box-sizing: border-box; max-width: 100%; padding: 0.25em 0.5em;
   border: 1px dashed currentColor; font: 12px/1.4 system-ui, sans-serif; overflow-wrap: anywhere; }
@@ -88,7 +91,26 @@ export class KmqImage extends HTMLElement {
     this._error = null;
     this._complete = false;
     this._timing = null;
+  }
+
+  // The promise decode() returns for the src being loaded: made when src is set (so that
+  // `el.src = x; await el.decode()` works before the load starts), settled by _load.
+  _pending() {
+    if (!this._ready) {
+      let resolve, reject;
+      const promise = new Promise((res, rej) => { resolve = res; reject = rej; });
+      promise.catch(() => {}); // a failure is reported by the error event; decode() callers still see it
+      this._ready = { promise, resolve, reject };
+    }
+    return this._ready;
+  }
+
+  _settle(error) {
+    const ready = this._ready;
     this._ready = null;
+    if (!ready) return;
+    if (error) ready.reject(Object.assign(new Error(error.message), { name: error.name }));
+    else ready.resolve();
   }
 
   connectedCallback() {
@@ -188,9 +210,9 @@ export class KmqImage extends HTMLElement {
    */
   decode() {
     if (this._ready) return this._ready.promise;
-    return this._complete && this._result ? Promise.resolve()
-      : Promise.reject(this._error ? Object.assign(new Error(this._error.message), { name: this._error.name })
-        : new Error('kmq-image: no src'));
+    if (this._result) return Promise.resolve();
+    const e = this._error ?? { name: 'EncodingError', message: 'kmq-image: no src' };
+    return Promise.reject(Object.assign(new Error(e.message), { name: e.name }));
   }
 
   _updateAlt() {
@@ -211,12 +233,14 @@ export class KmqImage extends HTMLElement {
     const p = this._plan;
     let css = '';
     if (p) css += `aspect-ratio: ${p.width} / ${p.height};`;
+    else if (w && h) css += `aspect-ratio: ${w} / ${h};`;
     if (w !== null) css += `width: ${w}px;`;
     if (h !== null) css += `height: ${h}px;`;
     this._sizeStyle.textContent = css ? `:host { ${css} }` : '';
   }
 
   _scheduleLoad() {
+    if (this.getAttribute('src') && this.getAttribute('src') !== this._loadedSrc) this._pending();
     queueMicrotask(() => {
       const src = this.getAttribute('src');
       if (this.isConnected && src !== this._loadedSrc) this._load(src);
@@ -233,11 +257,11 @@ export class KmqImage extends HTMLElement {
     this.removeAttribute('error');
     this._canvas.hidden = true;
     this._applySize();
-    if (!src) return;
-    let resolve, reject;
-    const promise = new Promise((res, rej) => { resolve = res; reject = rej; });
-    promise.catch(() => {}); // a failure is reported by the error event; decode() callers still see it
-    this._ready = { promise, resolve, reject };
+    if (!src) {
+      this._settle({ name: 'EncodingError', message: 'kmq-image: no src' });
+      return;
+    }
+    this._pending();
     const t0 = performance.now();
     try {
       const bytes = await fetchBytes(new URL(src, document.baseURI).href, ctl.signal);
@@ -253,7 +277,7 @@ export class KmqImage extends HTMLElement {
       this._result = result;
       this._timing = { fetchMs: t1 - t0, decodeMs: result.decodeMs, workers: result.workers };
       this._complete = true;
-      this._ready.resolve();
+      this._settle(null);
       this.dispatchEvent(new Event('load'));
     } catch (e) {
       if (gen !== this._gen || ctl.signal.aborted) return;
@@ -283,7 +307,7 @@ export class KmqImage extends HTMLElement {
     this._applySize();
     this._alt.querySelector('.reason').textContent = `(${error.name}: ${error.message})`;
     this.setAttribute('error', `${error.name}: ${error.message}`);
-    this._ready.reject(Object.assign(new Error(error.message), { name: error.name }));
+    this._settle(error);
     this.dispatchEvent(new CustomEvent('error', { detail: error }));
   }
 }

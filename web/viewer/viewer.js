@@ -149,7 +149,9 @@ function failed(entry, seq, t0) {
   box.querySelector('code').textContent = `${name}: ${message}`;
   box.querySelector('p').textContent = rule
     ? `The file breaks rule ${rule} of the kmq format (spec/FORMAT.md).`
-    : name === 'FetchError' ? 'The file could not be fetched.' : 'The file could not be read.';
+    : name !== 'FetchError' ? 'The file could not be read.'
+      : location.protocol === 'file:' ? 'A page opened from the file system cannot fetch other files: use Open… or drop them here, or serve the folder over http.'
+        : 'The file could not be fetched.';
   stage.append(box);
   $('info').hidden = true;
   finish(seq, t0, 'error', entry.el);
