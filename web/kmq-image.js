@@ -82,6 +82,8 @@ export class KmqImage extends HTMLElement {
     root.append(style, this._sizeStyle, this._canvas, this._alt);
     this._gen = 0;
     this._loadedSrc = null; // the src the current state belongs to
+    this._ready = null; // see _pending
+    this._ownRole = null; // true when the page set no role, so this element sets it
     this._reset();
   }
 
@@ -114,7 +116,7 @@ export class KmqImage extends HTMLElement {
   }
 
   connectedCallback() {
-    if (!this.hasAttribute('role')) { this._ownRole = true; }
+    if (this._ownRole === null) this._ownRole = !this.hasAttribute('role');
     this._updateAlt();
     this._scheduleLoad();
   }
@@ -218,11 +220,8 @@ export class KmqImage extends HTMLElement {
   _updateAlt() {
     const alt = this.getAttribute('alt');
     this._alt.querySelector('.text').textContent = alt ?? '';
-    if (this._ownRole) {
-      // alt="" marks a decorative image, as on <img>
-      this.setAttribute('role', alt === '' ? 'presentation' : 'img');
-      this._ownRole = true;
-    }
+    // alt="" marks a decorative image, as on <img>
+    if (this._ownRole) this.setAttribute('role', alt === '' ? 'presentation' : 'img');
     if (alt) this.setAttribute('aria-label', alt);
     else this.removeAttribute('aria-label');
   }
@@ -295,7 +294,12 @@ export class KmqImage extends HTMLElement {
     this._canvas.replaceWith(canvas);
     this._canvas = canvas;
     this._applySize();
-    return canvas.getContext('2d', { alpha: p.channels === 4 });
+    const ctx = canvas.getContext('2d', { alpha: p.channels === 4 });
+    if (!ctx) {
+      // e.g. a side over 32,767 pixels, or no memory for the canvas
+      throw Object.assign(new Error(`this browser cannot make a ${p.width} x ${p.height} canvas`), { name: 'CanvasError' });
+    }
+    return ctx;
   }
 
   _fail(e) {
