@@ -22,6 +22,7 @@ let pool = null;
  */
 export function setWorkerFactory(factory) {
   makeWorker = factory;
+  if (pool) pool.factory = factory;
 }
 
 /** The pool size: one worker per core, at most 8 (more only costs memory). */
@@ -36,8 +37,9 @@ export function warmUp() {
 }
 
 function getPool() {
-  if (!pool && makeWorker) pool = new Pool(makeWorker);
-  return pool && !pool.broken ? pool : null;
+  if (!makeWorker) return null;
+  if (!pool) pool = new Pool(makeWorker);
+  return pool.broken ? null : pool;
 }
 
 /** A worker could not run at all (its script failed to load): decode on the main thread instead. */
@@ -84,10 +86,10 @@ class Pool {
     for (const job of pending) job.reject(new WorkerUnavailable(String(error && error.message)));
   }
 
-  /** Runs msg on a free worker; resolves with the worker's reply. transfer: buffers to move. */
+  /** Runs msg on the first free worker; resolves with its reply. An abort drops a queued msg. */
   run(msg, signal) {
     return new Promise((resolve, reject) => {
-      const job = { msg, resolve, reject, signal, worker: null };
+      const job = { msg, resolve, reject };
       this.queue.push(job);
       signal?.addEventListener('abort', () => {
         const i = this.queue.indexOf(job);
@@ -102,7 +104,6 @@ class Pool {
       const job = this.queue.shift();
       const w = this.idle.pop();
       const id = this.nextId++;
-      job.worker = w;
       this.jobs.set(id, job);
       w.postMessage({ ...job.msg, id });
     }
