@@ -546,3 +546,18 @@ def test_decode_method_waits_for_a_src_set_just_before(driver, site):
         " done([ok, err]); })"
     )
     assert result == [41, "TruncatedError"]
+
+
+def test_a_worker_that_cannot_start_falls_back_to_the_main_thread(driver, site):
+    body = (
+        '<script type="module">import { setWorkerFactory } from "./kmq-decode.js";'
+        'setWorkerFactory(() => new Worker("no-such-worker.js", { type: "module" }));</script>'
+        '<kmq-image id="big" src="big_rgba_ctx1.kmq" alt="big"></kmq-image>'
+    )
+    driver.get(write_page(site, "noworker.html", body))
+    wait_for(driver, "return events.length >= 1", 30)
+    assert driver.execute_script("return events")[0]["type"] == "load"
+    assert driver.execute_script("return document.getElementById('big').timing.workers") == 0
+    assert_pixels_equal(
+        read_pixels(driver, "#big"), expected_rgba(site["files"]["big_rgba_ctx1"]), "main-thread fallback"
+    )
