@@ -138,7 +138,7 @@ function checkLayout(b, h) {
 // ---------------------------------------------------------------- coding 0
 
 function decodeRaw(b, start, end, labels, n, bits, k) {
-  if (bits === 0) return; // labels already 0
+  if (bits === 0) { labels.fill(0, 0, n); return; } // K = 1: every label is 0
   let pos = start;
   let acc = 0;   // bit accumulator
   let have = 0;  // bits in acc
@@ -239,10 +239,11 @@ function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
   const useV = k <= 16;
   const L = [0, 0, 0, 0];
   const top = 1 << bits;
-  for (let y = y0; y < y1; y++) {
+  const rows = y1 - y0;
+  for (let y = 0; y < rows; y++) {
     const row = y * W;
-    const hasN = y - 1 >= y0;
-    const hasNN = y - 2 >= y0;
+    const hasN = y >= 1;
+    const hasNN = y >= 2;
     for (let x = 0; x < W; x++) {
       const w = x >= 1 ? labels[row + x - 1] : A;
       const ww = x >= 2 ? labels[row + x - 2] : A;
@@ -268,9 +269,9 @@ function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
         const tb = w * top;
         for (let j = 0; j < bits; j++) node = 2 * node + model.tree(rc, tb + node);
         xv = node - top;
-        if (xv >= k) throw new FormatError(`stripe ${s}: escape to ${xv} >= k = ${k} at (${x}, ${y})`, 'D10');
+        if (xv >= k) throw new FormatError(`stripe ${s}: escape to ${xv} >= k = ${k} at (${x}, ${y0 + y})`, 'D10');
         for (let i = 0; i < m; i++) {
-          if (L[i] === xv) throw new FormatError(`stripe ${s}: escape to candidate ${xv} at (${x}, ${y})`, 'D10');
+          if (L[i] === xv) throw new FormatError(`stripe ${s}: escape to candidate ${xv} at (${x}, ${y0 + y})`, 'D10');
         }
       }
       labels[row + x] = xv;
@@ -282,14 +283,17 @@ function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
 // ---------------------------------------------------------------- coding 2 (mix)
 import { decodeMixStripe, MixContext } from './mix.js';
 
-// ---------------------------------------------------------------- decode
+// ---------------------------------------------------------------- stripe API
 
 /**
- * Decodes a kmq file.
- * Returns {width, height, channels, k, coding, palette, labels, rgba}; rgba is always 4 bytes per
- * pixel (alpha 255 when channels = 3), ready for ImageData.
+ * Validates a file by rules D1 to D7 (header, layout and stripe table, CRC-32) without decoding
+ * its payload, and returns what decoding it needs:
+ * {header, width, height, channels, k, bits, coding, palette, stripes: [{index, start, length, y0, y1}]}
+ * (start, length: byte offsets of each stripe's stream in the file; rows y0 up to but not including
+ * y1). Coding 0 has one pseudo-stripe: the whole raw payload, rows 0..height. The plan is plain
+ * data (structured-clonable), so it can be posted to workers along with the file's bytes.
  */
-export function decode(input, options = {}) {
+export function plan(input, options = {}) {
   const b = toBytes(input);
   const h = readHeader(b, options);
   const lay = checkLayout(b, h); // D6
@@ -299,34 +303,113 @@ export function decode(input, options = {}) {
   if (crc !== stored) {
     throw new ChecksumError(`CRC-32 ${crc.toString(16).padStart(8, '0')} does not match stored ${stored.toString(16).padStart(8, '0')}`, 'D7');
   }
-  const { width: W, height: H, k, bits, channels: C } = h;
+  const { width: W, height: H, k, bits, channels: C, coding } = h;
   const palette = b.slice(20, 20 + k * C);
-  const n = Number(h.pixels);
-  const labels = new Uint8Array(n);
-  if (h.coding === 0) {
-    decodeRaw(b, lay.payloadStart, lay.payloadEnd, labels, n, bits, k);
+  const stripes = [];
+  if (coding === 0) {
+    stripes.push({ index: 0, start: lay.payloadStart, length: lay.payloadEnd - lay.payloadStart, y0: 0, y1: H });
   } else {
-    const ctx = h.coding === 1 ? new Ctx1Model(k, bits) : new MixContext(k, bits, palette, C);
     let off = lay.streamsStart;
     for (let s = 0; s < lay.S; s++) {
+      // s * H < 2^16 * 2^32: exact in a double
       const y0 = Math.floor((s * H) / lay.S);
       const y1 = Math.floor(((s + 1) * H) / lay.S);
-      if (h.coding === 1) decodeCtx1Stripe(b, off, lay.lengths[s], s, labels, W, y0, y1, k, bits, ctx);
-      else decodeMixStripe(b, off, lay.lengths[s], s, labels, W, y0, y1, k, bits, ctx);
+      stripes.push({ index: s, start: off, length: lay.lengths[s], y0, y1 });
       off += lay.lengths[s];
     }
   }
-  const rgba = new Uint8ClampedArray(n * 4);
-  // palette as RGBA lookup
-  const lut = new Uint8Array(k * 4);
+  return { header: h, width: W, height: H, channels: C, k, bits, coding, palette, stripes };
+}
+
+// Models are big (coding 2: up to 24 MB); one per plan is reused across its stripes.
+const MODELS = new WeakMap();
+
+function modelFor(p) {
+  let m = MODELS.get(p);
+  if (!m) {
+    m = p.coding === 1 ? new Ctx1Model(p.k, p.bits) : new MixContext(p.k, p.bits, p.palette, p.channels);
+    MODELS.set(p, m);
+  }
+  return m;
+}
+
+/**
+ * Decodes stripe s (an index into p.stripes, or one of its entries) of the file planned as p into
+ * labels, a Uint8Array of width * (y1 - y0) labels: the stripe's rows only. Checks D8 to D10 for
+ * that stripe and throws as decode does. Stripes are independent (FORMAT.md 5.1), so they may be
+ * decoded in any order, or in parallel workers. Returns labels.
+ */
+export function decodeStripe(input, p, s, labels) {
+  const b = toBytes(input);
+  const st = typeof s === 'number' ? p.stripes[s] : s;
+  if (!st) throw new RangeError(`kmq: no stripe ${s}`);
+  const W = p.width;
+  const n = W * (st.y1 - st.y0);
+  if (!(labels instanceof Uint8Array) || labels.length !== n) {
+    throw new TypeError(`kmq: stripe ${st.index} needs a Uint8Array of ${n} labels`);
+  }
+  if (st.start < 0 || st.start + st.length > b.length - 4) throw new RangeError('kmq: stripe outside the file (wrong bytes for this plan?)');
+  const { k, bits } = p;
+  if (p.coding === 0) {
+    decodeRaw(b, st.start, st.start + st.length, labels, n, bits, k);
+  } else if (p.coding === 1) {
+    decodeCtx1Stripe(b, st.start, st.length, st.index, labels, W, st.y0, st.y1, k, bits, modelFor(p));
+  } else {
+    decodeMixStripe(b, st.start, st.length, st.index, labels, W, st.y0, st.y1, k, bits, modelFor(p));
+  }
+  return labels;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+/**
+ * Colours labels with a palette of `channels` (3 or 4) bytes per entry: a Uint8ClampedArray of
+ * labels.length * 4 bytes, R G B A per pixel (alpha 255 when channels = 3), ready for ImageData.
+ * out, if given, must hold labels.length * 4 bytes.
+ */
+export function toRGBA(labels, palette, channels, out = undefined) {
+  const n = labels.length;
+  if (out === undefined) out = new Uint8ClampedArray(n * 4);
+  else if (out.length < n * 4) throw new RangeError(`kmq: toRGBA needs ${n * 4} output bytes`);
+  const C = channels;
+  const k = Math.min(256, Math.floor(palette.length / C));
+  // 256 entries, so that any byte indexes it (labels >= k come out as 0 0 0 0)
+  const lut = new Uint8Array(256 * 4);
   for (let i = 0; i < k; i++) {
     lut[i * 4] = palette[i * C];
     lut[i * 4 + 1] = palette[i * C + 1];
     lut[i * 4 + 2] = palette[i * C + 2];
     lut[i * 4 + 3] = C === 4 ? palette[i * C + 3] : 255;
   }
-  const out32 = new Uint32Array(rgba.buffer);
-  const lut32 = new Uint32Array(lut.buffer);
-  for (let i = 0; i < n; i++) out32[i] = lut32[labels[i]];
-  return { width: W, height: H, channels: C, k, coding: h.coding, palette, labels, rgba };
+  // A Uint32 view keeps the bytes' order on either endianness: lut32[i] stores lut's 4 bytes as they are.
+  if ((out.byteOffset & 3) === 0) {
+    const out32 = new Uint32Array(out.buffer, out.byteOffset, n);
+    const lut32 = new Uint32Array(lut.buffer);
+    for (let i = 0; i < n; i++) out32[i] = lut32[labels[i]];
+  } else {
+    for (let i = 0, j = 0; i < n; i++, j += 4) {
+      const e = labels[i] << 2;
+      out[j] = lut[e]; out[j + 1] = lut[e + 1]; out[j + 2] = lut[e + 2]; out[j + 3] = lut[e + 3];
+    }
+  }
+  return out;
+}
+export { LITTLE_ENDIAN as littleEndian };
+
+// ---------------------------------------------------------------- decode
+
+/**
+ * Decodes a kmq file: plan, then every stripe in order (the first bad one throws), then toRGBA.
+ * Returns {width, height, channels, k, coding, palette, labels, rgba}; rgba is always 4 bytes per
+ * pixel (alpha 255 when channels = 3), ready for ImageData.
+ */
+export function decode(input, options = {}) {
+  const b = toBytes(input);
+  const p = plan(b, options);
+  const W = p.width;
+  const labels = new Uint8Array(Number(p.header.pixels));
+  for (const st of p.stripes) decodeStripe(b, p, st, labels.subarray(st.y0 * W, st.y1 * W));
+  MODELS.delete(p);
+  const rgba = toRGBA(labels, p.palette, p.channels);
+  return { width: W, height: p.height, channels: p.channels, k: p.k, coding: p.coding, palette: p.palette, labels, rgba };
 }

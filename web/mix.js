@@ -154,7 +154,7 @@ export function decodeMixStripe(b, start, len, s, labels, Wd, y0, y1, k, bits, c
   const A = k;
   const K1 = k + 1;
   const top = 1 << bits;
-  const base = y0 * Wd; // labels index of the stripe's position 0
+  const base = 0; // labels hold the stripe's rows only
   const L = [0, 0, 0, 0, 0];
   const fidx = new Int32Array(6);
   const eidx = new Int32Array(5);
@@ -162,11 +162,11 @@ export function decodeMixStripe(b, start, len, s, labels, Wd, y0, y1, k, bits, c
 
   let active = false, ptr = 0, mlen = 0;
   let pos = 0;
-  for (let y = y0; y < y1; y++) {
+  for (let y = 0; y < rows; y++) {
     const row = y * Wd;
     const r1 = row - Wd, r2 = row - 2 * Wd;
-    const hasN = y - 1 >= y0;
-    const hasNN = y - 2 >= y0;
+    const hasN = y >= 1;
+    const hasNN = y >= 2;
     for (let x = 0; x < Wd; x++, pos++) {
       const w = x >= 1 ? labels[row + x - 1] : A;
       const ww = x >= 2 ? labels[row + x - 2] : A;
@@ -254,9 +254,9 @@ export function decodeMixStripe(b, start, len, s, labels, Wd, y0, y1, k, bits, c
           node = 2 * node + mixBit(rc, P, N, eidx, ESC_LIMITS, 5, weights, escW + d * 6, 10);
         }
         X = node - top;
-        if (X >= k) throw new FormatError(`stripe ${s}: escape to ${X} >= k = ${k} at (${x}, ${y})`, 'D10');
+        if (X >= k) throw new FormatError(`stripe ${s}: escape to ${X} >= k = ${k} at (${x}, ${y0 + y})`, 'D10');
         for (let i = 0; i < m; i++) {
-          if (L[i] === X) throw new FormatError(`stripe ${s}: escape to candidate ${X} at (${x}, ${y})`, 'D10');
+          if (L[i] === X) throw new FormatError(`stripe ${s}: escape to candidate ${X} at (${x}, ${y0 + y})`, 'D10');
         }
       }
       labels[row + x] = X;
