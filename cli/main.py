@@ -1,8 +1,8 @@
-"""The ``kmq`` command: encode, decode, info, compare, sweep, demo and completion.
+"""The ``kmq`` command: encode, decode, info, compare, sweep, demo, view, gallery and completion.
 
 This module parses arguments and runs the single-file commands; ``batch``
 (encode and decode over many files), ``pictures`` (compare, sweep) and
-``completion`` hold the others, and ``report`` how they all speak. All the
+``web`` (view, gallery) and ``completion`` hold the others, and ``report`` how they all speak. All the
 work is in ``kmq``. Every failure is one line on stderr: exit 1 for errors, 2
 for usage, 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP (``signals``).
 """
@@ -34,6 +34,7 @@ from kmq.quantize import DEFAULT_DITHER_STRENGTH, DEFAULT_K, MAX_SEED, SPACES
 from . import batch as batch_cli
 from . import completion, signals
 from . import pictures as picture_cli
+from . import web as web_cli
 from .report import PROG, CommandError, Report, db, failure_document, mode_word
 
 __all__ = ["main", "build_parser"]
@@ -468,6 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     _demo_parser(sub, [reporting])
     _compare_parser(sub, [reporting, picture_options])
     _sweep_parser(sub, [reporting, picture_options])
+    _view_parser(sub, [reporting])
+    _gallery_parser(sub, [reporting])
     _completion_parser(sub)
     return parser
 
@@ -701,6 +704,43 @@ def _info_parser(sub: _Commands) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing --palette-image file")
     p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=LIMIT_HELP)
     p.set_defaults(run=cmd_info)
+
+
+def _port(text: str) -> int:
+    return _integer(text, "port", 0, 65535)
+
+
+def _view_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -> None:
+    p = _command(
+        sub,
+        "view",
+        "show .kmq files in your web browser: serves them and the viewer on 127.0.0.1 until Ctrl-C",
+        "kmq view photo.kmq\n  kmq view kmq/ -r --no-open    (print the address only)",
+        parents,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="a .kmq file, a folder of them, or a glob pattern")
+    p.add_argument("-r", "--recursive", action="store_true", help="look in the subfolders of folder inputs")
+    p.add_argument("--port", type=_port, default=0, help="the port to listen on (default: a free one, printed)")
+    p.add_argument("--no-open", dest="open", action="store_false", help="do not open a browser, print the address")
+    p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=LIMIT_HELP)
+    p.set_defaults(run=web_cli.cmd_view)
+
+
+def _gallery_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -> None:
+    p = _command(
+        sub,
+        "gallery",
+        "write a static web site of .kmq files: the files, the viewer and an index page any web server can host",
+        "kmq gallery kmq/ -o site/    (then e.g. python3 -m http.server -d site)",
+        parents,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="a .kmq file, a folder of them, or a glob pattern")
+    p.add_argument("-o", "--output", required=True, metavar="SITE", help="the folder to write (made; must be new)")
+    p.add_argument("-r", "--recursive", action="store_true", help="look in the subfolders of folder inputs")
+    p.add_argument("--title", help="the index page's title (default: the folder's name and the file count)")
+    p.add_argument("--force", action="store_true", help="replace a gallery kmq wrote at SITE (never another folder)")
+    p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=LIMIT_HELP)
+    p.set_defaults(run=web_cli.cmd_gallery)
 
 
 def _demo_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -> None:
