@@ -188,96 +188,143 @@ export class RangeDecoder {
 
 // ---------------------------------------------------------------- coding 1 (ctx1)
 
-const RATE = new Uint8Array(32);
-for (let c = 0; c < 32; c++) RATE[c] = Math.min(6, bitLength(c + 1));
+// A slot (5.3) is one Int32: p << 5 | c.
+const SLOT0 = 16384 << 5;
+// The slot's rate is min(6, bit_length(c + 1)) = 32 - clz32(c + 1) since c <= 31, and its next
+// c is min(c + 1, 31) = c + ((c - 31) >>> 31).
 
 class Ctx1Model {
   constructor(k, bits) {
     this.nFlag = k <= 16 ? (k + 1) * (k + 1) * 1024 : 1024;
     this.nTree = (k + 1) << bits;
-    this.flagP = new Uint16Array(this.nFlag).fill(16384);
-    this.flagC = new Uint8Array(this.nFlag);
-    this.treeP = new Uint16Array(this.nTree).fill(16384);
-    this.treeC = new Uint8Array(this.nTree);
-    // Slots updated since the last reset (c goes 0 -> 1 exactly once per slot), so that a
-    // stripe reset costs no more than the previous stripe's coding (FORMAT.md 7.1).
-    this.flagLog = new Int32Array(this.nFlag);
-    this.treeLog = new Int32Array(this.nTree);
-    this.flagUsed = 0;
-    this.treeUsed = 0;
+    this.flag = new Int32Array(this.nFlag);
+    this.tree = new Int32Array(this.nTree);
+    // Slots are reset lazily, a group at a time, when a stripe first uses the group: the 4 flag
+    // slots of one (V, P), the 2^bits tree slots under one W. flagGen and treeGen hold the number
+    // of the stripe that last reset each group, so a stripe reset costs nothing up front and no
+    // more than that stripe's coding (FORMAT.md 7.1), however small the stripes.
+    this.flagGen = new Int32Array(this.nFlag >> 2);
+    this.treeGen = new Int32Array(k + 1);
+    this.gen = 0;
+    this.rows = null; // three rows of labels with two absent values on each side
   }
-  reset() {
-    for (let i = 0; i < this.flagUsed; i++) { const j = this.flagLog[i]; this.flagP[j] = 16384; this.flagC[j] = 0; }
-    for (let i = 0; i < this.treeUsed; i++) { const j = this.treeLog[i]; this.treeP[j] = 16384; this.treeC[j] = 0; }
-    this.flagUsed = 0;
-    this.treeUsed = 0;
+  rowBuffer(n, A) {
+    if (!this.rows || this.rows.length < n) this.rows = new Uint16Array(n); // absent is K, up to 256
+    this.rows.fill(A, 0, n);
+    return this.rows;
   }
-  flag(rc, i) {
-    if (this.flagC[i] === 0) this.flagLog[this.flagUsed++] = i;
-    return codeSlot(rc, this.flagP, this.flagC, i);
-  }
-  tree(rc, i) {
-    if (this.treeC[i] === 0) this.treeLog[this.treeUsed++] = i;
-    return codeSlot(rc, this.treeP, this.treeC, i);
-  }
-}
-
-function codeSlot(rc, P, C, i) {
-  const bit = rc.bit(P[i]);
-  const c = C[i];
-  const rate = RATE[c];
-  if (c < 31) C[i] = c + 1;
-  if (bit === 0) P[i] += (32768 - P[i]) >> rate;
-  else P[i] -= P[i] >> rate;
-  return bit;
 }
 
 function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
-  model.reset();
-  const rc = new RangeDecoder(b, start, len, s);
-  const A = k; // absent
-  const useV = k <= 16;
-  const L = [0, 0, 0, 0];
-  const top = 1 << bits;
+  if (b[start] !== 0) throw new FormatError(`stripe ${s}: stream's first byte is ${b[start]}, not 0`, 'D10');
+  let code = u32(b, start + 1);
+  if (code === 0xffffffff) throw new FormatError(`stripe ${s}: initial code is FFFFFFFF`, 'D10');
+  code |= 0;
+  let range = -1; // 0xFFFFFFFF
+  let bp = start + 5;
+  const end = start + len;
+  // range and code are unsigned 32-bit values kept in int32 variables (read with >>> 0), so
+  // that the arithmetic stays in integer registers: the product (range >> 15) * p is below 2^32,
+  // so Math.imul gives its exact bits.
+
   const rows = y1 - y0;
+  const F = model.flag, FG = model.flagGen, T = model.tree, TG = model.treeGen;
+  const G = ++model.gen;
+  // A stripe at least as large as the tables resets them all now; a smaller one resets each
+  // group as it first meets it (see Ctx1Model), so that the reset never costs more than the coding.
+  const lazy = model.nFlag + model.nTree > W * rows;
+  if (!lazy) { F.fill(SLOT0); T.fill(SLOT0); FG.fill(G); TG.fill(G); }
+  const A = k; // absent
+  const K1 = k + 1;
+  const vmul = k <= 16 ? 1 : 0;
+  const top = 1 << bits;
+  const Wp = W + 4;
+  const rb = model.rowBuffer(3 * Wp, A);
+  let cur = 0, up = Wp, up2 = 2 * Wp; // row offsets in rb: this row, the row above, two above
+  const L = new Int32Array(4);
+  let out = 0;
   for (let y = 0; y < rows; y++) {
-    const row = y * W;
-    const hasN = y >= 1;
-    const hasNN = y >= 2;
+    const c0 = cur + 2, c1 = up + 2, c2 = up2 + 2;
+    let ww = A, w = A, nw = A, n = rb[c1], ne = rb[c1 + 1];
     for (let x = 0; x < W; x++) {
-      const w = x >= 1 ? labels[row + x - 1] : A;
-      const ww = x >= 2 ? labels[row + x - 2] : A;
-      const n = hasN ? labels[row - W + x] : A;
-      const nw = hasN && x >= 1 ? labels[row - W + x - 1] : A;
-      const ne = hasN && x + 1 < W ? labels[row - W + x + 1] : A;
-      const nn = hasNN ? labels[row - 2 * W + x] : A;
-      let m = 0;
-      if (w !== A) L[m++] = w;
-      if (n !== A && n !== w) L[m++] = n;
-      if (ne !== A && ne !== w && ne !== n) L[m++] = ne;
-      if (nw !== A && nw !== w && nw !== n && nw !== ne) L[m++] = nw;
-      const P = (w === n ? 1 : 0) | (w === nw ? 2 : 0) | (w === ne ? 4 : 0) | (n === nw ? 8 : 0) |
-        (n === ne ? 16 : 0) | (nw === ne ? 32 : 0) | (ww === w ? 64 : 0) | (nn === n ? 128 : 0);
-      const V = useV ? w * (k + 1) + n : 0;
-      const base = (V * 256 + P) * 4;
-      let xv = -1;
-      for (let i = 0; i < m; i++) {
-        if (model.flag(rc, base + i)) { xv = L[i]; break; }
+      const nn = rb[c2 + x];
+      // ((a ^ b) - 1) >>> 31 is 1 when a = b, else 0 (labels and K are below 512): no branches
+      const P = (((w ^ n) - 1) >>> 31) | ((((w ^ nw) - 1) >>> 31) << 1) | ((((w ^ ne) - 1) >>> 31) << 2) |
+        ((((n ^ nw) - 1) >>> 31) << 3) | ((((n ^ ne) - 1) >>> 31) << 4) | ((((nw ^ ne) - 1) >>> 31) << 5) |
+        ((((ww ^ w) - 1) >>> 31) << 6) | ((((nn ^ n) - 1) >>> 31) << 7);
+      const g = (((w * K1 + n) * vmul) << 8) | P;
+      const base = g << 2;
+      if (lazy && FG[g] !== G) { FG[g] = G; F[base] = SLOT0; F[base + 1] = SLOT0; F[base + 2] = SLOT0; F[base + 3] = SLOT0; }
+      let X = -1;
+      let i = 0;
+      if (w !== A) {
+        // the first candidate, W, is the label most of the time
+        const sv = F[base];
+        const p = sv >>> 5, c = sv & 31, r = 32 - Math.clz32(c + 1), c1 = c + ((c - 31) >>> 31);
+        const bound = Math.imul(range >>> 15, p);
+        if ((code >>> 0) < (bound >>> 0)) { range = bound; F[base] = ((p + ((32768 - p) >> r)) << 5) | c1; }
+        else { code = (code - bound) | 0; range = (range - bound) | 0; F[base] = ((p - (p >> r)) << 5) | c1; X = w; }
+        while ((range >>> 0) < 0x1000000) {
+          if (bp >= end) throw new TruncatedError(`stripe ${s}: stream ends early`, 'D10');
+          range <<= 8;
+          code = (code << 8) | b[bp++];
+        }
+        i = 1;
       }
-      if (xv < 0) {
-        let node = 1;
-        const tb = w * top;
-        for (let j = 0; j < bits; j++) node = 2 * node + model.tree(rc, tb + node);
-        xv = node - top;
-        if (xv >= k) throw new FormatError(`stripe ${s}: escape to ${xv} >= k = ${k} at (${x}, ${y0 + y})`, 'D10');
-        for (let i = 0; i < m; i++) {
-          if (L[i] === xv) throw new FormatError(`stripe ${s}: escape to candidate ${xv} at (${x}, ${y0 + y})`, 'D10');
+      if (X < 0) {
+        let m = 0;
+        if (n !== A && n !== w) L[m++] = n;
+        if (ne !== A && ne !== w && ne !== n) L[m++] = ne;
+        if (nw !== A && nw !== w && nw !== n && nw !== ne) L[m++] = nw;
+        for (let q = 0; q < m; q++, i++) {
+          const j = base + i;
+          const sv = F[j];
+          const p = sv >>> 5, c = sv & 31, r = 32 - Math.clz32(c + 1), c1 = c + ((c - 31) >>> 31);
+          const bound = Math.imul(range >>> 15, p);
+          let bit = 0;
+          if ((code >>> 0) < (bound >>> 0)) { range = bound; F[j] = ((p + ((32768 - p) >> r)) << 5) | c1; }
+          else { code = (code - bound) | 0; range = (range - bound) | 0; F[j] = ((p - (p >> r)) << 5) | c1; bit = 1; }
+          while ((range >>> 0) < 0x1000000) {
+            if (bp >= end) throw new TruncatedError(`stripe ${s}: stream ends early`, 'D10');
+            range <<= 8;
+            code = (code << 8) | b[bp++];
+          }
+          if (bit) { X = L[q]; break; }
+        }
+        if (X < 0) {
+          const tb = w * top;
+          if (TG[w] !== G) { TG[w] = G; T.fill(SLOT0, tb, tb + top); }
+          let node = 1;
+          for (let d = 0; d < bits; d++) {
+            const j = tb + node;
+            const sv = T[j];
+            const p = sv >>> 5, c = sv & 31, r = 32 - Math.clz32(c + 1), c1 = c + ((c - 31) >>> 31);
+            const bound = Math.imul(range >>> 15, p);
+            if ((code >>> 0) < (bound >>> 0)) { range = bound; T[j] = ((p + ((32768 - p) >> r)) << 5) | c1; node = 2 * node; }
+            else { code = (code - bound) | 0; range = (range - bound) | 0; T[j] = ((p - (p >> r)) << 5) | c1; node = 2 * node + 1; }
+            while ((range >>> 0) < 0x1000000) {
+              if (bp >= end) throw new TruncatedError(`stripe ${s}: stream ends early`, 'D10');
+              range <<= 8;
+              code = (code << 8) | b[bp++];
+            }
+          }
+          X = node - top;
+          if (X >= k) throw new FormatError(`stripe ${s}: escape to ${X} >= k = ${k} at (${x}, ${y0 + y})`, 'D10');
+          // absent neighbours are K, never equal to X < K
+          if (X === w || X === n || X === ne || X === nw) {
+            throw new FormatError(`stripe ${s}: escape to candidate ${X} at (${x}, ${y0 + y})`, 'D10');
+          }
         }
       }
-      labels[row + x] = xv;
+      rb[c0 + x] = X;
+      labels[out + x] = X;
+      ww = w; w = X; nw = n; n = ne; ne = rb[c1 + x + 2];
     }
+    out += W;
+    const t = up2; up2 = up; up = cur; cur = t;
   }
-  rc.finish();
+  if (bp !== end) throw new FormatError(`stripe ${s}: ${end - bp} bytes left over`, 'D10');
+  if (code !== 0) throw new FormatError(`stripe ${s}: final code is not 0`, 'D10');
 }
 
 // ---------------------------------------------------------------- coding 2 (mix)
