@@ -225,7 +225,9 @@ function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
   const end = start + len;
   // range and code are unsigned 32-bit values kept in int32 variables (read with >>> 0), so
   // that the arithmetic stays in integer registers: the product (range >> 15) * p is below 2^32,
-  // so Math.imul gives its exact bits.
+  // so Math.imul gives its exact bits. Each "decode one bit" below is the decoder of 5.4 with the
+  // slot update of 5.3, written out in place: a slot is p << 5 | c, its rate is
+  // min(6, bit_length(c + 1)) = 32 - clz32(c + 1) as c <= 31, its next c is c + ((c - 31) >>> 31).
 
   const rows = y1 - y0;
   const F = model.flag, FG = model.flagGen, T = model.tree, TG = model.treeGen;
@@ -236,7 +238,7 @@ function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
   if (!lazy) { F.fill(SLOT0); T.fill(SLOT0); FG.fill(G); TG.fill(G); }
   const A = k; // absent
   const K1 = k + 1;
-  const vmul = k <= 16 ? 1 : 0;
+  const vmask = k <= 16 ? -1 : 0; // V = W * (K + 1) + N, or 0
   const top = 1 << bits;
   const Wp = W + 4;
   const rb = model.rowBuffer(3 * Wp, A);
@@ -247,17 +249,52 @@ function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
     const c0 = cur + 2, c1 = up + 2, c2 = up2 + 2;
     let ww = A, w = A, nw = A, n = rb[c1], ne = rb[c1 + 1];
     for (let x = 0; x < W; x++) {
-      const nn = rb[c2 + x];
+      let nn = rb[c2 + x];
+      let X = -1;
+      let i = 0;
+      if (w === n && w === ne && w === nw && w === ww && w === nn && w !== A) {
+        // Flat: all six neighbours are one label v, so P = 255, L = [v], and the flag slot stays
+        // the same for as long as the next NE and NN are v too and the flags say "v".
+        const v = w;
+        const g = (((Math.imul(v, K1) + v) & vmask) << 8) | 255;
+        const base = g << 2;
+        if (lazy && FG[g] !== G) { FG[g] = G; F[base] = SLOT0; F[base + 1] = SLOT0; F[base + 2] = SLOT0; F[base + 3] = SLOT0; }
+        const sv = F[base];
+        let p = sv >>> 5, c = sv & 31;
+        for (;;) {
+          // decode one bit with (p, c)
+          const r = 32 - Math.clz32(c + 1);
+          c += (c - 31) >>> 31;
+          const bound = Math.imul(range >>> 15, p);
+          let bit = 0;
+          if ((code >>> 0) < (bound >>> 0)) { range = bound; p += (32768 - p) >> r; }
+          else { code = (code - bound) | 0; range = (range - bound) | 0; p -= p >> r; bit = 1; }
+          while ((range >>> 0) < 0x1000000) {
+            if (bp >= end) throw new TruncatedError(`stripe ${s}: stream ends early`, 'D10');
+            range <<= 8;
+            code = (code << 8) | b[bp++];
+          }
+          if (bit === 0) { i = 1; break; } // not v, the only candidate: the escape follows
+          rb[c0 + x] = v;
+          labels[out + x] = v;
+          x++;
+          if (x === W) break;
+          ne = rb[c1 + x + 1];
+          nn = rb[c2 + x];
+          if (ne !== v || nn !== v) break;
+        }
+        F[base] = (p << 5) | c;
+        if (x === W) break;
+        // here ww = w = nw = n = v (for pixel x), ne and nn are loaded
+      }
       // ((a ^ b) - 1) >>> 31 is 1 when a = b, else 0 (labels and K are below 512): no branches
       const P = (((w ^ n) - 1) >>> 31) | ((((w ^ nw) - 1) >>> 31) << 1) | ((((w ^ ne) - 1) >>> 31) << 2) |
         ((((n ^ nw) - 1) >>> 31) << 3) | ((((n ^ ne) - 1) >>> 31) << 4) | ((((nw ^ ne) - 1) >>> 31) << 5) |
         ((((ww ^ w) - 1) >>> 31) << 6) | ((((nn ^ n) - 1) >>> 31) << 7);
-      const g = (((w * K1 + n) * vmul) << 8) | P;
+      const g = (((Math.imul(w, K1) + n) & vmask) << 8) | P;
       const base = g << 2;
       if (lazy && FG[g] !== G) { FG[g] = G; F[base] = SLOT0; F[base + 1] = SLOT0; F[base + 2] = SLOT0; F[base + 3] = SLOT0; }
-      let X = -1;
-      let i = 0;
-      if (w !== A) {
+      if (w !== A && i === 0) {
         // the first candidate, W, is the label most of the time
         const sv = F[base];
         const p = sv >>> 5, c = sv & 31, r = 32 - Math.clz32(c + 1), c1 = c + ((c - 31) >>> 31);
