@@ -193,6 +193,12 @@ const SLOT0 = 16384 << 5;
 // The slot's rate is min(6, bit_length(c + 1)) = 32 - clz32(c + 1) since c <= 31, and its next
 // c is min(c + 1, 31) = c + ((c - 31) >>> 31).
 
+// CAND[P]: which of N, NE, NW (bits 0, 1, 2) are candidates after W, by the pattern's equalities
+const CAND = new Int32Array(256);
+for (let P = 0; P < 256; P++) {
+  CAND[P] = (P & 1 ? 0 : 1) | (P & (4 | 16) ? 0 : 2) | (P & (2 | 8 | 32) ? 0 : 4);
+}
+
 class Ctx1Model {
   constructor(k, bits) {
     this.nFlag = k <= 16 ? (k + 1) * (k + 1) * 1024 : 1024;
@@ -309,10 +315,15 @@ function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
         i = 1;
       }
       if (X < 0) {
-        let m = 0;
-        if (n !== A && n !== w) L[m++] = n;
-        if (ne !== A && ne !== w && ne !== n) L[m++] = ne;
-        if (nw !== A && nw !== w && nw !== n && nw !== ne) L[m++] = nw;
+        // the other candidates, from P's equalities (no data-dependent branches): N unless N = W,
+        // NE unless it equals W or N, NW unless it equals W, N or NE; absent ones never
+        const cm = CAND[P] & ~((((n ^ A) - 1) >>> 31) | ((((ne ^ A) - 1) >>> 31) << 1) | ((((nw ^ A) - 1) >>> 31) << 2));
+        L[0] = n;
+        let m = cm & 1;
+        L[m] = ne;
+        m += (cm >> 1) & 1;
+        L[m] = nw;
+        m += cm >> 2;
         for (let q = 0; q < m; q++, i++) {
           const j = base + i;
           const sv = F[j];
