@@ -31,19 +31,33 @@ function u32(b, o) { return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) |
 
 function bitLength(v) { return v <= 0 ? 0 : 32 - Math.clz32(v); }
 
-let CRC_TABLE = null;
+// CRC-32 by slicing-by-8: CRC_T[j * 256 + v] is the CRC of byte v followed by j zero bytes.
+let CRC_T = null;
 export function crc32(bytes, start = 0, end = bytes.length) {
-  if (!CRC_TABLE) {
-    CRC_TABLE = new Uint32Array(256);
+  if (!CRC_T) {
+    CRC_T = new Int32Array(8 * 256);
     for (let n = 0; n < 256; n++) {
       let c = n;
       for (let j = 0; j < 8; j++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      CRC_TABLE[n] = c >>> 0;
+      CRC_T[n] = c;
+    }
+    for (let n = 0; n < 256; n++) {
+      for (let j = 1; j < 8; j++) {
+        const c = CRC_T[(j - 1) * 256 + n];
+        CRC_T[j * 256 + n] = CRC_T[c & 0xff] ^ (c >>> 8);
+      }
     }
   }
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+  const T = CRC_T;
+  let c = -1;
+  let i = start;
+  for (const e8 = end - 8; i <= e8; i += 8) {
+    const a = c ^ (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
+    c = T[1792 + (a & 0xff)] ^ T[1536 + ((a >>> 8) & 0xff)] ^ T[1280 + ((a >>> 16) & 0xff)] ^ T[1024 + (a >>> 24)] ^
+      T[768 + bytes[i + 4]] ^ T[512 + bytes[i + 5]] ^ T[256 + bytes[i + 6]] ^ T[bytes[i + 7]];
+  }
+  for (; i < end; i++) c = T[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
 }
 
 function ceilDiv8(n) { return (n + 7n) / 8n; }
@@ -479,8 +493,22 @@ export function toRGBA(labels, palette, channels, out = undefined) {
   // A Uint32 view keeps the bytes' order on either endianness: lut32[i] stores lut's 4 bytes as they are.
   if ((out.byteOffset & 3) === 0) {
     const out32 = new Uint32Array(out.buffer, out.byteOffset, n);
-    const lut32 = new Uint32Array(lut.buffer);
-    for (let i = 0; i < n; i++) out32[i] = lut32[labels[i]];
+    const lut32 = new Int32Array(lut.buffer);
+    let i = 0;
+    if (LITTLE_ENDIAN && labels instanceof Uint8Array && (labels.byteOffset & 3) === 0) {
+      // four labels a load: on a little-endian machine label i + j is byte j of the word
+      const n4 = n >> 2;
+      const l32 = new Int32Array(labels.buffer, labels.byteOffset, n4);
+      for (let q = 0, o = 0; q < n4; q++, o += 4) {
+        const v = l32[q];
+        out32[o] = lut32[v & 255];
+        out32[o + 1] = lut32[(v >>> 8) & 255];
+        out32[o + 2] = lut32[(v >>> 16) & 255];
+        out32[o + 3] = lut32[v >>> 24];
+      }
+      i = n4 << 2;
+    }
+    for (; i < n; i++) out32[i] = lut32[labels[i]];
   } else {
     for (let i = 0, j = 0; i < n; i++, j += 4) {
       const e = labels[i] << 2;
