@@ -48,16 +48,22 @@ export function crc32(bytes, start = 0, end = bytes.length) {
       }
     }
   }
-  const T = CRC_T;
+  return (crcRun(bytes, start, end, CRC_T) ^ -1) >>> 0;
+}
+
+// The loops end the function: V8 may optimize a function while its loop runs, and code after
+// that loop would then have no type feedback and throw the optimized code away when reached.
+function crcRun(bytes, start, end, T) {
   let c = -1;
   let i = start;
-  for (const e8 = end - 8; i <= e8; i += 8) {
+  // the (end - start) mod 8 first bytes one at a time, then eight at a time
+  for (const e0 = start + ((end - start) & 7); i < e0; i++) c = T[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  for (; i < end; i += 8) {
     const a = c ^ (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
     c = T[1792 + (a & 0xff)] ^ T[1536 + ((a >>> 8) & 0xff)] ^ T[1280 + ((a >>> 16) & 0xff)] ^ T[1024 + (a >>> 24)] ^
       T[768 + bytes[i + 4]] ^ T[512 + bytes[i + 5]] ^ T[256 + bytes[i + 6]] ^ T[bytes[i + 7]];
   }
-  for (; i < end; i++) c = T[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ -1) >>> 0;
+  return c;
 }
 
 function ceilDiv8(n) { return (n + 7n) / 8n; }
@@ -217,8 +223,8 @@ class Ctx1Model {
   constructor(k, bits) {
     this.nFlag = k <= 16 ? (k + 1) * (k + 1) * 1024 : 1024;
     this.nTree = (k + 1) << bits;
-    this.flag = new Int32Array(this.nFlag);
-    this.tree = new Int32Array(this.nTree);
+    // flag slots, then tree slots, in one table
+    this.slots = new Int32Array(this.nFlag + this.nTree);
     // Slots are reset lazily, a group at a time, when a stripe first uses the group: the 4 flag
     // slots of one (V, P), the 2^bits tree slots under one W. flagGen and treeGen hold the number
     // of the stripe that last reset each group, so a stripe reset costs nothing up front and no
@@ -237,9 +243,8 @@ class Ctx1Model {
 
 function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
   if (b[start] !== 0) throw new FormatError(`stripe ${s}: stream's first byte is ${b[start]}, not 0`, 'D10');
-  let code = u32(b, start + 1);
-  if (code === 0xffffffff) throw new FormatError(`stripe ${s}: initial code is FFFFFFFF`, 'D10');
-  code |= 0;
+  let code = (b[start + 1] << 24) | (b[start + 2] << 16) | (b[start + 3] << 8) | b[start + 4];
+  if (code === -1) throw new FormatError(`stripe ${s}: initial code is FFFFFFFF`, 'D10');
   let range = -1; // 0xFFFFFFFF
   let bp = start + 5;
   const end = start + len;
@@ -250,12 +255,13 @@ function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
   // min(6, bit_length(c + 1)) = 32 - clz32(c + 1) as c <= 31, its next c is c + ((c - 31) >>> 31).
 
   const rows = y1 - y0;
-  const F = model.flag, FG = model.flagGen, T = model.tree, TG = model.treeGen;
+  const F = model.slots, FG = model.flagGen, TG = model.treeGen;
+  const tree0 = model.nFlag; // the tree slots of W start at tree0 + W * 2^bits
   const G = ++model.gen;
   // A stripe at least as large as the tables resets them all now; a smaller one resets each
   // group as it first meets it (see Ctx1Model), so that the reset never costs more than the coding.
   const lazy = model.nFlag + model.nTree > W * rows;
-  if (!lazy) { F.fill(SLOT0); T.fill(SLOT0); FG.fill(G); TG.fill(G); }
+  if (!lazy) { F.fill(SLOT0); FG.fill(G); TG.fill(G); }
   const A = k; // absent
   const K1 = k + 1;
   const vmask = k <= 16 ? -1 : 0; // V = W * (K + 1) + N, or 0
@@ -272,7 +278,11 @@ function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
       let nn = rb[c2 + x];
       let X = -1;
       let i = 0;
-      if (w === n && w === ne && w === nw && w === ww && w === nn && w !== A) {
+      // ((a ^ b) - 1) >>> 31 is 1 when a = b, else 0 (labels and K are below 512): no branches
+      let P = (((w ^ n) - 1) >>> 31) | ((((w ^ nw) - 1) >>> 31) << 1) | ((((w ^ ne) - 1) >>> 31) << 2) |
+        ((((n ^ nw) - 1) >>> 31) << 3) | ((((n ^ ne) - 1) >>> 31) << 4) | ((((nw ^ ne) - 1) >>> 31) << 5) |
+        ((((ww ^ w) - 1) >>> 31) << 6) | ((((nn ^ n) - 1) >>> 31) << 7);
+      if (P === 255 && w !== A) {
         // Flat: all six neighbours are one label v, so P = 255, L = [v], and the flag slot stays
         // the same for as long as the next NE and NN are v too and the flags say "v".
         const v = w;
@@ -296,7 +306,6 @@ function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
           }
           if (bit === 0) { i = 1; break; } // not v, the only candidate: the escape follows
           rb[c0 + x] = v;
-          labels[out + x] = v;
           x++;
           if (x === W) break;
           ne = rb[c1 + x + 1];
@@ -305,12 +314,9 @@ function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
         }
         F[base] = (p << 5) | c;
         if (x === W) break;
-        // here ww = w = nw = n = v (for pixel x), ne and nn are loaded
+        // here ww = w = nw = n = v (for pixel x), ne and nn are loaded: only the bits of NE and NN change
+        P = 0b01001011 | ((((n ^ ne) - 1) >>> 31) * 0b00110100) | ((((nn ^ n) - 1) >>> 31) << 7);
       }
-      // ((a ^ b) - 1) >>> 31 is 1 when a = b, else 0 (labels and K are below 512): no branches
-      const P = (((w ^ n) - 1) >>> 31) | ((((w ^ nw) - 1) >>> 31) << 1) | ((((w ^ ne) - 1) >>> 31) << 2) |
-        ((((n ^ nw) - 1) >>> 31) << 3) | ((((n ^ ne) - 1) >>> 31) << 4) | ((((nw ^ ne) - 1) >>> 31) << 5) |
-        ((((ww ^ w) - 1) >>> 31) << 6) | ((((nn ^ n) - 1) >>> 31) << 7);
       const g = (((Math.imul(w, K1) + n) & vmask) << 8) | P;
       const base = g << 2;
       if (lazy && FG[g] !== G) { FG[g] = G; F[base] = SLOT0; F[base + 1] = SLOT0; F[base + 2] = SLOT0; F[base + 3] = SLOT0; }
@@ -354,16 +360,16 @@ function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
           if (bit) { X = L[q]; break; }
         }
         if (X < 0) {
-          const tb = w * top;
-          if (TG[w] !== G) { TG[w] = G; T.fill(SLOT0, tb, tb + top); }
+          const tb = tree0 + w * top;
+          if (lazy && TG[w] !== G) { TG[w] = G; F.fill(SLOT0, tb, tb + top); }
           let node = 1;
           for (let d = 0; d < bits; d++) {
             const j = tb + node;
-            const sv = T[j];
+            const sv = F[j];
             const p = sv >>> 5, c = sv & 31, r = 32 - Math.clz32(c + 1), c1 = c + ((c - 31) >>> 31);
             const bound = Math.imul(range >>> 15, p);
-            if ((code >>> 0) < (bound >>> 0)) { range = bound; T[j] = ((p + ((32768 - p) >> r)) << 5) | c1; node = 2 * node; }
-            else { code = (code - bound) | 0; range = (range - bound) | 0; T[j] = ((p - (p >> r)) << 5) | c1; node = 2 * node + 1; }
+            if ((code >>> 0) < (bound >>> 0)) { range = bound; F[j] = ((p + ((32768 - p) >> r)) << 5) | c1; node = 2 * node; }
+            else { code = (code - bound) | 0; range = (range - bound) | 0; F[j] = ((p - (p >> r)) << 5) | c1; node = 2 * node + 1; }
             while ((range >>> 0) < 0x1000000) {
               if (bp >= end) throw new TruncatedError(`stripe ${s}: stream ends early`, 'D10');
               range <<= 8;
@@ -379,14 +385,21 @@ function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
         }
       }
       rb[c0 + x] = X;
-      labels[out + x] = X;
       ww = w; w = X; nw = n; n = ne; ne = rb[c1 + x + 2];
     }
+    labels.set(rb.subarray(c0, c0 + W), out);
     out += W;
     const t = up2; up2 = up; up = cur; cur = t;
+    // The end checks (5.5) are computed on every row, so that the optimized loop has seen
+    // them run before it meets them for real (code after a loop that V8 optimized while it ran
+    // has no type feedback, and would throw the optimized code away at every stripe's end).
+    const done = y === rows - 1 ? 1 : 0;
+    const left = end - bp;
+    if ((done & ((left | code) !== 0 ? 1 : 0)) !== 0) {
+      if (left !== 0) throw new FormatError(`stripe ${s}: ${left} bytes left over`, 'D10');
+      throw new FormatError(`stripe ${s}: final code is not 0`, 'D10');
+    }
   }
-  if (bp !== end) throw new FormatError(`stripe ${s}: ${end - bp} bytes left over`, 'D10');
-  if (code !== 0) throw new FormatError(`stripe ${s}: final code is not 0`, 'D10');
 }
 
 // ---------------------------------------------------------------- coding 2 (mix)
@@ -494,21 +507,8 @@ export function toRGBA(labels, palette, channels, out = undefined) {
   if ((out.byteOffset & 3) === 0) {
     const out32 = new Uint32Array(out.buffer, out.byteOffset, n);
     const lut32 = new Int32Array(lut.buffer);
-    let i = 0;
-    if (LITTLE_ENDIAN && labels instanceof Uint8Array && (labels.byteOffset & 3) === 0) {
-      // four labels a load: on a little-endian machine label i + j is byte j of the word
-      const n4 = n >> 2;
-      const l32 = new Int32Array(labels.buffer, labels.byteOffset, n4);
-      for (let q = 0, o = 0; q < n4; q++, o += 4) {
-        const v = l32[q];
-        out32[o] = lut32[v & 255];
-        out32[o + 1] = lut32[(v >>> 8) & 255];
-        out32[o + 2] = lut32[(v >>> 16) & 255];
-        out32[o + 3] = lut32[v >>> 24];
-      }
-      i = n4 << 2;
-    }
-    for (; i < n; i++) out32[i] = lut32[labels[i]];
+    if (LITTLE_ENDIAN && labels instanceof Uint8Array && (labels.byteOffset & 3) === 0) rgbaLE(labels, lut32, out32, n);
+    else for (let i = 0; i < n; i++) out32[i] = lut32[labels[i]];
   } else {
     for (let i = 0, j = 0; i < n; i++, j += 4) {
       const e = labels[i] << 2;
@@ -518,6 +518,20 @@ export function toRGBA(labels, palette, channels, out = undefined) {
   return out;
 }
 export { LITTLE_ENDIAN as littleEndian };
+
+// Four labels a load: on a little-endian machine label 4q + j is byte j of word q.
+function rgbaLE(labels, lut32, out32, n) {
+  const n4 = n >> 2;
+  for (let i = n4 << 2; i < n; i++) out32[i] = lut32[labels[i]]; // the last n mod 4 first
+  const l32 = new Int32Array(labels.buffer, labels.byteOffset, n4);
+  for (let q = 0, o = 0; q < n4; q++, o += 4) {
+    const v = l32[q];
+    out32[o] = lut32[v & 255];
+    out32[o + 1] = lut32[(v >>> 8) & 255];
+    out32[o + 2] = lut32[(v >>> 16) & 255];
+    out32[o + 3] = lut32[v >>> 24];
+  }
+}
 
 // ---------------------------------------------------------------- decode
 
