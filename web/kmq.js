@@ -233,6 +233,9 @@ class Ctx1Model {
     this.treeGen = new Int32Array(k + 1);
     this.gen = 0;
     this.rows = null; // three rows of labels with two absent values on each side
+    this.st = new Int32Array(8);
+    this.bp = new Float64Array(1);
+    this.L = new Int32Array(4);
   }
   rowBuffer(n, A) {
     if (!this.rows || this.rows.length < n) this.rows = new Uint16Array(n); // absent is K, up to 256
@@ -243,35 +246,45 @@ class Ctx1Model {
 
 function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
   if (b[start] !== 0) throw new FormatError(`stripe ${s}: stream's first byte is ${b[start]}, not 0`, 'D10');
-  let code = (b[start + 1] << 24) | (b[start + 2] << 16) | (b[start + 3] << 8) | b[start + 4];
+  const code = (b[start + 1] << 24) | (b[start + 2] << 16) | (b[start + 3] << 8) | b[start + 4];
   if (code === -1) throw new FormatError(`stripe ${s}: initial code is FFFFFFFF`, 'D10');
-  let range = -1; // 0xFFFFFFFF
-  let bp = start + 5;
-  const end = start + len;
+  const rows = y1 - y0;
+  const G = ++model.gen;
+  // A stripe at least as large as the tables resets them all now; a smaller one resets each
+  // group as it first meets it (see Ctx1Model), so that the reset never costs more than the coding.
+  const lazy = model.nFlag + model.nTree > W * rows;
+  if (!lazy) { model.slots.fill(SLOT0); model.flagGen.fill(G); model.treeGen.fill(G); }
+  const Wp = W + 4;
+  model.rowBuffer(3 * Wp, k);
+  // The decoder's state between calls of ctx1Rows: code, range, and the row offsets in rb of
+  // this row, the row above and the one two above; the read position.
+  const st = model.st;
+  st[0] = code; st[1] = -1; st[2] = 0; st[3] = Wp; st[4] = 2 * Wp;
+  model.bp[0] = start + 5;
+  // A few thousand pixels a call: V8 then optimizes ctx1Rows as a function, not only its
+  // running loop ("on-stack replacement"), whose variables it could not type as well.
+  const chunk = Math.max(1, Math.ceil(4096 / W));
+  for (let y = 0; y < rows; y += chunk) ctx1Rows(b, start + len, s, labels, W, y, Math.min(rows, y + chunk), rows, y0, k, bits, model, G, lazy);
+}
+
+// Rows ya up to yb of a stripe (of `rows` rows, from image row y0).
+function ctx1Rows(b, end, s, labels, W, ya, yb, rows, y0, k, bits, model, G, lazy) {
+  const st = model.st;
+  let code = st[0], range = st[1], cur = st[2], up = st[3], up2 = st[4];
+  let bp = model.bp[0];
   // range and code are unsigned 32-bit values kept in int32 variables (read with >>> 0), so
   // that the arithmetic stays in integer registers: the product (range >> 15) * p is below 2^32,
   // so Math.imul gives its exact bits. Each "decode one bit" below is the decoder of 5.4 with the
   // slot update of 5.3, written out in place: a slot is p << 5 | c, its rate is
   // min(6, bit_length(c + 1)) = 32 - clz32(c + 1) as c <= 31, its next c is c + ((c - 31) >>> 31).
-
-  const rows = y1 - y0;
-  const F = model.slots, FG = model.flagGen, TG = model.treeGen;
+  const F = model.slots, FG = model.flagGen, TG = model.treeGen, rb = model.rows, L = model.L;
   const tree0 = model.nFlag; // the tree slots of W start at tree0 + W * 2^bits
-  const G = ++model.gen;
-  // A stripe at least as large as the tables resets them all now; a smaller one resets each
-  // group as it first meets it (see Ctx1Model), so that the reset never costs more than the coding.
-  const lazy = model.nFlag + model.nTree > W * rows;
-  if (!lazy) { F.fill(SLOT0); FG.fill(G); TG.fill(G); }
   const A = k; // absent
   const K1 = k + 1;
   const vmask = k <= 16 ? -1 : 0; // V = W * (K + 1) + N, or 0
   const top = 1 << bits;
-  const Wp = W + 4;
-  const rb = model.rowBuffer(3 * Wp, A);
-  let cur = 0, up = Wp, up2 = 2 * Wp; // row offsets in rb: this row, the row above, two above
-  const L = new Int32Array(4);
-  let out = 0;
-  for (let y = 0; y < rows; y++) {
+  let out = ya * W;
+  for (let y = ya; y < yb; y++) {
     const c0 = cur + 2, c1 = up + 2, c2 = up2 + 2;
     let ww = A, w = A, nw = A, n = rb[c1], ne = rb[c1 + 1];
     for (let x = 0; x < W; x++) {
@@ -400,6 +413,8 @@ function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
       throw new FormatError(`stripe ${s}: final code is not 0`, 'D10');
     }
   }
+  st[0] = code; st[1] = range; st[2] = cur; st[3] = up; st[4] = up2;
+  model.bp[0] = bp;
 }
 
 // ---------------------------------------------------------------- coding 2 (mix)
