@@ -234,7 +234,6 @@ class Ctx1Model {
     this.gen = 0;
     this.rows = null; // three rows of labels with two absent values on each side
     this.st = new Int32Array(8);
-    this.bp = new Float64Array(1);
     this.L = new Int32Array(4);
   }
   rowBuffer(n, A) {
@@ -260,7 +259,7 @@ function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
   // this row, the row above and the one two above; the read position.
   const st = model.st;
   st[0] = code; st[1] = -1; st[2] = 0; st[3] = Wp; st[4] = 2 * Wp;
-  model.bp[0] = start + 5;
+  st[5] = start + 5; // the read position, a uint32 (files are below 2^32 bytes)
   // A few thousand pixels a call: V8 then optimizes ctx1Rows as a function, not only its
   // running loop ("on-stack replacement"), whose variables it could not type as well.
   const chunk = Math.max(1, Math.ceil(4096 / W));
@@ -269,9 +268,13 @@ function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
 
 // Rows ya up to yb of a stripe (of `rows` rows, from image row y0).
 function ctx1Rows(b, end, s, labels, W, ya, yb, rows, y0, k, bits, model, G, lazy) {
+  // Parameters are of unknown type to the optimizer: the loop's variables are derived from
+  // int32 copies, so that none of them needs a type check or untagging.
+  W |= 0; ya |= 0; yb |= 0; rows |= 0; k |= 0; bits |= 0; G |= 0; end >>>= 0;
+  const lz = lazy ? 1 : 0;
   const st = model.st;
   let code = st[0], range = st[1], cur = st[2], up = st[3], up2 = st[4];
-  let bp = model.bp[0];
+  let bp = st[5] >>> 0;
   // range and code are unsigned 32-bit values kept in int32 variables (read with >>> 0), so
   // that the arithmetic stays in integer registers: the product (range >> 15) * p is below 2^32,
   // so Math.imul gives its exact bits. Each "decode one bit" below is the decoder of 5.4 with the
@@ -285,10 +288,10 @@ function ctx1Rows(b, end, s, labels, W, ya, yb, rows, y0, k, bits, model, G, laz
   const top = 1 << bits;
   let out = ya * W;
   for (let y = ya; y < yb; y++) {
-    const c0 = cur + 2, c1 = up + 2, c2 = up2 + 2;
-    let ww = A, w = A, nw = A, n = rb[c1], ne = rb[c1 + 1];
+    const c0 = (cur + 2) | 0, c1 = (up + 2) | 0, c2 = (up2 + 2) | 0;
+    let ww = A, w = A, nw = A, n = rb[c1], ne = rb[(c1 + 1) | 0];
     for (let x = 0; x < W; x++) {
-      let nn = rb[c2 + x];
+      let nn = rb[(c2 + x) | 0];
       let X = -1;
       let i = 0;
       // ((a ^ b) - 1) >>> 31 is 1 when a = b, else 0 (labels and K are below 512): no branches
@@ -301,30 +304,35 @@ function ctx1Rows(b, end, s, labels, W, ya, yb, rows, y0, k, bits, model, G, laz
         const v = w;
         const g = (((Math.imul(v, K1) + v) & vmask) << 8) | 255;
         const base = g << 2;
-        if (lazy && FG[g] !== G) { FG[g] = G; F[base] = SLOT0; F[base + 1] = SLOT0; F[base + 2] = SLOT0; F[base + 3] = SLOT0; }
+        if (lz !== 0 && FG[g] !== G) { FG[g] = G; F[base] = SLOT0; F[base + 1] = SLOT0; F[base + 2] = SLOT0; F[base + 3] = SLOT0; }
         const sv = F[base];
         let p = sv >>> 5, c = sv & 31;
+        // i0: this pixel's place in rb; the run's NE and NN are d1 and d2 from it
+        let i0 = (c0 + x) | 0;
+        const e0 = (c0 + W) | 0, d1 = (c1 - c0 + 1) | 0, d2 = (c2 - c0) | 0;
         for (;;) {
           // decode one bit with (p, c)
           const r = 32 - Math.clz32(c + 1);
-          c += (c - 31) >>> 31;
+          c = (c + ((c - 31) >>> 31)) | 0;
           const bound = Math.imul(range >>> 15, p);
           let bit = 0;
-          if ((code >>> 0) < (bound >>> 0)) { range = bound; p += (32768 - p) >> r; }
-          else { code = (code - bound) | 0; range = (range - bound) | 0; p -= p >> r; bit = 1; }
+          if ((code >>> 0) < (bound >>> 0)) { range = bound; p = (p + ((32768 - p) >> r)) | 0; }
+          else { code = (code - bound) | 0; range = (range - bound) | 0; p = (p - (p >> r)) | 0; bit = 1; }
           while ((range >>> 0) < 0x1000000) {
             if (bp >= end) throw new TruncatedError(`stripe ${s}: stream ends early`, 'D10');
             range <<= 8;
-            code = (code << 8) | b[bp++];
+            code = (code << 8) | b[bp];
+            bp = (bp + 1) >>> 0;
           }
           if (bit === 0) { i = 1; break; } // not v, the only candidate: the escape follows
-          rb[c0 + x] = v;
-          x++;
-          if (x === W) break;
-          ne = rb[c1 + x + 1];
-          nn = rb[c2 + x];
+          rb[i0] = v;
+          i0 = (i0 + 1) | 0;
+          if (i0 === e0) break;
+          ne = rb[(i0 + d1) | 0];
+          nn = rb[(i0 + d2) | 0];
           if (ne !== v || nn !== v) break;
         }
+        x = (i0 - c0) | 0;
         F[base] = (p << 5) | c;
         if (x === W) break;
         // here ww = w = nw = n = v (for pixel x), ne and nn are loaded: only the bits of NE and NN change
@@ -332,7 +340,7 @@ function ctx1Rows(b, end, s, labels, W, ya, yb, rows, y0, k, bits, model, G, laz
       }
       const g = (((Math.imul(w, K1) + n) & vmask) << 8) | P;
       const base = g << 2;
-      if (lazy && FG[g] !== G) { FG[g] = G; F[base] = SLOT0; F[base + 1] = SLOT0; F[base + 2] = SLOT0; F[base + 3] = SLOT0; }
+      if (lz !== 0 && FG[g] !== G) { FG[g] = G; F[base] = SLOT0; F[base + 1] = SLOT0; F[base + 2] = SLOT0; F[base + 3] = SLOT0; }
       if (w !== A && i === 0) {
         // the first candidate, W, is the label most of the time
         const sv = F[base];
@@ -343,7 +351,8 @@ function ctx1Rows(b, end, s, labels, W, ya, yb, rows, y0, k, bits, model, G, laz
         while ((range >>> 0) < 0x1000000) {
           if (bp >= end) throw new TruncatedError(`stripe ${s}: stream ends early`, 'D10');
           range <<= 8;
-          code = (code << 8) | b[bp++];
+          code = (code << 8) | b[bp];
+          bp = (bp + 1) >>> 0;
         }
         i = 1;
       }
@@ -354,11 +363,11 @@ function ctx1Rows(b, end, s, labels, W, ya, yb, rows, y0, k, bits, model, G, laz
         L[0] = n;
         let m = cm & 1;
         L[m] = ne;
-        m += (cm >> 1) & 1;
+        m = (m + ((cm >> 1) & 1)) | 0;
         L[m] = nw;
-        m += cm >> 2;
-        for (let q = 0; q < m; q++, i++) {
-          const j = base + i;
+        m = (m + (cm >> 2)) | 0;
+        for (let q = 0; q < m; q = (q + 1) | 0, i = (i + 1) | 0) {
+          const j = (base + i) | 0;
           const sv = F[j];
           const p = sv >>> 5, c = sv & 31, r = 32 - Math.clz32(c + 1), c1 = c + ((c - 31) >>> 31);
           const bound = Math.imul(range >>> 15, p);
@@ -368,28 +377,30 @@ function ctx1Rows(b, end, s, labels, W, ya, yb, rows, y0, k, bits, model, G, laz
           while ((range >>> 0) < 0x1000000) {
             if (bp >= end) throw new TruncatedError(`stripe ${s}: stream ends early`, 'D10');
             range <<= 8;
-            code = (code << 8) | b[bp++];
+            code = (code << 8) | b[bp];
+            bp = (bp + 1) >>> 0;
           }
           if (bit) { X = L[q]; break; }
         }
         if (X < 0) {
-          const tb = tree0 + w * top;
-          if (lazy && TG[w] !== G) { TG[w] = G; F.fill(SLOT0, tb, tb + top); }
+          const tb = (tree0 + Math.imul(w, top)) | 0;
+          if (lz !== 0 && TG[w] !== G) { TG[w] = G; F.fill(SLOT0, tb, tb + top); }
           let node = 1;
           for (let d = 0; d < bits; d++) {
-            const j = tb + node;
+            const j = (tb + node) | 0;
             const sv = F[j];
             const p = sv >>> 5, c = sv & 31, r = 32 - Math.clz32(c + 1), c1 = c + ((c - 31) >>> 31);
             const bound = Math.imul(range >>> 15, p);
-            if ((code >>> 0) < (bound >>> 0)) { range = bound; F[j] = ((p + ((32768 - p) >> r)) << 5) | c1; node = 2 * node; }
-            else { code = (code - bound) | 0; range = (range - bound) | 0; F[j] = ((p - (p >> r)) << 5) | c1; node = 2 * node + 1; }
+            if ((code >>> 0) < (bound >>> 0)) { range = bound; F[j] = ((p + ((32768 - p) >> r)) << 5) | c1; node = node << 1; }
+            else { code = (code - bound) | 0; range = (range - bound) | 0; F[j] = ((p - (p >> r)) << 5) | c1; node = (node << 1) | 1; }
             while ((range >>> 0) < 0x1000000) {
               if (bp >= end) throw new TruncatedError(`stripe ${s}: stream ends early`, 'D10');
               range <<= 8;
-              code = (code << 8) | b[bp++];
+              code = (code << 8) | b[bp];
+              bp = (bp + 1) >>> 0;
             }
           }
-          X = node - top;
+          X = (node - top) | 0;
           if (X >= k) throw new FormatError(`stripe ${s}: escape to ${X} >= k = ${k} at (${x}, ${y0 + y})`, 'D10');
           // absent neighbours are K, never equal to X < K
           if (X === w || X === n || X === ne || X === nw) {
@@ -397,8 +408,8 @@ function ctx1Rows(b, end, s, labels, W, ya, yb, rows, y0, k, bits, model, G, laz
           }
         }
       }
-      rb[c0 + x] = X;
-      ww = w; w = X; nw = n; n = ne; ne = rb[c1 + x + 2];
+      rb[(c0 + x) | 0] = X;
+      ww = w; w = X; nw = n; n = ne; ne = rb[(c1 + x + 2) | 0];
     }
     labels.set(rb.subarray(c0, c0 + W), out);
     out += W;
@@ -413,8 +424,7 @@ function ctx1Rows(b, end, s, labels, W, ya, yb, rows, y0, k, bits, model, G, laz
       throw new FormatError(`stripe ${s}: final code is not 0`, 'D10');
     }
   }
-  st[0] = code; st[1] = range; st[2] = cur; st[3] = up; st[4] = up2;
-  model.bp[0] = bp;
+  st[0] = code; st[1] = range; st[2] = cur; st[3] = up; st[4] = up2; st[5] = bp;
 }
 
 // ---------------------------------------------------------------- coding 2 (mix)
