@@ -31,19 +31,39 @@ function u32(b, o) { return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) |
 
 function bitLength(v) { return v <= 0 ? 0 : 32 - Math.clz32(v); }
 
-let CRC_TABLE = null;
+// CRC-32 by slicing-by-8: CRC_T[j * 256 + v] is the CRC of byte v followed by j zero bytes.
+let CRC_T = null;
 export function crc32(bytes, start = 0, end = bytes.length) {
-  if (!CRC_TABLE) {
-    CRC_TABLE = new Uint32Array(256);
+  if (!CRC_T) {
+    CRC_T = new Int32Array(8 * 256);
     for (let n = 0; n < 256; n++) {
       let c = n;
       for (let j = 0; j < 8; j++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      CRC_TABLE[n] = c >>> 0;
+      CRC_T[n] = c;
+    }
+    for (let n = 0; n < 256; n++) {
+      for (let j = 1; j < 8; j++) {
+        const c = CRC_T[(j - 1) * 256 + n];
+        CRC_T[j * 256 + n] = CRC_T[c & 0xff] ^ (c >>> 8);
+      }
     }
   }
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+  return (crcRun(bytes, start, end, CRC_T) ^ -1) >>> 0;
+}
+
+// The loops end the function: V8 may optimize a function while its loop runs, and code after
+// that loop would then have no type feedback and throw the optimized code away when reached.
+function crcRun(bytes, start, end, T) {
+  let c = -1;
+  let i = start;
+  // the (end - start) mod 8 first bytes one at a time, then eight at a time
+  for (const e0 = start + ((end - start) & 7); i < e0; i++) c = T[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  for (; i < end; i += 8) {
+    const a = c ^ (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
+    c = T[1792 + (a & 0xff)] ^ T[1536 + ((a >>> 8) & 0xff)] ^ T[1280 + ((a >>> 16) & 0xff)] ^ T[1024 + (a >>> 24)] ^
+      T[768 + bytes[i + 4]] ^ T[512 + bytes[i + 5]] ^ T[256 + bytes[i + 6]] ^ T[bytes[i + 7]];
+  }
+  return c;
 }
 
 function ceilDiv8(n) { return (n + 7n) / 8n; }
@@ -188,96 +208,223 @@ export class RangeDecoder {
 
 // ---------------------------------------------------------------- coding 1 (ctx1)
 
-const RATE = new Uint8Array(32);
-for (let c = 0; c < 32; c++) RATE[c] = Math.min(6, bitLength(c + 1));
+// A slot (5.3) is one Int32: p << 5 | c.
+const SLOT0 = 16384 << 5;
+// The slot's rate is min(6, bit_length(c + 1)) = 32 - clz32(c + 1) since c <= 31, and its next
+// c is min(c + 1, 31) = c + ((c - 31) >>> 31).
+
+// CAND[P]: which of N, NE, NW (bits 0, 1, 2) are candidates after W, by the pattern's equalities
+const CAND = new Int32Array(256);
+for (let P = 0; P < 256; P++) {
+  CAND[P] = (P & 1 ? 0 : 1) | (P & (4 | 16) ? 0 : 2) | (P & (2 | 8 | 32) ? 0 : 4);
+}
 
 class Ctx1Model {
   constructor(k, bits) {
     this.nFlag = k <= 16 ? (k + 1) * (k + 1) * 1024 : 1024;
     this.nTree = (k + 1) << bits;
-    this.flagP = new Uint16Array(this.nFlag).fill(16384);
-    this.flagC = new Uint8Array(this.nFlag);
-    this.treeP = new Uint16Array(this.nTree).fill(16384);
-    this.treeC = new Uint8Array(this.nTree);
-    // Slots updated since the last reset (c goes 0 -> 1 exactly once per slot), so that a
-    // stripe reset costs no more than the previous stripe's coding (FORMAT.md 7.1).
-    this.flagLog = new Int32Array(this.nFlag);
-    this.treeLog = new Int32Array(this.nTree);
-    this.flagUsed = 0;
-    this.treeUsed = 0;
+    // flag slots, then tree slots, in one table
+    this.slots = new Int32Array(this.nFlag + this.nTree);
+    // Slots are reset lazily, a group at a time, when a stripe first uses the group: the 4 flag
+    // slots of one (V, P), the 2^bits tree slots under one W. flagGen and treeGen hold the number
+    // of the stripe that last reset each group, so a stripe reset costs nothing up front and no
+    // more than that stripe's coding (FORMAT.md 7.1), however small the stripes.
+    this.flagGen = new Int32Array(this.nFlag >> 2);
+    this.treeGen = new Int32Array(k + 1);
+    this.gen = 0;
+    this.rows = null; // three rows of labels with two absent values on each side
+    this.st = new Int32Array(8);
+    this.L = new Int32Array(4);
   }
-  reset() {
-    for (let i = 0; i < this.flagUsed; i++) { const j = this.flagLog[i]; this.flagP[j] = 16384; this.flagC[j] = 0; }
-    for (let i = 0; i < this.treeUsed; i++) { const j = this.treeLog[i]; this.treeP[j] = 16384; this.treeC[j] = 0; }
-    this.flagUsed = 0;
-    this.treeUsed = 0;
+  rowBuffer(n, A) {
+    if (!this.rows || this.rows.length < n) this.rows = new Uint16Array(n); // absent is K, up to 256
+    this.rows.fill(A, 0, n);
+    return this.rows;
   }
-  flag(rc, i) {
-    if (this.flagC[i] === 0) this.flagLog[this.flagUsed++] = i;
-    return codeSlot(rc, this.flagP, this.flagC, i);
-  }
-  tree(rc, i) {
-    if (this.treeC[i] === 0) this.treeLog[this.treeUsed++] = i;
-    return codeSlot(rc, this.treeP, this.treeC, i);
-  }
-}
-
-function codeSlot(rc, P, C, i) {
-  const bit = rc.bit(P[i]);
-  const c = C[i];
-  const rate = RATE[c];
-  if (c < 31) C[i] = c + 1;
-  if (bit === 0) P[i] += (32768 - P[i]) >> rate;
-  else P[i] -= P[i] >> rate;
-  return bit;
 }
 
 function decodeCtx1Stripe(b, start, len, s, labels, W, y0, y1, k, bits, model) {
-  model.reset();
-  const rc = new RangeDecoder(b, start, len, s);
-  const A = k; // absent
-  const useV = k <= 16;
-  const L = [0, 0, 0, 0];
-  const top = 1 << bits;
+  if (b[start] !== 0) throw new FormatError(`stripe ${s}: stream's first byte is ${b[start]}, not 0`, 'D10');
+  const code = (b[start + 1] << 24) | (b[start + 2] << 16) | (b[start + 3] << 8) | b[start + 4];
+  if (code === -1) throw new FormatError(`stripe ${s}: initial code is FFFFFFFF`, 'D10');
   const rows = y1 - y0;
-  for (let y = 0; y < rows; y++) {
-    const row = y * W;
-    const hasN = y >= 1;
-    const hasNN = y >= 2;
+  const G = ++model.gen;
+  // A stripe at least as large as the tables resets them all now; a smaller one resets each
+  // group as it first meets it (see Ctx1Model), so that the reset never costs more than the coding.
+  const lazy = model.nFlag + model.nTree > W * rows;
+  if (!lazy) { model.slots.fill(SLOT0); model.flagGen.fill(G); model.treeGen.fill(G); }
+  const Wp = W + 4;
+  model.rowBuffer(3 * Wp, k);
+  // The decoder's state between calls of ctx1Rows: code, range, and the row offsets in rb of
+  // this row, the row above and the one two above; the read position.
+  const st = model.st;
+  st[0] = code; st[1] = -1; st[2] = 0; st[3] = Wp; st[4] = 2 * Wp;
+  st[5] = start + 5; // the read position, a uint32 (files are below 2^32 bytes)
+  // A few thousand pixels a call: V8 then optimizes ctx1Rows as a function, not only its
+  // running loop ("on-stack replacement"), whose variables it could not type as well.
+  const chunk = Math.max(1, Math.ceil(4096 / W));
+  for (let y = 0; y < rows; y += chunk) ctx1Rows(b, start + len, s, labels, W, y, Math.min(rows, y + chunk), rows, y0, k, bits, model, G, lazy);
+}
+
+// Rows ya up to yb of a stripe (of `rows` rows, from image row y0).
+function ctx1Rows(b, end, s, labels, W, ya, yb, rows, y0, k, bits, model, G, lazy) {
+  // Parameters are of unknown type to the optimizer: the loop's variables are derived from
+  // int32 copies, so that none of them needs a type check or untagging.
+  W |= 0; ya |= 0; yb |= 0; rows |= 0; k |= 0; bits |= 0; G |= 0; end >>>= 0;
+  const lz = lazy ? 1 : 0;
+  const st = model.st;
+  let code = st[0], range = st[1], cur = st[2], up = st[3], up2 = st[4];
+  let bp = st[5] >>> 0;
+  // range and code are unsigned 32-bit values kept in int32 variables (read with >>> 0), so
+  // that the arithmetic stays in integer registers: the product (range >> 15) * p is below 2^32,
+  // so Math.imul gives its exact bits. Each "decode one bit" below is the decoder of 5.4 with the
+  // slot update of 5.3, written out in place: a slot is p << 5 | c, its rate is
+  // min(6, bit_length(c + 1)) = 32 - clz32(c + 1) as c <= 31, its next c is c + ((c - 31) >>> 31).
+  const F = model.slots, FG = model.flagGen, TG = model.treeGen, rb = model.rows, L = model.L;
+  const tree0 = model.nFlag; // the tree slots of W start at tree0 + W * 2^bits
+  const A = k; // absent
+  const K1 = k + 1;
+  const vmask = k <= 16 ? -1 : 0; // V = W * (K + 1) + N, or 0
+  const top = 1 << bits;
+  let out = ya * W;
+  for (let y = ya; y < yb; y++) {
+    const c0 = (cur + 2) | 0, c1 = (up + 2) | 0, c2 = (up2 + 2) | 0;
+    let ww = A, w = A, nw = A, n = rb[c1], ne = rb[(c1 + 1) | 0];
     for (let x = 0; x < W; x++) {
-      const w = x >= 1 ? labels[row + x - 1] : A;
-      const ww = x >= 2 ? labels[row + x - 2] : A;
-      const n = hasN ? labels[row - W + x] : A;
-      const nw = hasN && x >= 1 ? labels[row - W + x - 1] : A;
-      const ne = hasN && x + 1 < W ? labels[row - W + x + 1] : A;
-      const nn = hasNN ? labels[row - 2 * W + x] : A;
-      let m = 0;
-      if (w !== A) L[m++] = w;
-      if (n !== A && n !== w) L[m++] = n;
-      if (ne !== A && ne !== w && ne !== n) L[m++] = ne;
-      if (nw !== A && nw !== w && nw !== n && nw !== ne) L[m++] = nw;
-      const P = (w === n ? 1 : 0) | (w === nw ? 2 : 0) | (w === ne ? 4 : 0) | (n === nw ? 8 : 0) |
-        (n === ne ? 16 : 0) | (nw === ne ? 32 : 0) | (ww === w ? 64 : 0) | (nn === n ? 128 : 0);
-      const V = useV ? w * (k + 1) + n : 0;
-      const base = (V * 256 + P) * 4;
-      let xv = -1;
-      for (let i = 0; i < m; i++) {
-        if (model.flag(rc, base + i)) { xv = L[i]; break; }
+      let nn = rb[(c2 + x) | 0];
+      let X = -1;
+      let i = 0;
+      // ((a ^ b) - 1) >>> 31 is 1 when a = b, else 0 (labels and K are below 512): no branches
+      let P = (((w ^ n) - 1) >>> 31) | ((((w ^ nw) - 1) >>> 31) << 1) | ((((w ^ ne) - 1) >>> 31) << 2) |
+        ((((n ^ nw) - 1) >>> 31) << 3) | ((((n ^ ne) - 1) >>> 31) << 4) | ((((nw ^ ne) - 1) >>> 31) << 5) |
+        ((((ww ^ w) - 1) >>> 31) << 6) | ((((nn ^ n) - 1) >>> 31) << 7);
+      if (P === 255 && w !== A) {
+        // Flat: all six neighbours are one label v, so P = 255, L = [v], and the flag slot stays
+        // the same for as long as the next NE and NN are v too and the flags say "v".
+        const v = w;
+        const g = (((Math.imul(v, K1) + v) & vmask) << 8) | 255;
+        const base = g << 2;
+        if (lz !== 0 && FG[g] !== G) { FG[g] = G; F[base] = SLOT0; F[base + 1] = SLOT0; F[base + 2] = SLOT0; F[base + 3] = SLOT0; }
+        const sv = F[base];
+        let p = sv >>> 5, c = sv & 31;
+        // i0: this pixel's place in rb; the run's NE and NN are d1 and d2 from it
+        let i0 = (c0 + x) | 0;
+        const e0 = (c0 + W) | 0, d1 = (c1 - c0 + 1) | 0, d2 = (c2 - c0) | 0;
+        for (;;) {
+          // decode one bit with (p, c)
+          const r = 32 - Math.clz32(c + 1);
+          c = (c + ((c - 31) >>> 31)) | 0;
+          const bound = Math.imul(range >>> 15, p);
+          let bit = 0;
+          if ((code >>> 0) < (bound >>> 0)) { range = bound; p = (p + ((32768 - p) >> r)) | 0; }
+          else { code = (code - bound) | 0; range = (range - bound) | 0; p = (p - (p >> r)) | 0; bit = 1; }
+          while ((range >>> 0) < 0x1000000) {
+            if (bp >= end) throw new TruncatedError(`stripe ${s}: stream ends early`, 'D10');
+            range <<= 8;
+            code = (code << 8) | b[bp];
+            bp = (bp + 1) >>> 0;
+          }
+          if (bit === 0) { i = 1; break; } // not v, the only candidate: the escape follows
+          rb[i0] = v;
+          i0 = (i0 + 1) | 0;
+          if (i0 === e0) break;
+          ne = rb[(i0 + d1) | 0];
+          nn = rb[(i0 + d2) | 0];
+          if (ne !== v || nn !== v) break;
+        }
+        x = (i0 - c0) | 0;
+        F[base] = (p << 5) | c;
+        if (x === W) break;
+        // here ww = w = nw = n = v (for pixel x), ne and nn are loaded: only the bits of NE and NN change
+        P = 0b01001011 | ((((n ^ ne) - 1) >>> 31) * 0b00110100) | ((((nn ^ n) - 1) >>> 31) << 7);
       }
-      if (xv < 0) {
-        let node = 1;
-        const tb = w * top;
-        for (let j = 0; j < bits; j++) node = 2 * node + model.tree(rc, tb + node);
-        xv = node - top;
-        if (xv >= k) throw new FormatError(`stripe ${s}: escape to ${xv} >= k = ${k} at (${x}, ${y0 + y})`, 'D10');
-        for (let i = 0; i < m; i++) {
-          if (L[i] === xv) throw new FormatError(`stripe ${s}: escape to candidate ${xv} at (${x}, ${y0 + y})`, 'D10');
+      const g = (((Math.imul(w, K1) + n) & vmask) << 8) | P;
+      const base = g << 2;
+      if (lz !== 0 && FG[g] !== G) { FG[g] = G; F[base] = SLOT0; F[base + 1] = SLOT0; F[base + 2] = SLOT0; F[base + 3] = SLOT0; }
+      if (w !== A && i === 0) {
+        // the first candidate, W, is the label most of the time
+        const sv = F[base];
+        const p = sv >>> 5, c = sv & 31, r = 32 - Math.clz32(c + 1), c1 = c + ((c - 31) >>> 31);
+        const bound = Math.imul(range >>> 15, p);
+        if ((code >>> 0) < (bound >>> 0)) { range = bound; F[base] = ((p + ((32768 - p) >> r)) << 5) | c1; }
+        else { code = (code - bound) | 0; range = (range - bound) | 0; F[base] = ((p - (p >> r)) << 5) | c1; X = w; }
+        while ((range >>> 0) < 0x1000000) {
+          if (bp >= end) throw new TruncatedError(`stripe ${s}: stream ends early`, 'D10');
+          range <<= 8;
+          code = (code << 8) | b[bp];
+          bp = (bp + 1) >>> 0;
+        }
+        i = 1;
+      }
+      if (X < 0) {
+        // the other candidates, from P's equalities (no data-dependent branches): N unless N = W,
+        // NE unless it equals W or N, NW unless it equals W, N or NE; absent ones never
+        const cm = CAND[P] & ~((((n ^ A) - 1) >>> 31) | ((((ne ^ A) - 1) >>> 31) << 1) | ((((nw ^ A) - 1) >>> 31) << 2));
+        L[0] = n;
+        let m = cm & 1;
+        L[m] = ne;
+        m = (m + ((cm >> 1) & 1)) | 0;
+        L[m] = nw;
+        m = (m + (cm >> 2)) | 0;
+        for (let q = 0; q < m; q = (q + 1) | 0, i = (i + 1) | 0) {
+          const j = (base + i) | 0;
+          const sv = F[j];
+          const p = sv >>> 5, c = sv & 31, r = 32 - Math.clz32(c + 1), c1 = c + ((c - 31) >>> 31);
+          const bound = Math.imul(range >>> 15, p);
+          let bit = 0;
+          if ((code >>> 0) < (bound >>> 0)) { range = bound; F[j] = ((p + ((32768 - p) >> r)) << 5) | c1; }
+          else { code = (code - bound) | 0; range = (range - bound) | 0; F[j] = ((p - (p >> r)) << 5) | c1; bit = 1; }
+          while ((range >>> 0) < 0x1000000) {
+            if (bp >= end) throw new TruncatedError(`stripe ${s}: stream ends early`, 'D10');
+            range <<= 8;
+            code = (code << 8) | b[bp];
+            bp = (bp + 1) >>> 0;
+          }
+          if (bit) { X = L[q]; break; }
+        }
+        if (X < 0) {
+          const tb = (tree0 + Math.imul(w, top)) | 0;
+          if (lz !== 0 && TG[w] !== G) { TG[w] = G; F.fill(SLOT0, tb, tb + top); }
+          let node = 1;
+          for (let d = 0; d < bits; d++) {
+            const j = (tb + node) | 0;
+            const sv = F[j];
+            const p = sv >>> 5, c = sv & 31, r = 32 - Math.clz32(c + 1), c1 = c + ((c - 31) >>> 31);
+            const bound = Math.imul(range >>> 15, p);
+            if ((code >>> 0) < (bound >>> 0)) { range = bound; F[j] = ((p + ((32768 - p) >> r)) << 5) | c1; node = node << 1; }
+            else { code = (code - bound) | 0; range = (range - bound) | 0; F[j] = ((p - (p >> r)) << 5) | c1; node = (node << 1) | 1; }
+            while ((range >>> 0) < 0x1000000) {
+              if (bp >= end) throw new TruncatedError(`stripe ${s}: stream ends early`, 'D10');
+              range <<= 8;
+              code = (code << 8) | b[bp];
+              bp = (bp + 1) >>> 0;
+            }
+          }
+          X = (node - top) | 0;
+          if (X >= k) throw new FormatError(`stripe ${s}: escape to ${X} >= k = ${k} at (${x}, ${y0 + y})`, 'D10');
+          // absent neighbours are K, never equal to X < K
+          if (X === w || X === n || X === ne || X === nw) {
+            throw new FormatError(`stripe ${s}: escape to candidate ${X} at (${x}, ${y0 + y})`, 'D10');
+          }
         }
       }
-      labels[row + x] = xv;
+      rb[(c0 + x) | 0] = X;
+      ww = w; w = X; nw = n; n = ne; ne = rb[(c1 + x + 2) | 0];
+    }
+    labels.set(rb.subarray(c0, c0 + W), out);
+    out += W;
+    const t = up2; up2 = up; up = cur; cur = t;
+    // The end checks (5.5) are computed on every row, so that the optimized loop has seen
+    // them run before it meets them for real (code after a loop that V8 optimized while it ran
+    // has no type feedback, and would throw the optimized code away at every stripe's end).
+    const done = y === rows - 1 ? 1 : 0;
+    const left = end - bp;
+    if ((done & ((left | code) !== 0 ? 1 : 0)) !== 0) {
+      if (left !== 0) throw new FormatError(`stripe ${s}: ${left} bytes left over`, 'D10');
+      throw new FormatError(`stripe ${s}: final code is not 0`, 'D10');
     }
   }
-  rc.finish();
+  st[0] = code; st[1] = range; st[2] = cur; st[3] = up; st[4] = up2; st[5] = bp;
 }
 
 // ---------------------------------------------------------------- coding 2 (mix)
@@ -384,8 +531,9 @@ export function toRGBA(labels, palette, channels, out = undefined) {
   // A Uint32 view keeps the bytes' order on either endianness: lut32[i] stores lut's 4 bytes as they are.
   if ((out.byteOffset & 3) === 0) {
     const out32 = new Uint32Array(out.buffer, out.byteOffset, n);
-    const lut32 = new Uint32Array(lut.buffer);
-    for (let i = 0; i < n; i++) out32[i] = lut32[labels[i]];
+    const lut32 = new Int32Array(lut.buffer);
+    if (LITTLE_ENDIAN && labels instanceof Uint8Array && (labels.byteOffset & 3) === 0) rgbaLE(labels, lut32, out32, n);
+    else for (let i = 0; i < n; i++) out32[i] = lut32[labels[i]];
   } else {
     for (let i = 0, j = 0; i < n; i++, j += 4) {
       const e = labels[i] << 2;
@@ -395,6 +543,20 @@ export function toRGBA(labels, palette, channels, out = undefined) {
   return out;
 }
 export { LITTLE_ENDIAN as littleEndian };
+
+// Four labels a load: on a little-endian machine label 4q + j is byte j of word q.
+function rgbaLE(labels, lut32, out32, n) {
+  const n4 = n >> 2;
+  for (let i = n4 << 2; i < n; i++) out32[i] = lut32[labels[i]]; // the last n mod 4 first
+  const l32 = new Int32Array(labels.buffer, labels.byteOffset, n4);
+  for (let q = 0, o = 0; q < n4; q++, o += 4) {
+    const v = l32[q];
+    out32[o] = lut32[v & 255];
+    out32[o + 1] = lut32[(v >>> 8) & 255];
+    out32[o + 2] = lut32[(v >>> 16) & 255];
+    out32[o + 3] = lut32[v >>> 24];
+  }
+}
 
 // ---------------------------------------------------------------- decode
 

@@ -1,6 +1,6 @@
 // kmq payload coding 2 ("mix", FORMAT.md section 11): context mixing with a 2-D match model.
 // Written from spec/FORMAT.md alone. All arithmetic is exact integer arithmetic.
-import { FormatError, RangeDecoder } from './kmq.js';
+import { FormatError, TruncatedError } from './kmq.js';
 
 // ---------------------------------------------------------------- 11.2 arithmetic tools
 
@@ -37,14 +37,19 @@ function bitLengthNum(v) {
   return n;
 }
 
-// r = 131072 // (2n + 3) for n = 0..250
-const RATE = new Uint32Array(251);
+// Tables for the decoder's inner loop, all Int32Array:
+// STR[p >> 4] = STRETCH[p >> 4]; SQT[d + 2047] = min(4095, max(1, squash(d))) for |d| <= 2047;
+// RATE[n] = 131072 // (2n + 3) for n = 0..250.
+const STR = Int32Array.from(STRETCH);
+const SQT = new Int32Array(4095);
+for (let d = -2047; d <= 2047; d++) SQT[d + 2047] = Math.min(4095, Math.max(1, squash(d)));
+const RATE = new Int32Array(256);
 for (let n = 0; n <= 250; n++) RATE[n] = Math.floor(131072 / (2 * n + 3));
 
-const FLAG_LIMITS = [60, 250, 250, 250, 60, 250];
-const ESC_LIMITS = [30, 30, 250, 250, 250];
 const FLAG_SETS = 240;
 const ESC_SETS = 8;
+// A slot (11.3) is one Int32, p << 8 | n: p in 1..65535, n up to 250.
+const SLOT0 = 32768 << 8;
 
 // ---------------------------------------------------------------- model state
 
@@ -67,17 +72,18 @@ export class MixContext {
     }
     this.D = D;
     this.hbAlloc = 0;
-    this.P = null; // slot probabilities (of a 1, 1/65536)
-    this.N = null; // slot update counts
+    this.M = null; // every slot table, one after another (offsets in prepare)
     this.MT = null;
-    this.weights = new Int32Array(FLAG_SETS * 7 + ESC_SETS * 6);
+    // weight sets of 7 (flags) and 6 (escape) weights, each at a multiple of 8
+    this.weights = new Int32Array((FLAG_SETS + ESC_SETS) * 8);
+    this.rows = null;
   }
 
   // Layout for a stripe of PIX pixels; resets every table to its initial state.
   prepare(PIX) {
     const hb = Math.min(20, Math.max(12, bitLengthNum(PIX) + 1));
-    const H = 1 << hb;
-    const tree = (this.k + 1) << this.bits;
+    const H = 2 ** hb;
+    const tree = (this.k + 1) * 2 ** this.bits;
     const o = {};
     let off = 0;
     o.T1 = off; off += 3 * 256 * 8;
@@ -89,169 +95,270 @@ export class MixContext {
     o.TW = off; off += tree;
     o.TN = off; off += tree;
     o.TE = off; off += H;
-    if (!this.P || this.P.length < off) {
-      this.P = new Uint16Array(off);
-      this.N = new Uint8Array(off);
-    }
+    if (!this.M || this.M.length < off) this.M = new Int32Array(off);
     if (hb > this.hbAlloc) {
       this.MT = new Uint32Array(H);
       this.hbAlloc = hb;
     }
-    this.P.fill(32768, 0, off);
-    this.N.fill(0, 0, off);
+    this.M.fill(SLOT0, 0, off);
     this.MT.fill(0, 0, H);
     this.weights.fill(22000);
     o.hb = hb;
     return o;
   }
-}
 
-// ---------------------------------------------------------------- 11.4 mixing one decision
-
-const st = new Int32Array(8);
-
-function mixBit(rc, P, N, idx, limits, n, W, wOff, lr) {
-  let dot = 0;
-  for (let i = 0; i < n; i++) {
-    const s = STRETCH[P[idx[i]] >> 4];
-    st[i] = s;
-    dot += s * W[wOff + i];
+  rowBuffer(n, A) {
+    if (!this.rows || this.rows.length < n) this.rows = new Uint16Array(n); // absent is K, up to 256
+    this.rows.fill(A, 0, n);
+    return this.rows;
   }
-  st[n] = 256;
-  dot += 256 * W[wOff + n];
-  let p1 = squash(Math.floor(dot / 65536));
-  if (p1 < 1) p1 = 1; else if (p1 > 4095) p1 = 4095;
-  const bit = rc.bit((4096 - p1) * 8);
-  const err = bit * 4096 - p1;
-  for (let i = 0; i <= n; i++) {
-    let w = W[wOff + i] + ((st[i] * err) >> lr);
-    if (w > 4194304) w = 4194304; else if (w < -4194304) w = -4194304;
-    W[wOff + i] = w;
-  }
-  for (let i = 0; i < n; i++) {
-    const j = idx[i];
-    const cnt = N[j];
-    const r = RATE[cnt];
-    const p = P[j];
-    if (bit) P[j] = p + ((((65536 - p) * r) >>> 16));
-    else P[j] = p - (((p * r) >>> 16));
-    if (cnt < limits[i]) N[j] = cnt + 1;
-  }
-  return bit;
 }
 
 // ---------------------------------------------------------------- 11.5, 11.6 one stripe
 
+// Decodes one stripe's stream into labels (the stripe's rows only). Everything of the hot loop
+// is written out in place: the range coder (5.4, 11.4) in int32 locals, the mixer of 11.4
+// with its inputs in locals, the slot updates of 11.3. Neighbours come from three rows of labels
+// with three absent values on each side, slid along in locals.
 export function decodeMixStripe(b, start, len, s, labels, Wd, y0, y1, k, bits, ctx) {
   const rows = y1 - y0;
   const PIX = Wd * rows;
   const o = ctx.prepare(PIX);
-  const { P, N, MT, weights, D } = ctx;
+  const M = ctx.M, MT = ctx.MT, WT = ctx.weights, D = ctx.D;
   const hb = o.hb;
   const sh = 32 - hb;
   const sh8 = 35 - hb;
-  const rc = new RangeDecoder(b, start, len, s);
+  const oT1 = o.T1, oTM = o.TM, oT2 = o.T2, oT3 = o.T3, oT4 = o.T4, oT5 = o.T5;
+  const oTW = o.TW, oTN = o.TN, oTE = o.TE;
   const A = k;
   const K1 = k + 1;
   const top = 1 << bits;
-  const base = 0; // labels hold the stripe's rows only
-  const L = [0, 0, 0, 0, 0];
-  const fidx = new Int32Array(6);
-  const eidx = new Int32Array(5);
-  const escW = FLAG_SETS * 7;
+  const escW = FLAG_SETS * 8;
+  const L = new Int32Array(8);
+
+  if (b[start] !== 0) throw new FormatError(`stripe ${s}: stream's first byte is ${b[start]}, not 0`, 'D10');
+  let code = (b[start + 1] << 24) | (b[start + 2] << 16) | (b[start + 3] << 8) | b[start + 4];
+  if (code === -1) throw new FormatError(`stripe ${s}: initial code is FFFFFFFF`, 'D10');
+  let range = -1; // 0xFFFFFFFF; range and code are uint32 values in int32 variables
+  let bp = start + 5;
+  const end = start + len;
+
+  const Wp = Wd + 6; // 3 absent values on the left, 3 on the right (the last is read, never used)
+  const rb = ctx.rowBuffer(3 * Wp, A);
+  let cur = 0, up = Wp, up2 = 2 * Wp;
 
   let active = false, ptr = 0, mlen = 0;
   let pos = 0;
   for (let y = 0; y < rows; y++) {
-    const row = y * Wd;
-    const r1 = row - Wd, r2 = row - 2 * Wd;
-    const hasN = y >= 1;
-    const hasNN = y >= 2;
+    const c0 = cur + 3, c1 = up + 3, c2 = up2 + 3; // x = 0 of each row
+    let www = A, ww = A, w = A;
+    let nww = rb[c1 - 2], nw = rb[c1 - 1], n = rb[c1], ne = rb[c1 + 1], nee = rb[c1 + 2];
+    let nnww = rb[c2 - 2], nnw = rb[c2 - 1], nn = rb[c2], nne = rb[c2 + 1], nnee = rb[c2 + 2];
     for (let x = 0; x < Wd; x++, pos++) {
-      const w = x >= 1 ? labels[row + x - 1] : A;
-      const ww = x >= 2 ? labels[row + x - 2] : A;
-      const www = x >= 3 ? labels[row + x - 3] : A;
-      let n = A, nw = A, ne = A, nww = A, nee = A;
-      if (hasN) {
-        n = labels[r1 + x];
-        if (x >= 1) nw = labels[r1 + x - 1];
-        if (x >= 2) nww = labels[r1 + x - 2];
-        if (x + 1 < Wd) ne = labels[r1 + x + 1];
-        if (x + 2 < Wd) nee = labels[r1 + x + 2];
-      }
-      let nn = A, nnw = A, nnww = A, nne = A, nnee = A;
-      if (hasNN) {
-        nn = labels[r2 + x];
-        if (x >= 1) nnw = labels[r2 + x - 1];
-        if (x >= 2) nnww = labels[r2 + x - 2];
-        if (x + 1 < Wd) nne = labels[r2 + x + 1];
-        if (x + 2 < Wd) nnee = labels[r2 + x + 2];
-      }
-      // 1. candidates and pattern
+      // 1. pattern and candidates (as ctx1): ((a ^ b) - 1) >>> 31 is 1 when a = b
+      const eWN = ((w ^ n) - 1) >>> 31, eWNW = ((w ^ nw) - 1) >>> 31, eWNE = ((w ^ ne) - 1) >>> 31;
+      const eNNW = ((n ^ nw) - 1) >>> 31, eNNE = ((n ^ ne) - 1) >>> 31, eNWNE = ((nw ^ ne) - 1) >>> 31;
+      const Pt = eWN | (eWNW << 1) | (eWNE << 2) | (eNNW << 3) | (eNNE << 4) | (eNWNE << 5) |
+        ((((ww ^ w) - 1) >>> 31) << 6) | ((((nn ^ n) - 1) >>> 31) << 7);
       let m = 0;
-      if (w !== A) L[m++] = w;
-      if (n !== A && n !== w) L[m++] = n;
-      if (ne !== A && ne !== w && ne !== n) L[m++] = ne;
-      if (nw !== A && nw !== w && nw !== n && nw !== ne) L[m++] = nw;
-      const Pt = (w === n ? 1 : 0) | (w === nw ? 2 : 0) | (w === ne ? 4 : 0) | (n === nw ? 8 : 0) |
-        (n === ne ? 16 : 0) | (nw === ne ? 32 : 0) | (ww === w ? 64 : 0) | (nn === n ? 128 : 0);
+      L[0] = w; m = (((w ^ A) - 1) >>> 31) ^ 1;
+      L[m] = n; m += (eWN | (((n ^ A) - 1) >>> 31)) ^ 1;
+      L[m] = ne; m += (eWNE | eNNE | (((ne ^ A) - 1) >>> 31)) ^ 1;
+      L[m] = nw; m += (eWNW | eNNW | eNWNE | (((nw ^ A) - 1) >>> 31)) ^ 1;
       // 2. activity
-      const dsum = D[w * K1 + n] + D[n * K1 + nw] + D[n * K1 + ne] + D[w * K1 + nw] + D[w * K1 + ww] + D[n * K1 + nn];
+      const wK = w * K1, nK = n * K1;
+      const dsum = D[wK + n] + D[nK + nw] + D[nK + ne] + D[wK + nw] + D[wK + ww] + D[nK + nn];
       let act = 32 - Math.clz32(dsum >> 4);
       if (act > 15) act = 15;
       // 3. match model
-      let hm = hashStep(9, w);
-      hm = hashStep(hm, n); hm = hashStep(hm, nw); hm = hashStep(hm, ne); hm = hashStep(hm, ww);
-      hm = hashStep(hm, nn); hm = hashStep(hm, nne); hm = hashStep(hm, nww); hm = hashStep(hm, nee);
+      let t;
+      t = Math.imul(9 ^ w, -1640531535); let hm = t ^ (t >>> 15);
+      t = Math.imul(hm ^ n, -1640531535); hm = t ^ (t >>> 15);
+      t = Math.imul(hm ^ nw, -1640531535); hm = t ^ (t >>> 15);
+      t = Math.imul(hm ^ ne, -1640531535); hm = t ^ (t >>> 15);
+      t = Math.imul(hm ^ ww, -1640531535); hm = t ^ (t >>> 15);
+      t = Math.imul(hm ^ nn, -1640531535); hm = t ^ (t >>> 15);
+      t = Math.imul(hm ^ nne, -1640531535); hm = t ^ (t >>> 15);
+      t = Math.imul(hm ^ nww, -1640531535); hm = t ^ (t >>> 15);
+      t = Math.imul(hm ^ nee, -1640531535); hm = t ^ (t >>> 15);
       const mi = hm >>> sh;
       if (!active && MT[mi] !== 0) { active = true; ptr = MT[mi] - 1; mlen = 0; }
       let E = -1, lb = 0;
       if (active) {
-        E = labels[base + ptr];
-        lb = Math.min(15, 1 + (32 - Math.clz32(mlen)));
-        let found = false;
-        for (let i = 0; i < m; i++) if (L[i] === E) { found = true; break; }
-        if (!found) L[m++] = E;
+        E = labels[ptr];
+        lb = 2 + (31 - Math.clz32(mlen)); // 1 + bit_length(len), clz32(0) = 32
+        if (lb > 15) lb = 15;
+        if (E !== L[0] && E !== L[1] && E !== L[2] && E !== L[3]) { L[m] = E; m++; }
+        else {
+          // E is in L only if it is one of the first m entries (the rest are stale)
+          let found = false;
+          for (let i = 0; i < m; i++) if (L[i] === E) { found = true; break; }
+          if (!found) { L[m] = E; m++; }
+        }
       }
       const avail = k - m;
       // 4. hashes
-      const h2 = hashStep(hashStep(2, w), n);
-      const h3 = hashStep(hashStep(hashStep(hashStep(3, w), n), ne), nw);
-      const h4 = hashStep(hashStep(hashStep((h3 ^ 4) >>> 0, ww), nn), nne);
-      let h5 = hashStep((h4 ^ 5) >>> 0, nww);
-      h5 = hashStep(h5, nee); h5 = hashStep(h5, www); h5 = hashStep(h5, nnw);
-      h5 = hashStep(h5, nnww); h5 = hashStep(h5, nnee);
-      const b2 = (h2 >>> sh8) << 3, b3 = (h3 >>> sh8) << 3, b4 = (h4 >>> sh8) << 3, b5 = (h5 >>> sh8) << 3;
+      t = Math.imul(2 ^ w, -1640531535); let h2 = t ^ (t >>> 15);
+      t = Math.imul(h2 ^ n, -1640531535); h2 = t ^ (t >>> 15);
+      t = Math.imul(3 ^ w, -1640531535); let h3 = t ^ (t >>> 15);
+      t = Math.imul(h3 ^ n, -1640531535); h3 = t ^ (t >>> 15);
+      t = Math.imul(h3 ^ ne, -1640531535); h3 = t ^ (t >>> 15);
+      t = Math.imul(h3 ^ nw, -1640531535); h3 = t ^ (t >>> 15);
+      t = Math.imul((h3 ^ 4) ^ ww, -1640531535); let h4 = t ^ (t >>> 15);
+      t = Math.imul(h4 ^ nn, -1640531535); h4 = t ^ (t >>> 15);
+      t = Math.imul(h4 ^ nne, -1640531535); h4 = t ^ (t >>> 15);
+      t = Math.imul((h4 ^ 5) ^ nww, -1640531535); let h5 = t ^ (t >>> 15);
+      t = Math.imul(h5 ^ nee, -1640531535); h5 = t ^ (t >>> 15);
+      t = Math.imul(h5 ^ www, -1640531535); h5 = t ^ (t >>> 15);
+      t = Math.imul(h5 ^ nnw, -1640531535); h5 = t ^ (t >>> 15);
+      t = Math.imul(h5 ^ nnww, -1640531535); h5 = t ^ (t >>> 15);
+      t = Math.imul(h5 ^ nnee, -1640531535); h5 = t ^ (t >>> 15);
+      const b2 = oT2 + ((h2 >>> sh8) << 3), b3 = oT3 + ((h3 >>> sh8) << 3);
+      const b4 = oT4 + ((h4 >>> sh8) << 3), b5 = oT5 + ((h5 >>> sh8) << 3);
       // 5. flags
       let X = -1;
-      const mm = m < 4 ? m : 4;
+      const mm1 = (m < 4 ? m : 4) - 1;
+      const actS = act >> 2;
       for (let i = 0; i < m; i++) {
         const c = L[i];
-        const agree = E >= 0 && c === E ? 1 : 0;
-        const ms = lb === 0 ? 0 : agree ? 1 : 2;
+        const agree = c === E ? 1 : 0; // E = -1 when there is none
+        const ms = lb === 0 ? 0 : 2 - agree;
         if (avail === 0 && i === m - 1) { X = c; break; }
-        fidx[0] = o.T1 + (ms * 256 + Pt) * 8 + i;
-        fidx[1] = o.T2 + b2 + i;
-        fidx[2] = o.T3 + b3 + i;
-        fidx[3] = o.T4 + b4 + i;
-        fidx[4] = o.TM + (lb * 2 + agree) * 8 + i;
-        fidx[5] = o.T5 + b5 + i;
-        const set = ((ms * 5 + i) * 4 + mm - 1) * 4 + (act >> 2);
-        if (mixBit(rc, P, N, fidx, FLAG_LIMITS, 6, weights, set * 7, 11)) { X = c; break; }
+        const j0 = oT1 + (ms * 256 + Pt) * 8 + i, j1 = b2 + i, j2 = b3 + i, j3 = b4 + i;
+        const j4 = oTM + (lb * 2 + agree) * 8 + i, j5 = b5 + i;
+        const v0 = M[j0], v1 = M[j1], v2 = M[j2], v3 = M[j3], v4 = M[j4], v5 = M[j5];
+        const st0 = STR[v0 >>> 12], st1 = STR[v1 >>> 12], st2 = STR[v2 >>> 12];
+        const st3 = STR[v3 >>> 12], st4 = STR[v4 >>> 12], st5 = STR[v5 >>> 12];
+        const wo = (((ms * 5 + i) * 4 + mm1) * 4 + actS) << 3;
+        const w0 = WT[wo], w1 = WT[wo + 1], w2 = WT[wo + 2], w3 = WT[wo + 3];
+        const w4 = WT[wo + 4], w5 = WT[wo + 5], w6 = WT[wo + 6];
+        // dot >> 16 without 37-bit products: with w = 256 * (w >> 8) + (w & 255), the dot product is
+        // 256 * hi + lo, and (256 * hi + lo) >> 16 = (hi + (lo >> 8)) >> 8, all in int32
+        const hi = Math.imul(st0, w0 >> 8) + Math.imul(st1, w1 >> 8) + Math.imul(st2, w2 >> 8) + Math.imul(st3, w3 >> 8) + Math.imul(st4, w4 >> 8) +
+          Math.imul(st5, w5 >> 8) + ((w6 >> 8) << 8);
+        const lo = Math.imul(st0, w0 & 255) + Math.imul(st1, w1 & 255) + Math.imul(st2, w2 & 255) + Math.imul(st3, w3 & 255) + Math.imul(st4, w4 & 255) +
+          Math.imul(st5, w5 & 255) + ((w6 & 255) << 8);
+        let d = (hi + (lo >> 8)) >> 8;
+        if (d > 2047) d = 2047; else if (d < -2047) d = -2047;
+        const p1 = SQT[d + 2047];
+        const bound = Math.imul(range >>> 15, (4096 - p1) << 3);
+        let err;
+        if ((code >>> 0) < (bound >>> 0)) {
+          range = bound;
+          err = -p1;
+          let p = v0 >>> 8, q = v0 & 255;
+          M[j0] = ((p - (Math.imul(p, RATE[q]) >>> 16)) << 8) | (q + ((q - 60) >>> 31));
+          p = v1 >>> 8; q = v1 & 255;
+          M[j1] = ((p - (Math.imul(p, RATE[q]) >>> 16)) << 8) | (q + ((q - 250) >>> 31));
+          p = v2 >>> 8; q = v2 & 255;
+          M[j2] = ((p - (Math.imul(p, RATE[q]) >>> 16)) << 8) | (q + ((q - 250) >>> 31));
+          p = v3 >>> 8; q = v3 & 255;
+          M[j3] = ((p - (Math.imul(p, RATE[q]) >>> 16)) << 8) | (q + ((q - 250) >>> 31));
+          p = v4 >>> 8; q = v4 & 255;
+          M[j4] = ((p - (Math.imul(p, RATE[q]) >>> 16)) << 8) | (q + ((q - 60) >>> 31));
+          p = v5 >>> 8; q = v5 & 255;
+          M[j5] = ((p - (Math.imul(p, RATE[q]) >>> 16)) << 8) | (q + ((q - 250) >>> 31));
+        } else {
+          code = (code - bound) | 0;
+          range = (range - bound) | 0;
+          err = 4096 - p1;
+          X = c;
+          let p = v0 >>> 8, q = v0 & 255;
+          M[j0] = ((p + (Math.imul(65536 - p, RATE[q]) >>> 16)) << 8) | (q + ((q - 60) >>> 31));
+          p = v1 >>> 8; q = v1 & 255;
+          M[j1] = ((p + (Math.imul(65536 - p, RATE[q]) >>> 16)) << 8) | (q + ((q - 250) >>> 31));
+          p = v2 >>> 8; q = v2 & 255;
+          M[j2] = ((p + (Math.imul(65536 - p, RATE[q]) >>> 16)) << 8) | (q + ((q - 250) >>> 31));
+          p = v3 >>> 8; q = v3 & 255;
+          M[j3] = ((p + (Math.imul(65536 - p, RATE[q]) >>> 16)) << 8) | (q + ((q - 250) >>> 31));
+          p = v4 >>> 8; q = v4 & 255;
+          M[j4] = ((p + (Math.imul(65536 - p, RATE[q]) >>> 16)) << 8) | (q + ((q - 60) >>> 31));
+          p = v5 >>> 8; q = v5 & 255;
+          M[j5] = ((p + (Math.imul(65536 - p, RATE[q]) >>> 16)) << 8) | (q + ((q - 250) >>> 31));
+        }
+        while ((range >>> 0) < 0x1000000) {
+          if (bp >= end) throw new TruncatedError(`stripe ${s}: stream ends early`, 'D10');
+          range <<= 8;
+          code = (code << 8) | b[bp++];
+        }
+        let u;
+        u = w0 + (Math.imul(st0, err) >> 11); WT[wo] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+        u = w1 + (Math.imul(st1, err) >> 11); WT[wo + 1] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+        u = w2 + (Math.imul(st2, err) >> 11); WT[wo + 2] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+        u = w3 + (Math.imul(st3, err) >> 11); WT[wo + 3] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+        u = w4 + (Math.imul(st4, err) >> 11); WT[wo + 4] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+        u = w5 + (Math.imul(st5, err) >> 11); WT[wo + 5] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+        u = w6 + ((err << 8) >> 11); WT[wo + 6] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+        if (X >= 0) break;
       }
       // 6. escape
       if (X < 0) {
-        const g2 = hashStep(hashStep(10, w), n);
-        const g4 = hashStep(hashStep(hashStep(hashStep(11, w), n), ne), nw);
-        const g1 = hashStep(12, ne);
+        t = Math.imul(10 ^ w, -1640531535); let g2 = t ^ (t >>> 15);
+        t = Math.imul(g2 ^ n, -1640531535); g2 = t ^ (t >>> 15);
+        t = Math.imul(11 ^ w, -1640531535); let g4 = t ^ (t >>> 15);
+        t = Math.imul(g4 ^ n, -1640531535); g4 = t ^ (t >>> 15);
+        t = Math.imul(g4 ^ ne, -1640531535); g4 = t ^ (t >>> 15);
+        t = Math.imul(g4 ^ nw, -1640531535); g4 = t ^ (t >>> 15);
+        t = Math.imul(12 ^ ne, -1640531535); const g1 = t ^ (t >>> 15);
+        const tw = oTW + w * top, tn = oTN + n * top;
         let node = 1;
-        for (let d = 0; d < bits; d++) {
-          eidx[0] = o.TW + w * top + node;
-          eidx[1] = o.TN + n * top + node;
-          eidx[2] = o.TE + (hashStep(g2, node) >>> sh);
-          eidx[3] = o.TE + (hashStep(g4, node) >>> sh);
-          eidx[4] = o.TE + (hashStep(g1, node) >>> sh);
-          node = 2 * node + mixBit(rc, P, N, eidx, ESC_LIMITS, 5, weights, escW + d * 6, 10);
+        for (let dd = 0; dd < bits; dd++) {
+          const j0 = tw + node, j1 = tn + node;
+          t = Math.imul(g2 ^ node, -1640531535); const j2 = oTE + ((t ^ (t >>> 15)) >>> sh);
+          t = Math.imul(g4 ^ node, -1640531535); const j3 = oTE + ((t ^ (t >>> 15)) >>> sh);
+          t = Math.imul(g1 ^ node, -1640531535); const j4 = oTE + ((t ^ (t >>> 15)) >>> sh);
+          const st0 = STR[M[j0] >>> 12], st1 = STR[M[j1] >>> 12], st2 = STR[M[j2] >>> 12];
+          const st3 = STR[M[j3] >>> 12], st4 = STR[M[j4] >>> 12];
+          const wo = escW + (dd << 3);
+          const w0 = WT[wo], w1 = WT[wo + 1], w2 = WT[wo + 2], w3 = WT[wo + 3], w4 = WT[wo + 4], w5 = WT[wo + 5];
+          const hi = Math.imul(st0, w0 >> 8) + Math.imul(st1, w1 >> 8) + Math.imul(st2, w2 >> 8) + Math.imul(st3, w3 >> 8) + Math.imul(st4, w4 >> 8) +
+            ((w5 >> 8) << 8);
+          const lo = Math.imul(st0, w0 & 255) + Math.imul(st1, w1 & 255) + Math.imul(st2, w2 & 255) + Math.imul(st3, w3 & 255) + Math.imul(st4, w4 & 255) +
+            ((w5 & 255) << 8);
+          let d = (hi + (lo >> 8)) >> 8;
+          if (d > 2047) d = 2047; else if (d < -2047) d = -2047;
+          const p1 = SQT[d + 2047];
+          const bound = Math.imul(range >>> 15, (4096 - p1) << 3);
+          let err, bit;
+          if ((code >>> 0) < (bound >>> 0)) { range = bound; err = -p1; bit = 0; }
+          else { code = (code - bound) | 0; range = (range - bound) | 0; err = 4096 - p1; bit = 1; }
+          while ((range >>> 0) < 0x1000000) {
+            if (bp >= end) throw new TruncatedError(`stripe ${s}: stream ends early`, 'D10');
+            range <<= 8;
+            code = (code << 8) | b[bp++];
+          }
+          let u;
+          u = w0 + (Math.imul(st0, err) >> 10); WT[wo] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+          u = w1 + (Math.imul(st1, err) >> 10); WT[wo + 1] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+          u = w2 + (Math.imul(st2, err) >> 10); WT[wo + 2] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+          u = w3 + (Math.imul(st3, err) >> 10); WT[wo + 3] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+          u = w4 + (Math.imul(st4, err) >> 10); WT[wo + 4] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+          u = w5 + ((err << 8) >> 10); WT[wo + 5] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+          // the slots in input order, each read again: two TE slots may be one entry (11.4)
+          if (bit) {
+            let v = M[j0], p = v >>> 8, q = v & 255;
+            M[j0] = ((p + (Math.imul(65536 - p, RATE[q]) >>> 16)) << 8) | (q + ((q - 30) >>> 31));
+            v = M[j1]; p = v >>> 8; q = v & 255;
+            M[j1] = ((p + (Math.imul(65536 - p, RATE[q]) >>> 16)) << 8) | (q + ((q - 30) >>> 31));
+            v = M[j2]; p = v >>> 8; q = v & 255;
+            M[j2] = ((p + (Math.imul(65536 - p, RATE[q]) >>> 16)) << 8) | (q + ((q - 250) >>> 31));
+            v = M[j3]; p = v >>> 8; q = v & 255;
+            M[j3] = ((p + (Math.imul(65536 - p, RATE[q]) >>> 16)) << 8) | (q + ((q - 250) >>> 31));
+            v = M[j4]; p = v >>> 8; q = v & 255;
+            M[j4] = ((p + (Math.imul(65536 - p, RATE[q]) >>> 16)) << 8) | (q + ((q - 250) >>> 31));
+          } else {
+            let v = M[j0], p = v >>> 8, q = v & 255;
+            M[j0] = ((p - (Math.imul(p, RATE[q]) >>> 16)) << 8) | (q + ((q - 30) >>> 31));
+            v = M[j1]; p = v >>> 8; q = v & 255;
+            M[j1] = ((p - (Math.imul(p, RATE[q]) >>> 16)) << 8) | (q + ((q - 30) >>> 31));
+            v = M[j2]; p = v >>> 8; q = v & 255;
+            M[j2] = ((p - (Math.imul(p, RATE[q]) >>> 16)) << 8) | (q + ((q - 250) >>> 31));
+            v = M[j3]; p = v >>> 8; q = v & 255;
+            M[j3] = ((p - (Math.imul(p, RATE[q]) >>> 16)) << 8) | (q + ((q - 250) >>> 31));
+            v = M[j4]; p = v >>> 8; q = v & 255;
+            M[j4] = ((p - (Math.imul(p, RATE[q]) >>> 16)) << 8) | (q + ((q - 250) >>> 31));
+          }
+          node = (node << 1) | bit;
         }
         X = node - top;
         if (X >= k) throw new FormatError(`stripe ${s}: escape to ${X} >= k = ${k} at (${x}, ${y0 + y})`, 'D10');
@@ -259,14 +366,28 @@ export function decodeMixStripe(b, start, len, s, labels, Wd, y0, y1, k, bits, c
           if (L[i] === X) throw new FormatError(`stripe ${s}: escape to candidate ${X} at (${x}, ${y0 + y})`, 'D10');
         }
       }
-      labels[row + x] = X;
+      labels[pos] = X;
+      rb[c0 + x] = X;
       // 7. after the pixel
       if (active) {
-        if (X === E) { mlen = mlen < 65535 ? mlen + 1 : 65535; ptr++; }
+        if (X === E) { if (mlen < 65535) mlen++; ptr++; }
         else { active = false; mlen = 0; }
       }
       if (pos < 4294967295) MT[mi] = pos + 1;
+      // slide the neighbourhood one pixel right
+      www = ww; ww = w; w = X;
+      nww = nw; nw = n; n = ne; ne = nee; nee = rb[c1 + x + 3];
+      nnww = nnw; nnw = nn; nn = nne; nne = nnee; nnee = rb[c2 + x + 3];
+    }
+    const tt = up2; up2 = up; up = cur; cur = tt;
+    // The end checks (5.5) are computed on every row, so that the optimized loop has seen
+    // them run before it meets them for real (code after a loop that V8 optimized while it ran
+    // has no type feedback, and would throw the optimized code away at every stripe's end).
+    const done = y === rows - 1 ? 1 : 0;
+    const left = end - bp;
+    if ((done & ((left | code) !== 0 ? 1 : 0)) !== 0) {
+      if (left !== 0) throw new FormatError(`stripe ${s}: ${left} bytes left over`, 'D10');
+      throw new FormatError(`stripe ${s}: final code is not 0`, 'D10');
     }
   }
-  rc.finish();
 }

@@ -220,3 +220,44 @@ test('multi-stripe files from kmq encode: stripes in any order equal decode', { 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('crc32 (sliced by 8) equals the bytewise definition at every length and offset', () => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let j = 0; j < 8; j++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  const slow = (b, s, e) => {
+    let c = 0xffffffff;
+    for (let i = s; i < e; i++) c = table[(c ^ b[i]) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const r = rng(99);
+  const b = new Uint8Array(300);
+  for (let i = 0; i < b.length; i++) b[i] = r() >>> 24;
+  for (let s = 0; s < 9; s++) {
+    for (let e = s; e <= b.length; e += 1 + (e % 7)) assert.equal(kmq.crc32(b, s, e), slow(b, s, e), `${s}..${e}`);
+  }
+});
+
+test('toRGBA: four labels at a time, any length, aligned or not, K = 256', () => {
+  const r = rng(5);
+  const palette = new Uint8Array(256 * 4);
+  for (let i = 0; i < palette.length; i++) palette[i] = r() >>> 24;
+  for (const C of [3, 4]) {
+    for (const n of [0, 1, 3, 4, 5, 8, 1001]) {
+      const buf = new Uint8Array(n + 3);
+      for (let i = 0; i < buf.length; i++) buf[i] = r() >>> 24;
+      for (const off of [0, 1, 3]) {
+        const labels = buf.subarray(off, off + n);
+        const got = kmq.toRGBA(labels, palette.subarray(0, 256 * C), C);
+        assert.equal(got.length, n * 4);
+        for (let i = 0; i < n; i++) {
+          for (let c = 0; c < 3; c++) assert.equal(got[i * 4 + c], palette[labels[i] * C + c]);
+          assert.equal(got[i * 4 + 3], C === 4 ? palette[labels[i] * 4 + 3] : 255);
+        }
+      }
+    }
+  }
+});
