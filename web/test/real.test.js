@@ -2,7 +2,8 @@
 // ../kmq.js must give kmq.decode's verdict on each, and for accepted files the same pixels, byte
 // for byte. make_real.py makes the files and records what the Python kmq makes of them, so this
 // test needs a Python with kmq installed: KMQ_PYTHON, else python3, else python. Without one it is
-// skipped, loudly. KMQ_THOROUGH=1 encodes the whole corpus and about 7,000 mutants (minutes).
+// skipped, loudly. KMQ_THOROUGH=1 encodes the whole corpus and about 7,000 mutants (minutes);
+// KMQ_MUTANTS=N asks for about N mutants instead.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -90,7 +91,8 @@ if (!found.python) {
       const out = mkdtempSync(join(tmpdir(), 'kmq-real-'));
       try {
         const t0 = performance.now();
-        const args = [join(here, 'make_real.py'), out, ...(thorough ? ['--thorough'] : [])];
+        const args = [join(here, 'make_real.py'), out, ...(thorough ? ['--thorough'] : []),
+          ...(process.env.KMQ_MUTANTS ? ['--mutants', process.env.KMQ_MUTANTS] : [])];
         const made = spawnSync(found.python, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
         assert.equal(made.status, 0,
           `${found.python} make_real.py failed (${made.error || `exit ${made.status}`}):\n${made.stdout}\n${made.stderr}`);
