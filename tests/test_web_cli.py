@@ -62,6 +62,13 @@ def test_every_module_the_pages_import_is_an_asset():
     assert imported <= set(web.ASSETS)
 
 
+def test_the_npm_package_holds_every_module_its_modules_import():
+    shipped = json.loads((ROOT / "web" / "package.json").read_text())["files"]
+    for name in (n for n in shipped if n.endswith(".js")):
+        text = (ROOT / "web" / name).read_text()
+        assert set(re.findall(r"""(?:from|URL\()\s*'\./([\w.-]+\.js)'""", text)) <= set(shipped), name
+
+
 def test_gallery_writes_the_files_the_viewer_and_an_index(kmq_files, tmp_path, capsys):
     site = tmp_path / "site"
     assert run(capsys, "gallery", str(kmq_files[0].parent), "-r", "-o", str(site)).code == 0
