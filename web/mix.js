@@ -77,6 +77,8 @@ export class MixContext {
     // weight sets of 7 (flags) and 6 (escape) weights, each at a multiple of 8
     this.weights = new Int32Array((FLAG_SETS + ESC_SETS) * 8);
     this.rows = null;
+    this.st = new Int32Array(10);
+    this.L = new Int32Array(8);
   }
 
   // Layout for a stripe of PIX pixels; resets every table to its initial state.
@@ -122,39 +124,48 @@ export class MixContext {
 // with three absent values on each side, slid along in locals.
 export function decodeMixStripe(b, start, len, s, labels, Wd, y0, y1, k, bits, ctx) {
   const rows = y1 - y0;
-  const PIX = Wd * rows;
-  const o = ctx.prepare(PIX);
-  const M = ctx.M, MT = ctx.MT, WT = ctx.weights, D = ctx.D;
-  const hb = o.hb;
+  const o = ctx.prepare(Wd * rows);
+  if (b[start] !== 0) throw new FormatError(`stripe ${s}: stream's first byte is ${b[start]}, not 0`, 'D10');
+  const code = (b[start + 1] << 24) | (b[start + 2] << 16) | (b[start + 3] << 8) | b[start + 4];
+  if (code === -1) throw new FormatError(`stripe ${s}: initial code is FFFFFFFF`, 'D10');
+  const Wp = Wd + 6; // 3 absent values on the left, 3 on the right (the last is read, never used)
+  ctx.rowBuffer(3 * Wp, k);
+  // The decoder's state between calls of mixRows: code, range (uint32 values in int32), the
+  // read position, the row offsets in rb of this row, the row above and the one two above,
+  // the match model (active, ptr, len) and the pixel's position in the stripe.
+  const st = ctx.st;
+  st[0] = code; st[1] = -1; st[2] = start + 5; st[3] = 0; st[4] = Wp; st[5] = 2 * Wp;
+  st[6] = 0; st[7] = 0; st[8] = 0; st[9] = 0;
+  // A few thousand pixels a call: V8 then optimizes mixRows as a function, not only its running
+  // loop ("on-stack replacement"), whose variables it cannot type as integers.
+  const chunk = Math.max(1, Math.ceil(4096 / Wd));
+  for (let y = 0; y < rows; y += chunk) {
+    mixRows(b, start + len, s, labels, Wd, y, Math.min(rows, y + chunk), rows, y0, k, bits, ctx, o);
+  }
+}
+
+// Rows ya up to yb of a stripe (of `rows` rows, from image row y0).
+function mixRows(b, end, s, labels, Wd, ya, yb, rows, y0, k, bits, ctx, o) {
+  // Parameters are of unknown type to the optimizer: the loop works on int32 copies.
+  end >>>= 0; Wd |= 0; ya |= 0; yb |= 0; rows |= 0; k |= 0; bits |= 0;
+  const M = ctx.M, MT = ctx.MT, WT = ctx.weights, D = ctx.D, rb = ctx.rows, L = ctx.L, st = ctx.st;
+  const hb = o.hb | 0;
   const sh = 32 - hb;
   const sh8 = 35 - hb;
-  const oT1 = o.T1, oTM = o.TM, oT2 = o.T2, oT3 = o.T3, oT4 = o.T4, oT5 = o.T5;
-  const oTW = o.TW, oTN = o.TN, oTE = o.TE;
+  const oT1 = o.T1 | 0, oTM = o.TM | 0, oT2 = o.T2 | 0, oT3 = o.T3 | 0, oT4 = o.T4 | 0, oT5 = o.T5 | 0;
+  const oTW = o.TW | 0, oTN = o.TN | 0, oTE = o.TE | 0;
   const A = k;
-  const K1 = k + 1;
+  const K1 = (k + 1) | 0;
   const top = 1 << bits;
   const escW = FLAG_SETS * 8;
-  const L = new Int32Array(8);
-
-  if (b[start] !== 0) throw new FormatError(`stripe ${s}: stream's first byte is ${b[start]}, not 0`, 'D10');
-  let code = (b[start + 1] << 24) | (b[start + 2] << 16) | (b[start + 3] << 8) | b[start + 4];
-  if (code === -1) throw new FormatError(`stripe ${s}: initial code is FFFFFFFF`, 'D10');
-  let range = -1; // 0xFFFFFFFF; range and code are uint32 values in int32 variables
-  let bp = start + 5;
-  const end = start + len;
-
-  const Wp = Wd + 6; // 3 absent values on the left, 3 on the right (the last is read, never used)
-  const rb = ctx.rowBuffer(3 * Wp, A);
-  let cur = 0, up = Wp, up2 = 2 * Wp;
-
-  let active = false, ptr = 0, mlen = 0;
-  let pos = 0;
-  for (let y = 0; y < rows; y++) {
-    const c0 = cur + 3, c1 = up + 3, c2 = up2 + 3; // x = 0 of each row
+  let code = st[0], range = st[1], bp = st[2] >>> 0, cur = st[3], up = st[4], up2 = st[5];
+  let active = st[6] !== 0, ptr = st[7] >>> 0, mlen = st[8], pos = st[9] >>> 0;
+  for (let y = ya; y < yb; y++) {
+    const c0 = (cur + 3) | 0, c1 = (up + 3) | 0, c2 = (up2 + 3) | 0; // x = 0 of each row
     let www = A, ww = A, w = A;
-    let nww = rb[c1 - 2], nw = rb[c1 - 1], n = rb[c1], ne = rb[c1 + 1], nee = rb[c1 + 2];
-    let nnww = rb[c2 - 2], nnw = rb[c2 - 1], nn = rb[c2], nne = rb[c2 + 1], nnee = rb[c2 + 2];
-    for (let x = 0; x < Wd; x++, pos++) {
+    let nww = rb[(c1 - 2) | 0], nw = rb[(c1 - 1) | 0], n = rb[c1], ne = rb[(c1 + 1) | 0], nee = rb[(c1 + 2) | 0];
+    let nnww = rb[(c2 - 2) | 0], nnw = rb[(c2 - 1) | 0], nn = rb[c2], nne = rb[(c2 + 1) | 0], nnee = rb[(c2 + 2) | 0];
+    for (let x = 0; x < Wd; x = (x + 1) | 0, pos = (pos + 1) >>> 0) {
       // 1. pattern and candidates (as ctx1): ((a ^ b) - 1) >>> 31 is 1 when a = b
       const eWN = ((w ^ n) - 1) >>> 31, eWNW = ((w ^ nw) - 1) >>> 31, eWNE = ((w ^ ne) - 1) >>> 31;
       const eNNW = ((n ^ nw) - 1) >>> 31, eNNE = ((n ^ ne) - 1) >>> 31, eNWNE = ((nw ^ ne) - 1) >>> 31;
@@ -162,12 +173,12 @@ export function decodeMixStripe(b, start, len, s, labels, Wd, y0, y1, k, bits, c
         ((((ww ^ w) - 1) >>> 31) << 6) | ((((nn ^ n) - 1) >>> 31) << 7);
       let m = 0;
       L[0] = w; m = (((w ^ A) - 1) >>> 31) ^ 1;
-      L[m] = n; m += (eWN | (((n ^ A) - 1) >>> 31)) ^ 1;
-      L[m] = ne; m += (eWNE | eNNE | (((ne ^ A) - 1) >>> 31)) ^ 1;
-      L[m] = nw; m += (eWNW | eNNW | eNWNE | (((nw ^ A) - 1) >>> 31)) ^ 1;
+      L[m] = n; m = (m + ((eWN | (((n ^ A) - 1) >>> 31)) ^ 1)) | 0;
+      L[m] = ne; m = (m + ((eWNE | eNNE | (((ne ^ A) - 1) >>> 31)) ^ 1)) | 0;
+      L[m] = nw; m = (m + ((eWNW | eNNW | eNWNE | (((nw ^ A) - 1) >>> 31)) ^ 1)) | 0;
       // 2. activity
-      const wK = w * K1, nK = n * K1;
-      const dsum = D[wK + n] + D[nK + nw] + D[nK + ne] + D[wK + nw] + D[wK + ww] + D[nK + nn];
+      const wK = Math.imul(w, K1), nK = Math.imul(n, K1);
+      const dsum = (D[(wK + n) | 0] + D[(nK + nw) | 0] + D[(nK + ne) | 0] + D[(wK + nw) | 0] + D[(wK + ww) | 0] + D[(nK + nn) | 0]) | 0;
       let act = 32 - Math.clz32(dsum >> 4);
       if (act > 15) act = 15;
       // 3. match model
@@ -182,21 +193,21 @@ export function decodeMixStripe(b, start, len, s, labels, Wd, y0, y1, k, bits, c
       t = Math.imul(hm ^ nww, -1640531535); hm = t ^ (t >>> 15);
       t = Math.imul(hm ^ nee, -1640531535); hm = t ^ (t >>> 15);
       const mi = hm >>> sh;
-      if (!active && MT[mi] !== 0) { active = true; ptr = MT[mi] - 1; mlen = 0; }
+      if (!active && MT[mi] !== 0) { active = true; ptr = (MT[mi] - 1) >>> 0; mlen = 0; }
       let E = -1, lb = 0;
       if (active) {
         E = labels[ptr];
         lb = 2 + (31 - Math.clz32(mlen)); // 1 + bit_length(len), clz32(0) = 32
         if (lb > 15) lb = 15;
-        if (E !== L[0] && E !== L[1] && E !== L[2] && E !== L[3]) { L[m] = E; m++; }
+        if (E !== L[0] && E !== L[1] && E !== L[2] && E !== L[3]) { L[m] = E; m = (m + 1) | 0; }
         else {
           // E is in L only if it is one of the first m entries (the rest are stale)
           let found = false;
-          for (let i = 0; i < m; i++) if (L[i] === E) { found = true; break; }
-          if (!found) { L[m] = E; m++; }
+          for (let i = 0; i < m; i = (i + 1) | 0) if (L[i] === E) { found = true; break; }
+          if (!found) { L[m] = E; m = (m + 1) | 0; }
         }
       }
-      const avail = k - m;
+      const avail = (k - m) | 0;
       // 4. hashes
       t = Math.imul(2 ^ w, -1640531535); let h2 = t ^ (t >>> 15);
       t = Math.imul(h2 ^ n, -1640531535); h2 = t ^ (t >>> 15);
@@ -213,19 +224,19 @@ export function decodeMixStripe(b, start, len, s, labels, Wd, y0, y1, k, bits, c
       t = Math.imul(h5 ^ nnw, -1640531535); h5 = t ^ (t >>> 15);
       t = Math.imul(h5 ^ nnww, -1640531535); h5 = t ^ (t >>> 15);
       t = Math.imul(h5 ^ nnee, -1640531535); h5 = t ^ (t >>> 15);
-      const b2 = oT2 + ((h2 >>> sh8) << 3), b3 = oT3 + ((h3 >>> sh8) << 3);
-      const b4 = oT4 + ((h4 >>> sh8) << 3), b5 = oT5 + ((h5 >>> sh8) << 3);
+      const b2 = (oT2 + ((h2 >>> sh8) << 3)) | 0, b3 = (oT3 + ((h3 >>> sh8) << 3)) | 0;
+      const b4 = (oT4 + ((h4 >>> sh8) << 3)) | 0, b5 = (oT5 + ((h5 >>> sh8) << 3)) | 0;
       // 5. flags
       let X = -1;
       const mm1 = (m < 4 ? m : 4) - 1;
       const actS = act >> 2;
-      for (let i = 0; i < m; i++) {
+      for (let i = 0; i < m; i = (i + 1) | 0) {
         const c = L[i];
         const agree = c === E ? 1 : 0; // E = -1 when there is none
         const ms = lb === 0 ? 0 : 2 - agree;
         if (avail === 0 && i === m - 1) { X = c; break; }
-        const j0 = oT1 + (ms * 256 + Pt) * 8 + i, j1 = b2 + i, j2 = b3 + i, j3 = b4 + i;
-        const j4 = oTM + (lb * 2 + agree) * 8 + i, j5 = b5 + i;
+        const j0 = (oT1 + (((ms << 8) + Pt) << 3) + i) | 0, j1 = (b2 + i) | 0, j2 = (b3 + i) | 0, j3 = (b4 + i) | 0;
+        const j4 = (oTM + (((lb << 1) + agree) << 3) + i) | 0, j5 = (b5 + i) | 0;
         const v0 = M[j0], v1 = M[j1], v2 = M[j2], v3 = M[j3], v4 = M[j4], v5 = M[j5];
         const st0 = STR[v0 >>> 12], st1 = STR[v1 >>> 12], st2 = STR[v2 >>> 12];
         const st3 = STR[v3 >>> 12], st4 = STR[v4 >>> 12], st5 = STR[v5 >>> 12];
@@ -240,7 +251,7 @@ export function decodeMixStripe(b, start, len, s, labels, Wd, y0, y1, k, bits, c
           Math.imul(st5, w5 & 255) + ((w6 & 255) << 8);
         let d = (hi + (lo >> 8)) >> 8;
         if (d > 2047) d = 2047; else if (d < -2047) d = -2047;
-        const p1 = SQT[d + 2047];
+        const p1 = SQT[(d + 2047) | 0];
         const bound = Math.imul(range >>> 15, (4096 - p1) << 3);
         let err;
         if ((code >>> 0) < (bound >>> 0)) {
@@ -279,16 +290,17 @@ export function decodeMixStripe(b, start, len, s, labels, Wd, y0, y1, k, bits, c
         while ((range >>> 0) < 0x1000000) {
           if (bp >= end) throw new TruncatedError(`stripe ${s}: stream ends early`, 'D10');
           range <<= 8;
-          code = (code << 8) | b[bp++];
+          code = (code << 8) | b[bp];
+          bp = (bp + 1) >>> 0;
         }
         let u;
-        u = w0 + (Math.imul(st0, err) >> 11); WT[wo] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
-        u = w1 + (Math.imul(st1, err) >> 11); WT[wo + 1] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
-        u = w2 + (Math.imul(st2, err) >> 11); WT[wo + 2] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
-        u = w3 + (Math.imul(st3, err) >> 11); WT[wo + 3] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
-        u = w4 + (Math.imul(st4, err) >> 11); WT[wo + 4] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
-        u = w5 + (Math.imul(st5, err) >> 11); WT[wo + 5] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
-        u = w6 + ((err << 8) >> 11); WT[wo + 6] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+        u = (w0 + (Math.imul(st0, err) >> 11)) | 0; WT[wo] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+        u = (w1 + (Math.imul(st1, err) >> 11)) | 0; WT[wo + 1] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+        u = (w2 + (Math.imul(st2, err) >> 11)) | 0; WT[wo + 2] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+        u = (w3 + (Math.imul(st3, err) >> 11)) | 0; WT[wo + 3] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+        u = (w4 + (Math.imul(st4, err) >> 11)) | 0; WT[wo + 4] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+        u = (w5 + (Math.imul(st5, err) >> 11)) | 0; WT[wo + 5] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+        u = (w6 + ((err << 8) >> 11)) | 0; WT[wo + 6] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
         if (X >= 0) break;
       }
       // 6. escape
@@ -300,16 +312,16 @@ export function decodeMixStripe(b, start, len, s, labels, Wd, y0, y1, k, bits, c
         t = Math.imul(g4 ^ ne, -1640531535); g4 = t ^ (t >>> 15);
         t = Math.imul(g4 ^ nw, -1640531535); g4 = t ^ (t >>> 15);
         t = Math.imul(12 ^ ne, -1640531535); const g1 = t ^ (t >>> 15);
-        const tw = oTW + w * top, tn = oTN + n * top;
+        const tw = (oTW + Math.imul(w, top)) | 0, tn = (oTN + Math.imul(n, top)) | 0;
         let node = 1;
-        for (let dd = 0; dd < bits; dd++) {
-          const j0 = tw + node, j1 = tn + node;
-          t = Math.imul(g2 ^ node, -1640531535); const j2 = oTE + ((t ^ (t >>> 15)) >>> sh);
-          t = Math.imul(g4 ^ node, -1640531535); const j3 = oTE + ((t ^ (t >>> 15)) >>> sh);
-          t = Math.imul(g1 ^ node, -1640531535); const j4 = oTE + ((t ^ (t >>> 15)) >>> sh);
+        for (let dd = 0; dd < bits; dd = (dd + 1) | 0) {
+          const j0 = (tw + node) | 0, j1 = (tn + node) | 0;
+          t = Math.imul(g2 ^ node, -1640531535); const j2 = (oTE + ((t ^ (t >>> 15)) >>> sh)) | 0;
+          t = Math.imul(g4 ^ node, -1640531535); const j3 = (oTE + ((t ^ (t >>> 15)) >>> sh)) | 0;
+          t = Math.imul(g1 ^ node, -1640531535); const j4 = (oTE + ((t ^ (t >>> 15)) >>> sh)) | 0;
           const st0 = STR[M[j0] >>> 12], st1 = STR[M[j1] >>> 12], st2 = STR[M[j2] >>> 12];
           const st3 = STR[M[j3] >>> 12], st4 = STR[M[j4] >>> 12];
-          const wo = escW + (dd << 3);
+          const wo = (escW + (dd << 3)) | 0;
           const w0 = WT[wo], w1 = WT[wo + 1], w2 = WT[wo + 2], w3 = WT[wo + 3], w4 = WT[wo + 4], w5 = WT[wo + 5];
           const hi = Math.imul(st0, w0 >> 8) + Math.imul(st1, w1 >> 8) + Math.imul(st2, w2 >> 8) + Math.imul(st3, w3 >> 8) + Math.imul(st4, w4 >> 8) +
             ((w5 >> 8) << 8);
@@ -317,7 +329,7 @@ export function decodeMixStripe(b, start, len, s, labels, Wd, y0, y1, k, bits, c
             ((w5 & 255) << 8);
           let d = (hi + (lo >> 8)) >> 8;
           if (d > 2047) d = 2047; else if (d < -2047) d = -2047;
-          const p1 = SQT[d + 2047];
+          const p1 = SQT[(d + 2047) | 0];
           const bound = Math.imul(range >>> 15, (4096 - p1) << 3);
           let err, bit;
           if ((code >>> 0) < (bound >>> 0)) { range = bound; err = -p1; bit = 0; }
@@ -325,15 +337,16 @@ export function decodeMixStripe(b, start, len, s, labels, Wd, y0, y1, k, bits, c
           while ((range >>> 0) < 0x1000000) {
             if (bp >= end) throw new TruncatedError(`stripe ${s}: stream ends early`, 'D10');
             range <<= 8;
-            code = (code << 8) | b[bp++];
+            code = (code << 8) | b[bp];
+            bp = (bp + 1) >>> 0;
           }
           let u;
-          u = w0 + (Math.imul(st0, err) >> 10); WT[wo] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
-          u = w1 + (Math.imul(st1, err) >> 10); WT[wo + 1] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
-          u = w2 + (Math.imul(st2, err) >> 10); WT[wo + 2] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
-          u = w3 + (Math.imul(st3, err) >> 10); WT[wo + 3] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
-          u = w4 + (Math.imul(st4, err) >> 10); WT[wo + 4] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
-          u = w5 + ((err << 8) >> 10); WT[wo + 5] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+          u = (w0 + (Math.imul(st0, err) >> 10)) | 0; WT[wo] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+          u = (w1 + (Math.imul(st1, err) >> 10)) | 0; WT[wo + 1] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+          u = (w2 + (Math.imul(st2, err) >> 10)) | 0; WT[wo + 2] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+          u = (w3 + (Math.imul(st3, err) >> 10)) | 0; WT[wo + 3] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+          u = (w4 + (Math.imul(st4, err) >> 10)) | 0; WT[wo + 4] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
+          u = (w5 + ((err << 8) >> 10)) | 0; WT[wo + 5] = u > 4194304 ? 4194304 : u < -4194304 ? -4194304 : u;
           // the slots in input order, each read again: two TE slots may be one entry (11.4)
           if (bit) {
             let v = M[j0], p = v >>> 8, q = v & 255;
@@ -360,24 +373,24 @@ export function decodeMixStripe(b, start, len, s, labels, Wd, y0, y1, k, bits, c
           }
           node = (node << 1) | bit;
         }
-        X = node - top;
+        X = (node - top) | 0;
         if (X >= k) throw new FormatError(`stripe ${s}: escape to ${X} >= k = ${k} at (${x}, ${y0 + y})`, 'D10');
-        for (let i = 0; i < m; i++) {
+        for (let i = 0; i < m; i = (i + 1) | 0) {
           if (L[i] === X) throw new FormatError(`stripe ${s}: escape to candidate ${X} at (${x}, ${y0 + y})`, 'D10');
         }
       }
       labels[pos] = X;
-      rb[c0 + x] = X;
+      rb[(c0 + x) | 0] = X;
       // 7. after the pixel
       if (active) {
-        if (X === E) { if (mlen < 65535) mlen++; ptr++; }
+        if (X === E) { if (mlen < 65535) mlen = (mlen + 1) | 0; ptr = (ptr + 1) >>> 0; }
         else { active = false; mlen = 0; }
       }
-      if (pos < 4294967295) MT[mi] = pos + 1;
+      if (pos < 4294967295) MT[mi] = (pos + 1) >>> 0;
       // slide the neighbourhood one pixel right
       www = ww; ww = w; w = X;
-      nww = nw; nw = n; n = ne; ne = nee; nee = rb[c1 + x + 3];
-      nnww = nnw; nnw = nn; nn = nne; nne = nnee; nnee = rb[c2 + x + 3];
+      nww = nw; nw = n; n = ne; ne = nee; nee = rb[(c1 + x + 3) | 0];
+      nnww = nnw; nnw = nn; nn = nne; nne = nnee; nnee = rb[(c2 + x + 3) | 0];
     }
     const tt = up2; up2 = up; up = cur; cur = tt;
     // The end checks (5.5) are computed on every row, so that the optimized loop has seen
@@ -390,4 +403,6 @@ export function decodeMixStripe(b, start, len, s, labels, Wd, y0, y1, k, bits, c
       throw new FormatError(`stripe ${s}: final code is not 0`, 'D10');
     }
   }
+  st[0] = code; st[1] = range; st[2] = bp; st[3] = cur; st[4] = up; st[5] = up2;
+  st[6] = active ? 1 : 0; st[7] = ptr; st[8] = mlen; st[9] = pos;
 }
