@@ -542,7 +542,6 @@ export function toRGBA(labels, palette, channels, out = undefined) {
   }
   return out;
 }
-export { LITTLE_ENDIAN as littleEndian };
 
 // Four labels a load: on a little-endian machine label 4q + j is byte j of word q.
 function rgbaLE(labels, lut32, out32, n) {
