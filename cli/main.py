@@ -710,6 +710,13 @@ def _port(text: str) -> int:
     return _integer(text, "port", 0, 65535)
 
 
+def _web_inputs(p: argparse.ArgumentParser) -> None:
+    """The inputs of ``view`` and ``gallery``: kmq files, found as a batch finds them."""
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="a .kmq file, a folder of them, or a glob pattern")
+    p.add_argument("-r", "--recursive", action="store_true", help="look in the subfolders of folder inputs")
+    p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=LIMIT_HELP)
+
+
 def _view_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -> None:
     p = _command(
         sub,
@@ -718,11 +725,9 @@ def _view_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -> 
         "kmq view photo.kmq\n  kmq view kmq/ -r --no-open    (print the address only)",
         parents,
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="a .kmq file, a folder of them, or a glob pattern")
-    p.add_argument("-r", "--recursive", action="store_true", help="look in the subfolders of folder inputs")
+    _web_inputs(p)
     p.add_argument("--port", type=_port, default=0, help="the port to listen on (default: a free one, printed)")
     p.add_argument("--no-open", dest="open", action="store_false", help="do not open a browser, print the address")
-    p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=LIMIT_HELP)
     p.set_defaults(run=web_cli.cmd_view)
 
 
@@ -734,12 +739,10 @@ def _gallery_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) 
         "kmq gallery kmq/ -o site/    (then e.g. python3 -m http.server -d site)",
         parents,
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="a .kmq file, a folder of them, or a glob pattern")
+    _web_inputs(p)
     p.add_argument("-o", "--output", required=True, metavar="SITE", help="the folder to write (made; must be new)")
-    p.add_argument("-r", "--recursive", action="store_true", help="look in the subfolders of folder inputs")
     p.add_argument("--title", help="the index page's title (default: the folder's name and the file count)")
     p.add_argument("--force", action="store_true", help="replace a gallery kmq wrote at SITE (never another folder)")
-    p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=LIMIT_HELP)
     p.set_defaults(run=web_cli.cmd_gallery)
 
 
