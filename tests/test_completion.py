@@ -29,7 +29,20 @@ def bash_script() -> str:
 @needs_bash
 def test_bash_completes_the_commands(bash_script):
     assert complete(bash_script, "") == sorted(
-        ["encode", "decode", "info", "compare", "sweep", "demo", "view", "gallery", "completion", "--help", "-h", "--version"]
+        [
+            "encode",
+            "decode",
+            "info",
+            "compare",
+            "sweep",
+            "demo",
+            "view",
+            "gallery",
+            "completion",
+            "--help",
+            "-h",
+            "--version",
+        ]
     )
     assert complete(bash_script, "de") == ["decode", "demo"]
 
