@@ -113,11 +113,10 @@ def _collect(
 
 
 def _human(size: int) -> str:
-    for unit in ("bytes", "KB", "MB"):
-        if size < 1000 or unit == "MB":
-            return f"{size:,} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1000  # type: ignore[assignment]
-    raise AssertionError("unreachable")
+    """A file size as a caption says it: bytes below 1 KB, else KB or MB with one decimal."""
+    if size < 1000:
+        return f"{size:,} bytes"
+    return f"{size / 1000:.1f} KB" if size < 1_000_000 else f"{size / 1_000_000:.1f} MB"
 
 
 def gallery_page(entries: Sequence[Entry], title: str) -> str:
