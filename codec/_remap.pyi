@@ -1,4 +1,4 @@
-"""Nearest-centre search and error diffusion (C extension; codec/_remap.c, used by kmq.kmeans and kmq.dither).
+"""Per-pixel loops in C (codec/_remap.c): nearest centres, error diffusion, colour counting, error sums.
 
 Without it kmq.kmeans uses its numpy route (the same labels); error diffusion is then unavailable.
 """
@@ -30,3 +30,22 @@ def diffuse(
     labels: Buffer | np.ndarray,
     /,
 ) -> None: ...
+def count(pixels: Buffer | np.ndarray, n: int, c: int, /) -> tuple[bytes, bytes]: ...
+def lookup(
+    pixels: Buffer | np.ndarray,
+    n: int,
+    c: int,
+    keys: Buffer | np.ndarray,
+    labels: Buffer | np.ndarray,
+    out: Buffer | np.ndarray,
+    /,
+) -> None: ...
+def squared_error(
+    pixels: Buffer | np.ndarray,
+    n: int,
+    c: int,
+    labels: Buffer | np.ndarray,
+    palette: Buffer | np.ndarray,
+    premultiplied: bool,
+    /,
+) -> int: ...

@@ -15,6 +15,7 @@ does not depend on the order in which pixels are summed.
 from __future__ import annotations
 
 import math
+from types import ModuleType
 from typing import Protocol
 
 import numpy as np
@@ -22,10 +23,24 @@ from numpy.typing import NDArray
 
 from .errors import ParameterError
 
+
+def _compiled() -> ModuleType | None:
+    """kmq._remap's error sum, or None where kmq was built without a compiler (numpy then sums)."""
+    try:
+        from . import _remap
+    except ImportError:
+        return None
+    return _remap
+
+
+_remap = _compiled()
+
 __all__ = ["mse", "psnr", "ssim", "squared_error"]
 
 #: Pixels per block: keeps the int64 temporaries to a few MiB whatever the image size.
 _BLOCK_PIXELS = 1 << 18
+#: Pixels per call of the C sum: few calls, and each sum stays below 2**64 (spec: 2**24 at most).
+_C_BLOCK_PIXELS = 1 << 22
 
 
 class _Paletted(Protocol):
@@ -90,6 +105,9 @@ def squared_error(
     rows = max(1, _BLOCK_PIXELS // max(1, math.prod(a.shape[1:-1])))
     weight = None if weights is None else np.asarray(weights).astype(np.int64)
     error = 0
+    if paletted and weight is None and _remap is not None and a.dtype == np.uint8:
+        error = _paletted_error(a, b, premultiplied)  # type: ignore[arg-type]
+        return error, 255**2 if premultiplied else 1, math.prod(a.shape[:-1]) * channels
     for start in range(0, a.shape[0], rows):
         part = slice(start, start + rows)
         other = b.palette[b.labels[part]] if paletted else b[part]  # type: ignore[union-attr,index]
@@ -105,6 +123,18 @@ def squared_error(
                 error += int(np.dot(errors, w))
     pixels = math.prod(a.shape[:-1]) if weight is None else int(weight.sum())
     return error, 255**2 if premultiplied else 1, pixels * channels
+
+
+def _paletted_error(a: NDArray[np.uint8], b: _Paletted, premultiplied: bool) -> int:
+    """:func:`squared_error` of an indexed image in C: no expanded block, a quarter of numpy's time."""
+    assert _remap is not None
+    rows = max(1, _C_BLOCK_PIXELS // max(1, math.prod(a.shape[1:-1])))
+    palette = np.ascontiguousarray(b.palette, dtype=np.uint8)
+    error = 0
+    for start in range(0, a.shape[0], rows):
+        block, labels = (np.ascontiguousarray(part[start : start + rows]) for part in (a, b.labels))
+        error += _remap.squared_error(block, labels.size, a.shape[-1], labels, palette, premultiplied)
+    return error
 
 
 def mse(

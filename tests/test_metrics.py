@@ -7,6 +7,8 @@ import math
 import kmq
 import numpy as np
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from kmq import metrics
 from kmq.metrics import mse, psnr
 
@@ -68,6 +70,35 @@ def test_an_indexed_image_is_compared_without_expanding_it():
     image = np.random.default_rng(1).integers(0, 256, (40, 30, 4), dtype=np.uint8)
     indexed = kmq.quantize(image, 7)
     assert psnr(image, indexed) == psnr(image, indexed.to_array())
+
+
+@st.composite
+def indexed_images(draw):
+    """An image and an indexed image of its shape: any palette, any labels."""
+    channels = draw(st.sampled_from([3, 4]))
+    height, width, k = draw(st.integers(1, 40)), draw(st.integers(1, 40)), draw(st.integers(1, 256))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    image = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+    palette = rng.integers(0, 256, (k, channels), dtype=np.uint8)
+    labels = rng.integers(0, k, (height, width), dtype=np.uint8)
+    return image, kmq.Indexed(palette, labels)
+
+
+@pytest.mark.skipif(metrics._remap is None, reason="kmq._remap is not built")
+@given(indexed_images(), st.sampled_from([None, False, True]))
+@example((np.full((1, 1, 4), 255, np.uint8), kmq.Indexed(np.zeros((1, 4), np.uint8), np.zeros((1, 1), np.uint8))), True)
+def test_the_compiled_error_sum_is_numpys(case, premultiplied):
+    image, indexed = case
+    compiled = metrics.squared_error(image, indexed, premultiplied=premultiplied)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metrics, "_remap", None)
+        assert compiled == metrics.squared_error(image, indexed, premultiplied=premultiplied)
+
+
+@pytest.mark.skipif(metrics._remap is None, reason="kmq._remap is not built")
+def test_the_compiled_error_sum_refuses_a_label_past_the_palette():
+    with pytest.raises(ValueError, match="label 3 >= k=2"):
+        metrics._remap.squared_error(np.zeros(3, np.uint8), 1, 3, np.array([3], np.uint8), np.zeros(6, np.uint8), False)
 
 
 def test_weights_beyond_int64_products_stay_exact():
