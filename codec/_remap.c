@@ -617,45 +617,124 @@ done:
     return result;
 }
 
-PyDoc_STRVAR(lookup_doc,
-             "lookup(pixels, n, c, keys, labels, out)\n\n"
-             "keys: uint32 buffer of the distinct colours' keys (as count returns them), labels: uint8\n"
-             "buffer of one label per key, out: writable uint8 buffer (n). Writes each pixel's label;\n"
-             "a pixel whose colour is not among the keys raises ValueError.");
+PyDoc_STRVAR(merge_doc,
+             "merge(keys_a, counts_a, keys_b, counts_b) -> (keys, counts)\n\n"
+             "Two of count's results (ascending uint32 keys, uint64 counts, as bytes) merged into\n"
+             "one: the union of the keys, ascending, a key's counts added.");
 
-static PyObject *py_lookup(PyObject *self, PyObject *args) {
-    Py_buffer pix, key, lab, out;
-    Py_ssize_t n;
-    int c;
-    PyObject *result = NULL;
-    uint64_t *slots = NULL;
+static PyObject *py_merge(PyObject *self, PyObject *args) {
+    Py_buffer ka, ca, kb, cb;
+    PyObject *keys_out = NULL, *counts_out = NULL, *result = NULL;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*niy*y*w*", &pix, &n, &c, &key, &lab, &out)) return NULL;
-    const size_t u = (size_t)key.len / sizeof(uint32_t);
-    if (n < 0 || (c != 3 && c != 4) || pix.len / c != n || pix.len % c || out.len != n ||
-        key.len % (Py_ssize_t)sizeof(uint32_t) || (size_t)lab.len != u) {
-        PyErr_SetString(PyExc_ValueError, "lookup: a buffer does not match n, c and the keys");
+    if (!PyArg_ParseTuple(args, "y*y*y*y*", &ka, &ca, &kb, &cb)) return NULL;
+    const size_t na = (size_t)ka.len / sizeof(uint32_t), nb = (size_t)kb.len / sizeof(uint32_t);
+    if (ka.len % (Py_ssize_t)sizeof(uint32_t) || kb.len % (Py_ssize_t)sizeof(uint32_t) ||
+        (size_t)ca.len != na * sizeof(uint64_t) || (size_t)cb.len != nb * sizeof(uint64_t)) {
+        PyErr_SetString(PyExc_ValueError, "merge: keys and counts differ in length");
         goto done;
     }
-    int bits = 4, missing = 0;
-    while (((size_t)1 << bits) < 2 * u) bits++; /* load at most 1/2: lookups probe little */
-    slots = (uint64_t *)calloc((size_t)1 << bits, sizeof(uint64_t));
-    if (slots == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    Py_BEGIN_ALLOW_THREADS;
+    keys_out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((na + nb) * sizeof(uint32_t)));
+    counts_out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((na + nb) * sizeof(uint64_t)));
+    if (keys_out == NULL || counts_out == NULL) goto done;
+    size_t n = 0;
     {
+        const uint32_t *a = (const uint32_t *)ka.buf, *b = (const uint32_t *)kb.buf;
+        const uint64_t *x = (const uint64_t *)ca.buf, *y = (const uint64_t *)cb.buf;
+        uint32_t *keys = (uint32_t *)PyBytes_AS_STRING(keys_out);
+        uint64_t *counts = (uint64_t *)PyBytes_AS_STRING(counts_out);
+        size_t i = 0, j = 0;
+        Py_BEGIN_ALLOW_THREADS;
+        while (i < na || j < nb) {
+            if (j == nb || (i < na && a[i] < b[j])) {
+                keys[n] = a[i];
+                counts[n++] = x[i++];
+            } else if (i == na || b[j] < a[i]) {
+                keys[n] = b[j];
+                counts[n++] = y[j++];
+            } else {
+                keys[n] = a[i];
+                counts[n++] = x[i++] + y[j++];
+            }
+        }
+        Py_END_ALLOW_THREADS;
+    }
+    if (_PyBytes_Resize(&keys_out, (Py_ssize_t)(n * sizeof(uint32_t))) < 0 ||
+        _PyBytes_Resize(&counts_out, (Py_ssize_t)(n * sizeof(uint64_t))) < 0)
+        goto done;
+    result = PyTuple_Pack(2, keys_out, counts_out);
+done:
+    Py_XDECREF(keys_out);
+    Py_XDECREF(counts_out);
+    PyBuffer_Release(&ka);
+    PyBuffer_Release(&ca);
+    PyBuffer_Release(&kb);
+    PyBuffer_Release(&cb);
+    return result;
+}
+
+PyDoc_STRVAR(table_doc,
+             "table(keys, labels) -> bytes\n\n"
+             "keys: uint32 buffer of distinct colours' keys, labels: uint8 buffer of one label per key.\n"
+             "Returns the hash table that lookup reads (8 bytes per slot, at most 3/4 full).");
+
+static PyObject *py_table(PyObject *self, PyObject *args) {
+    Py_buffer key, lab;
+    PyObject *result = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*", &key, &lab)) return NULL;
+    const size_t u = (size_t)key.len / sizeof(uint32_t);
+    if (key.len % (Py_ssize_t)sizeof(uint32_t) || (size_t)lab.len != u) {
+        PyErr_SetString(PyExc_ValueError, "table: one label per key is needed");
+        goto done;
+    }
+    int bits = 4;
+    while (((size_t)3 << bits) < 4 * u) bits++;
+    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(sizeof(uint64_t) << bits));
+    if (result == NULL) goto done;
+    {
+        uint64_t *slots = (uint64_t *)PyBytes_AS_STRING(result);
         const size_t mask = ((size_t)1 << bits) - 1;
         const uint32_t *keys = (const uint32_t *)key.buf;
-        const uint8_t *labels = (const uint8_t *)lab.buf, *px = (const uint8_t *)pix.buf;
-        uint8_t *dst = (uint8_t *)out.buf;
+        const uint8_t *labels = (const uint8_t *)lab.buf;
+        memset(slots, 0, sizeof(uint64_t) << bits);
         /* a slot: key in the high 32 bits, 0x100 | label in the low ones (0: empty) */
         for (size_t i = 0; i < u; i++) {
             size_t h = slot_of(keys[i], bits);
             while (slots[h] && (uint32_t)(slots[h] >> 32) != keys[i]) h = (h + 1) & mask;
             slots[h] = ((uint64_t)keys[i] << 32) | 0x100u | labels[i];
         }
+    }
+done:
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&lab);
+    return result;
+}
+
+PyDoc_STRVAR(lookup_doc,
+             "lookup(pixels, n, c, table, out)\n\n"
+             "table: as table() returns it; out: writable uint8 buffer (n). Writes each pixel's\n"
+             "label; a pixel whose colour is not in the table raises ValueError.");
+
+static PyObject *py_lookup(PyObject *self, PyObject *args) {
+    Py_buffer pix, tab, out;
+    Py_ssize_t n;
+    int c;
+    PyObject *result = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*niy*w*", &pix, &n, &c, &tab, &out)) return NULL;
+    int bits = 4, missing = 0;
+    while (bits < 32 && ((Py_ssize_t)sizeof(uint64_t) << bits) < tab.len) bits++;
+    if (n < 0 || (c != 3 && c != 4) || pix.len / c != n || pix.len % c || out.len != n ||
+        tab.len != ((Py_ssize_t)sizeof(uint64_t) << bits)) {
+        PyErr_SetString(PyExc_ValueError, "lookup: a buffer does not match n, c and the table");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS;
+    {
+        const size_t mask = ((size_t)1 << bits) - 1;
+        const uint64_t *slots = (const uint64_t *)tab.buf;
+        const uint8_t *px = (const uint8_t *)pix.buf;
+        uint8_t *dst = (uint8_t *)out.buf;
         uint32_t last_key = 0;
         uint8_t last_label = 0;
         int have_last = 0;
@@ -678,16 +757,14 @@ static PyObject *py_lookup(PyObject *self, PyObject *args) {
     }
     Py_END_ALLOW_THREADS;
     if (missing) {
-        PyErr_SetString(PyExc_ValueError, "lookup: a pixel's colour is not among the keys");
+        PyErr_SetString(PyExc_ValueError, "lookup: a pixel's colour is not in the table");
         goto done;
     }
     result = Py_None;
     Py_INCREF(result);
 done:
-    free(slots);
     PyBuffer_Release(&pix);
-    PyBuffer_Release(&key);
-    PyBuffer_Release(&lab);
+    PyBuffer_Release(&tab);
     PyBuffer_Release(&out);
     return result;
 }
@@ -756,6 +833,8 @@ static PyMethodDef methods[] = {
     {"diffuse", py_diffuse, METH_VARARGS, diffuse_doc},
     {"dither_map", py_dither_map, METH_VARARGS, dither_map_doc},
     {"count", py_count, METH_VARARGS, count_doc},
+    {"merge", py_merge, METH_VARARGS, merge_doc},
+    {"table", py_table, METH_VARARGS, table_doc},
     {"lookup", py_lookup, METH_VARARGS, lookup_doc},
     {"squared_error", py_squared_error, METH_VARARGS, squared_error_doc},
     {NULL, NULL, 0, NULL},

@@ -31,14 +31,16 @@ def diffuse(
     /,
 ) -> None: ...
 def count(pixels: Buffer | np.ndarray, n: int, c: int, /) -> tuple[bytes, bytes]: ...
-def lookup(
-    pixels: Buffer | np.ndarray,
-    n: int,
-    c: int,
-    keys: Buffer | np.ndarray,
-    labels: Buffer | np.ndarray,
-    out: Buffer | np.ndarray,
+def merge(
+    keys_a: Buffer | np.ndarray,
+    counts_a: Buffer | np.ndarray,
+    keys_b: Buffer | np.ndarray,
+    counts_b: Buffer | np.ndarray,
     /,
+) -> tuple[bytes, bytes]: ...
+def table(keys: Buffer | np.ndarray, labels: Buffer | np.ndarray, /) -> bytes: ...
+def lookup(
+    pixels: Buffer | np.ndarray, n: int, c: int, table: Buffer | np.ndarray, out: Buffer | np.ndarray, /
 ) -> None: ...
 def squared_error(
     pixels: Buffer | np.ndarray,

@@ -7,6 +7,7 @@ is chosen per distinct colour and then looked up for every pixel.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -81,12 +82,12 @@ class Histogram:
         """
         out = np.empty(self.shape[0] * self.shape[1], dtype=np.uint8)
         if self._keys is not None and _remap is not None:
-            keys, chosen = self._keys, np.ascontiguousarray(per_colour, dtype=np.uint8)
+            table = _remap.table(self._keys, np.ascontiguousarray(per_colour, dtype=np.uint8))
             channels = self._pixels.shape[2]
 
             def look(start: int, part: NDArray[np.uint8]) -> None:
                 stop = start + part.shape[0] * part.shape[1]
-                _remap.lookup(part, stop - start, channels, keys, chosen, out[start:stop])
+                _remap.lookup(part, stop - start, channels, table, out[start:stop])
 
             _on_bands(self._pixels, look)
             return out.reshape(self.shape)
@@ -133,19 +134,11 @@ def _counted(pixels: NDArray[np.uint8]) -> tuple[NDArray[np.uint32], NDArray[np.
     assert _remap is not None
     channels = pixels.shape[2]
 
-    def count(_: int, band: NDArray[np.uint8]) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]:
-        keys, counts = _remap.count(band, band.shape[0] * band.shape[1], channels)
-        return np.frombuffer(keys, dtype=np.uint32), np.frombuffer(counts, dtype=np.uint64)
+    def count(_: int, band: NDArray[np.uint8]) -> tuple[bytes, bytes]:
+        return _remap.count(band, band.shape[0] * band.shape[1], channels)
 
-    parts = _on_bands(pixels, count)
-    if len(parts) == 1:
-        return parts[0][0], parts[0][1].astype(np.float64)
-    keys = np.concatenate([part[0] for part in parts])
-    counts = np.concatenate([part[1] for part in parts]).astype(np.float64)
-    order = np.argsort(keys, kind="stable")  # a merge of sorted runs: linear in the keys
-    keys, counts = keys[order], counts[order]
-    first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-    return keys[first], np.add.reduceat(counts, first) if keys.size else counts
+    keys, counts = functools.reduce(lambda a, b: _remap.merge(*a, *b), _on_bands(pixels, count))
+    return np.frombuffer(keys, dtype=np.uint32), np.frombuffer(counts, dtype=np.uint64).astype(np.float64)
 
 
 def _keys(pixels: NDArray[np.uint8]) -> NDArray[np.intp]:

@@ -117,10 +117,19 @@ def test_every_colour_of_a_16_bit_range_is_counted_once():
 def test_looking_up_a_colour_the_histogram_never_saw_is_refused():
     remap = HISTOGRAM._remap
     pixels = np.array([[1, 2, 3], [4, 5, 6]], dtype=np.uint8)
-    keys = np.array([(1 << 16) | (2 << 8) | 3], dtype=np.uint32)
+    table = remap.table(np.array([(1 << 16) | (2 << 8) | 3], dtype=np.uint32), np.zeros(1, dtype=np.uint8))
     out = np.empty(2, dtype=np.uint8)
-    with pytest.raises(ValueError, match="not among the keys"):
-        remap.lookup(pixels, 2, 3, keys, np.zeros(1, dtype=np.uint8), out)
+    with pytest.raises(ValueError, match="not in the table"):
+        remap.lookup(pixels, 2, 3, table, out)
+
+
+@compiled
+def test_merging_two_counts_adds_the_shared_colours():
+    keys = [np.array(k, dtype=np.uint32).tobytes() for k in ([1, 5, 9], [0, 5, 10, 11])]
+    counts = [np.array(c, dtype=np.uint64).tobytes() for c in ([2, 3, 4], [1, 10, 1, 1])]
+    merged_keys, merged_counts = HISTOGRAM._remap.merge(keys[0], counts[0], keys[1], counts[1])
+    assert np.frombuffer(merged_keys, np.uint32).tolist() == [0, 1, 5, 9, 10, 11]
+    assert np.frombuffer(merged_counts, np.uint64).tolist() == [1, 2, 13, 4, 1, 1]
 
 
 @compiled
