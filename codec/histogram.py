@@ -135,7 +135,8 @@ def _counted(pixels: NDArray[np.uint8]) -> tuple[NDArray[np.uint32], NDArray[np.
     channels = pixels.shape[2]
 
     def count(_: int, band: NDArray[np.uint8]) -> tuple[bytes, bytes]:
-        return _remap.count(band, band.shape[0] * band.shape[1], channels)
+        counted: tuple[bytes, bytes] = _remap.count(band, band.shape[0] * band.shape[1], channels)
+        return counted
 
     keys, counts = functools.reduce(lambda a, b: _remap.merge(*a, *b), _on_bands(pixels, count))
     return np.frombuffer(keys, dtype=np.uint32), np.frombuffer(counts, dtype=np.uint64).astype(np.float64)
