@@ -262,6 +262,8 @@ typedef struct {
 #endif
 /* a bucket of 8 neighbouring slots: one cache line for the decisions of one context */
 #define HB8(h, i) ((((h) >> (35 - m->hb)) << 3) + (size_t)(i))
+/* How many pixels ahead the encoder starts a pixel's table reads (the decoder can only do one). */
+#define LOOKAHEAD 6
 
 /* Code (or decode) the stripe: with dec, labels is written; else read. Returns a status. */
 /* The neighbourhood and hashes of pixel (x, y), once its left neighbour is known, with the reads
@@ -381,6 +383,15 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
                                                         (uint32_t)a.ne), (uint32_t)a.nw);
                 const uint32_t g1 = hash_step(12, (uint32_t)a.ne);
                 int node = 1, b;
+                if (!dec) /* the encoder knows the whole path down the tree: fetch it at once */
+                    for (b = m->bits - 1; b > 0; b--) {
+                        const uint32_t c = (uint32_t)(((1 << m->bits) | truth) >> b);
+                        PREFETCH(&m->tw[wrow + c]);
+                        PREFETCH(&m->tn[nrow + c]);
+                        PREFETCH(&m->te[HB(hash_step(g2, c))]);
+                        PREFETCH(&m->te[HB(hash_step(g4, c))]);
+                        PREFETCH(&m->te[HB(hash_step(g1, c))]);
+                    }
                 for (b = m->bits - 1; b >= 0; b--) {
                     Slot *s[NESC_IN];
                     s[0] = &m->tw[wrow + (size_t)node];
@@ -388,7 +399,7 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
                     s[2] = &m->te[HB(hash_step(g2, (uint32_t)node))];
                     s[3] = &m->te[HB(hash_step(g4, (uint32_t)node))];
                     s[4] = &m->te[HB(hash_step(g1, (uint32_t)node))];
-                    if (b > 0) { /* both children's hashed slots: one of them is the next bit's */
+                    if (dec && b > 0) { /* both children's hashed slots: one of them is the next bit's */
                         const uint32_t c = (uint32_t)(2 * node);
                         PREFETCH(&m->te[HB(hash_step(g2, c))]);
                         PREFETCH(&m->te[HB(hash_step(g2, c + 1))]);
@@ -429,6 +440,12 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
                 }
             }
             if (x + 1 < W) hashes(m, x + 1, y, &hs);
+            if (!dec && x + LOOKAHEAD < W) {
+                /* The encoder knows every label (encode_stripe put them in buf), so it can start the
+                 * table reads of a pixel several ahead; only the addresses are used, not the slots. */
+                Hashes ahead;
+                hashes(m, x + LOOKAHEAD, y, &ahead);
+            }
             if (pos < 0xFFFFFFFFu) m->mt[mi] = (uint32_t)pos + 1;
         }
         if (!dec && e->enc.overflow) return -1;
@@ -437,6 +454,9 @@ static inline int code_stripe(Model *m, Coder *e, const int dec, uint8_t *labels
 }
 
 static int encode_stripe(Model *m, Coder *e, const uint8_t *labels, size_t *bx, size_t *by) {
+    /* Every read of buf is of a pixel already coded, whose label is the same either way; a row's
+     * labels are checked (< K) before any of its pixels is coded, so the look-ahead reads valid ones. */
+    memcpy(m->buf, labels, m->width * m->rows);
     const int rc = code_stripe(m, e, 0, (uint8_t *)labels, NULL, 0, bx, by);
     if (rc != ST_OK) return rc;
     encoder_finish(&e->enc);
