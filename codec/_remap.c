@@ -5,7 +5,8 @@
  *     The sums are float32, taken axis by axis in order, each product and sum
  *     rounded as IEEE 754 single precision (built with -ffp-contract=off: no
  *     fused multiply-add), so the result is bit for bit what kmq.kmeans's numpy
- *     route gives on every CPU; ties go to the lowest index.
+ *     route gives on every CPU; ties go to the lowest index. From SORTED_MIN_K centres
+ *     most are never visited (nearest_sorted), with the same result.
  *
  * diffuse: error diffusion (Floyd-Steinberg or Sierra Lite) in serpentine
  *     order, one band of rows at a time. Each pixel's carried error is scaled by
@@ -36,6 +37,8 @@
 
 #define MAX_DIMS 8
 #define MAX_CHANNELS 4
+/* From this many centres the sorted search (nearest_sorted) beats the plain scan. */
+#define SORTED_MIN_K 16
 
 /* ---- nearest ------------------------------------------------------------------------------ */
 
@@ -63,6 +66,138 @@ static void nearest_rows(const float *points, size_t n, size_t d, const float *c
             if (acc[j] < value || acc[j] != acc[j]) {
                 value = acc[j];
                 best = j;
+            }
+        }
+        labels[i] = (int64_t)best;
+        dist2[i] = (double)value;
+    }
+}
+
+/* The same search with most centres never visited, for many centres: the centres are sorted by
+ * their projection on the centres' principal axis, and the search walks outward from the point's
+ * own projection, nearer side first. A centre whose projection is further than the best distance
+ * so far cannot be nearer (|p - c| >= |(p - c) . u| for a unit u), so each side stops there. The
+ * distances visited are computed exactly as nearest_rows does, and a centre is skipped only when
+ * it is nearer than the best by a margin no float32 rounding can close, so the labels and
+ * distances are bit for bit nearest_rows's, ties to the lowest index included. */
+typedef struct {
+    size_t k, d;
+    const float *rows; /* k * d, row-major: centre j at rows + j * d */
+    double *proj;      /* ascending */
+    size_t *order;     /* centre of each sorted projection */
+    double u[MAX_DIMS];
+} Sorted;
+
+static inline float distance32(const float *p, const float *c, size_t d) {
+    float t = p[0] - c[0], acc = t * t;
+    for (size_t a = 1; a < d; a++) {
+        t = p[a] - c[a];
+        acc = acc + t * t;
+    }
+    return acc;
+}
+
+static const double *sort_proj;
+static int by_projection(const void *x, const void *y) {
+    const double a = sort_proj[*(const size_t *)x], b = sort_proj[*(const size_t *)y];
+    return a < b ? -1 : a > b ? 1 : (*(const size_t *)x > *(const size_t *)y) - (*(const size_t *)x < *(const size_t *)y);
+}
+
+/* The principal axis of the centres (power iteration on their covariance), projections sorted. */
+static int sorted_init(Sorted *s, const float *rows, size_t k, size_t d) {
+    double mean[MAX_DIMS] = {0}, cov[MAX_DIMS * MAX_DIMS] = {0};
+    double *raw = (double *)malloc(k * sizeof(double));
+    s->k = k;
+    s->d = d;
+    s->rows = rows;
+    s->proj = (double *)malloc(k * sizeof(double));
+    s->order = (size_t *)malloc(k * sizeof(size_t));
+    if (raw == NULL || s->proj == NULL || s->order == NULL) {
+        free(raw);
+        return -1;
+    }
+    for (size_t j = 0; j < k; j++)
+        for (size_t a = 0; a < d; a++) mean[a] += rows[j * d + a] / (double)k;
+    for (size_t j = 0; j < k; j++)
+        for (size_t a = 0; a < d; a++)
+            for (size_t b = 0; b < d; b++) cov[a * d + b] += (rows[j * d + a] - mean[a]) * (rows[j * d + b] - mean[b]);
+    for (size_t a = 0; a < d; a++) s->u[a] = 1.0 / sqrt((double)d + a); /* not orthogonal to any axis */
+    for (int it = 0; it < 50; it++) {
+        double v[MAX_DIMS] = {0}, norm = 0.0;
+        for (size_t a = 0; a < d; a++)
+            for (size_t b = 0; b < d; b++) v[a] += cov[a * d + b] * s->u[b];
+        for (size_t a = 0; a < d; a++) norm += v[a] * v[a];
+        if (!(norm > 0.0)) break; /* all centres equal (or not finite): any unit axis is as good */
+        norm = sqrt(norm);
+        for (size_t a = 0; a < d; a++) s->u[a] = v[a] / norm;
+    }
+    {
+        double norm = 0.0;
+        for (size_t a = 0; a < d; a++) norm += s->u[a] * s->u[a];
+        norm = sqrt(norm);
+        for (size_t a = 0; a < d; a++) s->u[a] /= norm;
+    }
+    for (size_t j = 0; j < k; j++) {
+        double t = 0.0;
+        for (size_t a = 0; a < d; a++) t += rows[j * d + a] * s->u[a];
+        raw[j] = t;
+        s->order[j] = j;
+    }
+    sort_proj = raw; /* set and used under the GIL: the caller sorts before releasing it */
+    qsort(s->order, k, sizeof(size_t), by_projection);
+    for (size_t j = 0; j < k; j++) s->proj[j] = raw[s->order[j]];
+    free(raw);
+    return 0;
+}
+
+static void sorted_free(Sorted *s) {
+    free(s->proj);
+    free(s->order);
+}
+
+/* Skip a centre only when its projection's gap, squared and shrunk by this factor, still exceeds the
+ * best float32 distance: float32 sums of at most 8 squares are within 2^-20 of the exact value. */
+#define PRUNE_MARGIN (1.0 - 1.0 / 65536.0)
+
+static void nearest_sorted(const float *points, size_t n, const Sorted *s, int64_t *labels, double *dist2) {
+    const size_t k = s->k, d = s->d;
+    for (size_t i = 0; i < n; i++) {
+        const float *p = points + i * d;
+        double pp = 0.0;
+        for (size_t a = 0; a < d; a++) pp += p[a] * s->u[a];
+        size_t best = 0;
+        float value = distance32(p, s->rows, d);
+        if (value != value || pp != pp) { /* NaN: the plain scan and its rule (the first NaN wins) */
+            for (size_t j = 1; j < k && value == value; j++) {
+                const float v = distance32(p, s->rows + j * d, d);
+                if (v < value || v != v) {
+                    value = v;
+                    best = j;
+                }
+            }
+        } else {
+            size_t lo = 0, hi = k; /* first projection >= pp */
+            while (lo < hi) {
+                const size_t mid = (lo + hi) / 2;
+                if (s->proj[mid] < pp) lo = mid + 1;
+                else hi = mid;
+            }
+            size_t up = lo, down = lo; /* next to visit: up, and down - 1 */
+            int up_open = up < k, down_open = down > 0;
+            while (up_open || down_open) {
+                const double gap_up = up_open ? s->proj[up] - pp : INFINITY;
+                const double gap_down = down_open ? pp - s->proj[down - 1] : INFINITY;
+                const int go_up = gap_up <= gap_down;
+                const double gap = go_up ? gap_up : gap_down;
+                if (gap * gap * PRUNE_MARGIN > (double)value) break; /* the nearer side is done, so both are */
+                const size_t j = go_up ? s->order[up++] : s->order[--down];
+                const float v = distance32(p, s->rows + j * d, d);
+                if (v < value || (v == value && j < best)) {
+                    value = v;
+                    best = j;
+                }
+                up_open = up < k;
+                down_open = down > 0;
             }
         }
         labels[i] = (int64_t)best;
@@ -106,10 +241,25 @@ static PyObject *py_nearest(PyObject *self, PyObject *args) {
         const float *c = (const float *)cen.buf;
         for (Py_ssize_t j = 0; j < k; j++)
             for (Py_ssize_t a = 0; a < d; a++) ct[(size_t)a * stride + (size_t)j] = c[j * d + a];
-        Py_BEGIN_ALLOW_THREADS;
-        nearest_rows((const float *)pts.buf, (size_t)n, (size_t)d, ct, (size_t)k, stride, (int64_t *)lab.buf,
-                     (double *)dst.buf, acc);
-        Py_END_ALLOW_THREADS;
+        Sorted sorted;
+        int finite = 1; /* a NaN centre wins wherever it comes first: only the plain scan says where */
+        for (Py_ssize_t i = 0; i < k * d; i++) finite &= isfinite(c[i]) != 0;
+        if (finite && k >= SORTED_MIN_K && n >= 4 * k) {
+            if (sorted_init(&sorted, c, (size_t)k, (size_t)d) < 0) {
+                sorted_free(&sorted);
+                PyErr_NoMemory();
+                goto done;
+            }
+            Py_BEGIN_ALLOW_THREADS;
+            nearest_sorted((const float *)pts.buf, (size_t)n, &sorted, (int64_t *)lab.buf, (double *)dst.buf);
+            Py_END_ALLOW_THREADS;
+            sorted_free(&sorted);
+        } else {
+            Py_BEGIN_ALLOW_THREADS;
+            nearest_rows((const float *)pts.buf, (size_t)n, (size_t)d, ct, (size_t)k, stride, (int64_t *)lab.buf,
+                         (double *)dst.buf, acc);
+            Py_END_ALLOW_THREADS;
+        }
     }
     result = Py_None;
     Py_INCREF(result);

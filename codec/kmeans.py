@@ -98,7 +98,10 @@ def nearest(points: NDArray[np.floating], centres: NDArray[np.floating]) -> tupl
     arithmetic in the same order on both cores: 23 ms against 90 for a million
     byte colours at K = 8, 16 against 26 ms for 30,000 six-coordinate points at
     K = 256, but no faster (304 against 269 ms) for byte colours at K = 256,
-    where numpy's table route is quick. :func:`_nearest_numpy` is used without
+    where numpy's table route is quick. From 16 centres it walks them in the
+    order of their projection on the centres' principal axis and stops where no
+    further centre can be nearer: the same labels, with about 18 of 256 centres
+    visited per colour of a photo (its K=256 quantization: 2.24 against 1.54 s). :func:`_nearest_numpy` is used without
     it and defines it.
     """
     if _remap is None or points.shape[1] > 8 or centres.shape[0] > 1 << 16 or centres.shape[0] == 0:

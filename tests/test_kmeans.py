@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from kmq import kmeans
 
@@ -34,6 +34,44 @@ def test_nearest_matches_brute_force_on_byte_colours(n, k, seed):
     brute = ((points[:, None, :] - centres[None]) ** 2).sum(axis=2)
     assert np.array_equal(labels, brute.argmin(axis=1))  # exact, ties to the lowest index
     assert np.array_equal(dist2, brute.min(axis=1))
+
+
+@st.composite
+def float_clouds(draw):
+    """Points and many centres in up to 8 dimensions, sometimes on a coarse grid so that ties happen."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    d, k = draw(st.integers(1, 8)), draw(st.integers(16, 300))
+    n = draw(st.integers(4 * k, 4 * k + 200))  # enough points for the sorted search
+    grid = draw(st.sampled_from([0.0, 0.25, 1.0]))
+    points, centres = rng.normal(0, 1, (n, d)), rng.normal(0, 1, (k, d))
+    if grid:
+        points, centres = np.round(points / grid) * grid, np.round(centres / grid) * grid
+    if draw(st.booleans()):
+        centres[rng.integers(0, k, k // 4)] = centres[0]  # repeated centres: the lowest index wins
+    return points.astype(np.float32), centres.astype(np.float32)
+
+
+@pytest.mark.skipif(kmeans._remap is None, reason="kmq._remap is not built")
+@given(float_clouds())
+@example((np.zeros((64, 3), np.float32), np.zeros((16, 3), np.float32)))  # every centre ties
+def test_the_sorted_search_for_many_centres_is_the_plain_scan(cloud):
+    points, centres = cloud
+    labels, dist2 = kmeans.nearest(points, centres)
+    expected, expected_dist2 = kmeans._nearest_numpy(points, centres)
+    assert np.array_equal(labels, expected)
+    assert np.array_equal(dist2, expected_dist2)
+
+
+@pytest.mark.skipif(kmeans._remap is None, reason="kmq._remap is not built")
+def test_a_point_with_a_nan_coordinate_keeps_numpys_rule():
+    rng = np.random.default_rng(4)
+    points, centres = rng.normal(0, 1, (200, 3)).astype(np.float32), rng.normal(0, 1, (32, 3)).astype(np.float32)
+    points[7, 1] = np.nan
+    centres[5, 0] = np.nan
+    labels, dist2 = kmeans.nearest(points, centres)
+    expected, expected_dist2 = kmeans._nearest_numpy(points, centres)
+    assert np.array_equal(labels, expected)
+    assert np.array_equal(dist2, expected_dist2, equal_nan=True)
 
 
 def test_lloyd_converges_to_the_weighted_cluster_means():
