@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from . import bitpack, ctx1, mix
+from . import bitpack, ctx1, memory, mix
 from .errors import ChecksumError, FormatError, ParameterError, PixelLimitError, TruncatedError
 
 __all__ = [
@@ -527,6 +527,7 @@ def loads(
     # the pixel limit is the guard; without one, refuse what cannot be indexed.
     if header.pixels * header.channels > sys.maxsize:
         raise PixelLimitError(f"{header.width}x{header.height} pixels cannot be held in memory on this machine")
+    memory.check(header.width, header.height, memory.DECODE_BYTES_PER_PIXEL, "")
     payload = view[palette_end:body_end]
     try:
         if header.coding in STRIPED_CODINGS:

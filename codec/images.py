@@ -46,7 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
-from . import bitpack, files, threads
+from . import bitpack, files, memory, threads
 from .container import CHANNELS, DEFAULT_MAX_PIXELS, mode_name
 from .errors import ImageError, KmqError, KmqWarning, ParameterError, PixelLimitError
 from .indexed import Indexed
@@ -518,6 +518,7 @@ def load(
             source = file if hasattr(file, "read") else io.BytesIO(files.read_input(file))
         with _pillow_errors(label), _pixel_limit(max_pixels), _open(source) as (image, opened):
             _check_pixels(image, label, max_pixels)
+            memory.check(image.width, image.height, memory.ENCODE_BYTES_PER_PIXEL, label)  # before Pillow's copy
             frame_note = _seek(image, frame, label)
             image.load()
             source_mode = image.mode
