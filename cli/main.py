@@ -34,7 +34,6 @@ from kmq.quantize import DEFAULT_DITHER_STRENGTH, DEFAULT_K, MAX_SEED, SPACES
 from . import batch as batch_cli
 from . import completion, signals
 from . import pictures as picture_cli
-from . import web as web_cli
 from .report import PROG, CommandError, Report, db, failure_document, mode_word
 
 __all__ = ["main", "build_parser"]
@@ -717,6 +716,17 @@ def _web_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-pixels", type=_max_pixels, default=container.DEFAULT_MAX_PIXELS, help=LIMIT_HELP)
 
 
+def _web_command(name: str) -> Any:
+    """``kmq view``'s or ``kmq gallery``'s runner; cli/web.py (http.server, webbrowser) loads only when it runs."""
+
+    def run(args: argparse.Namespace) -> Any:
+        from . import web
+
+        return getattr(web, name)(args)
+
+    return run
+
+
 def _view_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -> None:
     p = _command(
         sub,
@@ -728,7 +738,7 @@ def _view_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -> 
     _web_inputs(p)
     p.add_argument("--port", type=_port, default=0, help="the port to listen on (default: a free one, printed)")
     p.add_argument("--no-open", dest="open", action="store_false", help="do not open a browser, print the address")
-    p.set_defaults(run=web_cli.cmd_view)
+    p.set_defaults(run=_web_command("cmd_view"))
 
 
 def _gallery_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -> None:
@@ -743,7 +753,7 @@ def _gallery_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) 
     p.add_argument("-o", "--output", required=True, metavar="SITE", help="the folder to write (made; must be new)")
     p.add_argument("--title", help="the index page's title (default: the folder's name and the file count)")
     p.add_argument("--force", action="store_true", help="replace a gallery kmq wrote at SITE (never another folder)")
-    p.set_defaults(run=web_cli.cmd_gallery)
+    p.set_defaults(run=_web_command("cmd_gallery"))
 
 
 def _demo_parser(sub: _Commands, parents: Sequence[argparse.ArgumentParser]) -> None:
