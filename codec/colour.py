@@ -93,9 +93,16 @@ def _product(x: NDArray[np.float64], matrix: NDArray[np.float64]) -> NDArray[np.
 def _byte_tables() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Linear value of each sRGB byte, and the linear value where rounding moves to each byte 1..255.
 
-    Computed in decimal arithmetic, so the tables are the same on every machine (numpy's
-    ``**`` and ``cbrt`` take CPU-specific SIMD routes with different last bits).
+    Read from :mod:`kmq._srgb`, which :func:`_decimal_tables` made: the same bits on every
+    machine (numpy's ``**`` and ``cbrt`` take CPU-specific SIMD routes with different last bits).
     """
+    from . import _srgb
+
+    return np.array([float.fromhex(v) for v in _srgb.LINEAR]), np.array([float.fromhex(v) for v in _srgb.EDGES])
+
+
+def _decimal_tables() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """:func:`_byte_tables` computed in 40-digit decimal arithmetic (how kmq._srgb was made)."""
     context = decimal.Context(prec=40)
 
     def linear(encoded: decimal.Decimal) -> float:

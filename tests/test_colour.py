@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from kmq.colour import from_space, oklab_to_srgb, srgb_to_oklab, to_space
@@ -31,3 +33,10 @@ def test_rgba_is_premultiplied_and_comes_back(space):
     back = from_space(coords, space, 4)
     assert np.array_equal(back[:2], colours[:2])
     assert back[2].tolist() == [0, 0, 0, 0]
+
+
+def test_the_stored_srgb_tables_are_the_decimal_computation():
+    colour = sys.modules["kmq.colour"]
+    stored, computed = colour._byte_tables(), colour._decimal_tables()
+    for table, reference in zip(stored, computed, strict=True):
+        assert table.tobytes() == reference.tobytes()  # every bit
