@@ -22,7 +22,9 @@ import math
 import numbers
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal, TextIO
 
 import numpy as np
@@ -32,10 +34,9 @@ from PIL import Image, ImageDraw, ImageFont
 from . import container, metrics
 from .colour import DEFAULT_SPACE, Space
 from .errors import ParameterError
-from .histogram import histogram
 from .images import ImageLike, as_array
 from .indexed import Indexed
-from .quantize import quantize
+from .quantize import Prepared
 
 #: What ``dither`` takes, as :func:`kmq.quantize` does.
 Dither = bool | float | Literal["ordered"]
@@ -65,7 +66,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "psnr",  # dB against the input; None when lossless
     "ssim",  # structural similarity to the input (kmq.metrics.ssim), 1.0 when lossless: the perceptual figure
     "lossless",  # decoded pixels equal the input
-    "seconds",  # time to quantize (the same for every coding of one K)
+    "seconds",  # wall time to quantize (the same for every coding of one K; see _Fits for what it includes)
 )
 #: The K values :func:`sweep` tries unless told otherwise: every label width from 1 to 8 bits.
 DEFAULT_KS: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 256)
@@ -214,10 +215,108 @@ def _ks(ks: Iterable[int]) -> list[int]:
     return values
 
 
-def _quantized(pixels: NDArray[np.uint8], k: int, seed: int, space: Space, dither: Dither) -> tuple[Indexed, float]:
-    start = time.perf_counter()
-    indexed = quantize(pixels, k, seed=seed, space=space, dither=dither)
-    return indexed, time.perf_counter() - start
+class _Fits:
+    """The K values of one image, fitted as :func:`kmq.quantize` would and measured, sharing the work.
+
+    The histogram and what else does not depend on K is made once (:class:`kmq.quantize.Prepared`),
+    and the reference side of SSIM once (:class:`_Similarity`); each result is still exactly
+    ``kmq.quantize(pixels, k, ...)``, with the PSNR and SSIM that :mod:`kmq.metrics` gives it.
+    A fit's seconds are its wall time, with the shared work counted in the first; in
+    :func:`compare` and :func:`sweep` a fit runs beside the coding of earlier K
+    (:func:`_each_fit`), so its time includes what that coding took from it.
+    """
+
+    def __init__(self, pixels: NDArray[np.uint8], seed: int, space: Space, dither: Dither) -> None:
+        start = time.perf_counter()
+        self.prepared = Prepared(pixels, seed=seed, space=space, dither=dither)
+        self._shared = time.perf_counter() - start
+        self._similarity: _Similarity | None = None
+
+    def fit(self, k: int) -> tuple[Indexed, float, float, float]:
+        """The result for ``k``, its PSNR and SSIM against the image, and the seconds it took to fit."""
+        start = time.perf_counter()
+        indexed, quality = self.prepared.fit(k)
+        seconds, self._shared = time.perf_counter() - start + self._shared, 0.0
+        if self._similarity is None:
+            self._similarity = _Similarity(self.prepared.pixels)
+        return indexed, quality, self._similarity.ssim(indexed), seconds
+
+
+#: How many K :func:`_each_fit` may fit ahead of the caller: enough to keep the fitting thread
+#: busy while the caller writes files, few enough that waiting results hold little memory.
+_FITS_AHEAD = 2
+
+
+def _each_fit(
+    fits: _Fits, ks: Sequence[int], progress: Progress | None
+) -> Iterator[tuple[int, Indexed, float, float, float]]:
+    """``(k, *fits.fit(k))`` for each K in turn, the next K fitted on a second thread meanwhile.
+
+    The caller writes each K's files (the mix coder keeps both cores busy) while the following
+    K are fitted (mostly on one core), so the two overlap. The fits still run one at a time and
+    in order, so each is what it would be alone. ``progress`` is called as the caller's turn at
+    each K comes.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="kmq-fit") as pool:
+        pending: deque[Future[tuple[Indexed, float, float, float]]] = deque()
+        try:
+            for i, k in enumerate(ks):
+                for later in ks[i + len(pending) : i + 1 + _FITS_AHEAD]:
+                    pending.append(pool.submit(fits.fit, later))
+                if progress is not None:
+                    progress(k, i + 1, len(ks))
+                yield (k, *pending.popleft().result())
+        finally:
+            for future in pending:
+                future.cancel()  # an error or an abandoned loop: no fits that nobody will use
+
+
+#: Pixels per block of the reference's luma in :class:`_Similarity`: 8 MiB of floats per channel.
+_LUMA_BLOCK_PIXELS = 1 << 20
+
+
+class _Similarity:
+    """:func:`kmq.metrics.ssim` of one reference against many indexed images, bit for bit.
+
+    SSIM is measured on luma averaged down to a short side of about 256 pixels, so nearly
+    all of its time goes into the luma of the full-size images. The reference's is made once,
+    and an indexed image's is looked up from its palette's luma (the same float operations
+    per pixel, so the same values), never expanding the pixels. ``tests/test_pictures.py``
+    checks the figure against :func:`kmq.metrics.ssim` exactly.
+    """
+
+    def __init__(self, reference: NDArray[np.uint8]) -> None:
+        # Row blocks: the float copies of the channels stay small (luma is per pixel, so the same values).
+        luma = np.empty(reference.shape[:2])
+        rows = max(1, _LUMA_BLOCK_PIXELS // reference.shape[1])
+        for top in range(0, reference.shape[0], rows):
+            luma[top : top + rows] = metrics._luma(reference[top : top + rows])
+        self.factor = max(1, round(min(luma.shape) / metrics._SSIM_SIDE))
+        self.x = self._reduced(luma)
+
+    def _reduced(self, luma: NDArray[np.float64]) -> NDArray[np.float64]:
+        factor = self.factor
+        if factor == 1:
+            return luma
+        h, w = luma.shape[0] // factor * factor, luma.shape[1] // factor * factor
+        reduced: NDArray[np.float64] = luma[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+        return reduced
+
+    def ssim(self, indexed: Indexed) -> float:
+        """``kmq.metrics.ssim(reference, indexed)``."""
+        table = metrics._luma(indexed.palette[None])[0]
+        x, y = self.x, self._reduced(table[indexed.labels])
+        taps = min(metrics._SSIM_TAPS, *(n if n % 2 else n - 1 for n in x.shape))
+        offsets = np.arange(taps) - taps // 2
+        kernel = np.exp(-(offsets**2) / (2 * metrics._SSIM_SIGMA**2))
+        kernel /= kernel.sum()
+        mx, my = metrics._filtered(x, kernel), metrics._filtered(y, kernel)
+        sxx = metrics._filtered(x * x, kernel) - mx * mx
+        syy = metrics._filtered(y * y, kernel) - my * my
+        sxy = metrics._filtered(x * y, kernel) - mx * my
+        c1, c2 = metrics._C1, metrics._C2
+        index = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+        return float(index.mean())
 
 
 # --------------------------------------------------------------------------- compare
@@ -362,10 +461,11 @@ def compare(
 ) -> tuple[Image.Image, list[dict[str, Any]]]:
     """One picture of an image beside its kmq results at several K, with their figures.
 
-    Each K is quantized with :func:`kmq.quantize`, written as a kmq file in
-    ``coding`` (with the usual fallback to raw packing where ctx1 would not be
-    smaller) and decoded again, so the panels show exactly what a decoder
-    returns and the sizes are those of real files.
+    Each K is quantized as :func:`kmq.quantize` does (the histogram counted once
+    for all of them) and written as a kmq file in ``coding`` (with the usual
+    fallback to raw packing where ctx1 or mix would not be smaller): the sizes
+    are those of real files, and the panels show the palette and labels that
+    file holds, which are exactly what a decoder returns.
 
     Parameters
     ----------
@@ -422,24 +522,23 @@ def compare(
     height, width = pixels.shape[:2]
     shown = _panel_size(width, height, max_width, max_height)
     fonts = (_font(_HEADING_SIZE), _font(_FONT_SIZE))
-    cells = [_original_cell(pixels, shown, fonts)]
+    fits = _Fits(pixels, seed, space, dither)
+    cells = [_original_cell(pixels, fits.prepared.histogram.colours.shape[0], shown, fonts)]
     rows = []
-    for i, k in enumerate(ks, 1):
-        if progress is not None:
-            progress(k, i, len(ks))
-        indexed, seconds = _quantized(pixels, k, seed, space, dither)
+    for k, indexed, quality, similarity, seconds in _each_fit(fits, ks, progress):
         written = indexed.serialise(coding)
-        decoded = Indexed.from_bytes(written.data, max_pixels=None).to_array()
-        row = _row(k, indexed, written, metrics.psnr(pixels, decoded), metrics.ssim(pixels, decoded), seconds)
+        row = _row(k, indexed, written, quality, similarity, seconds)
         rows.append(row)
-        cells.append(_result_cell(row, decoded, indexed.palette, shown, fonts))
+        # The container is exact (tested bit for bit): these are the pixels a decoder returns.
+        cells.append(_result_cell(row, indexed.to_array(), indexed.palette, shown, fonts))
     return _grid(cells, per_row or _balanced_per_row(len(cells)), title), rows
 
 
-def _original_cell(pixels: NDArray[np.uint8], shown: tuple[int, int], fonts: tuple[_Font, _Font]) -> _Cell:
+def _original_cell(
+    pixels: NDArray[np.uint8], distinct: int, shown: tuple[int, int], fonts: tuple[_Font, _Font]
+) -> _Cell:
     """The first panel of :func:`compare`: the input, captioned with its size, distinct colours and raw size."""
     height, width, channels = pixels.shape
-    distinct = histogram(pixels).colours.shape[0]
     lines = [
         f"{width}x{height} {container.mode_name(channels)}, {_colours(distinct)}",
         f"{height * width * channels:,} bytes raw, {8 * channels} bits/px",
@@ -526,14 +625,10 @@ def sweep(
     names = [container.CODINGS[container.coding_number(coding)] for coding in codings]
     if not names:
         raise ParameterError("codings is empty: give at least one")
+    fits = _Fits(pixels, seed, space, dither)
     rows = []
-    for i, k in enumerate(ks, 1):
-        if progress is not None:
-            progress(k, i, len(ks))
-        indexed, seconds = _quantized(pixels, k, seed, space, dither)
-        # The container is exact (tested bit for bit), so one decode serves every coding.
-        decoded = indexed.to_array()
-        quality, similarity = metrics.psnr(pixels, decoded), metrics.ssim(pixels, decoded)
+    # The container is exact (tested bit for bit): the figures of the labels are those of every file.
+    for k, indexed, quality, similarity, seconds in _each_fit(fits, ks, progress):
         for name in dict.fromkeys(names):
             try:
                 written = container.serialise(indexed.palette, indexed.labels, name, strict=True)

@@ -47,6 +47,7 @@ ColoursLike = NDArray[np.integer] | Sequence[Sequence[int]] | str | os.PathLike[
 
 __all__ = [
     "quantize",
+    "Prepared",
     "fit_palette",
     "Options",
     "check_options",
@@ -589,6 +590,74 @@ def quantize(
         return _indexed(pixels, hist, int(k), int(seed), space, dither, given=given, keep=kept)[0]
     assert min_psnr is not None  # checked above
     return _auto(pixels, hist, float(min_psnr), int(seed), space, dither)
+
+
+class Prepared:
+    """One image made ready to quantize at several K: what ``kmq compare`` and ``kmq sweep`` use.
+
+    The colour histogram, the colours' coordinates in the clustering space, their bins and
+    Wu's cut do not depend on K: they are made once, here and on the first fits, and every
+    :meth:`fit` reuses them. Each result is exactly ``quantize(image, k, seed=seed,
+    space=space, dither=dither)``, bit for bit; only the time differs.
+
+    Parameters
+    ----------
+    image : ndarray or PIL.Image.Image
+        As :func:`quantize` takes it (normalised once, by :func:`kmq.images.as_array`).
+    seed, space, dither
+        As for :func:`quantize`.
+
+    Raises
+    ------
+    ParameterError
+        If an option is invalid.
+    ImageError
+        If a Pillow image cannot be read.
+    """
+
+    def __init__(
+        self,
+        image: ImageLike,
+        *,
+        seed: int = 0,
+        space: Space = DEFAULT_SPACE,
+        dither: bool | float | Literal["ordered"] = False,
+    ) -> None:
+        options = Options(seed=seed, space=space, dither=dither)
+        self.seed, self.space, self.dither = options.seed, options.space, options.dither
+        self.pixels: NDArray[np.uint8] = as_array(image)
+        """(H, W, C) the image as :func:`quantize` sees it."""
+        self.histogram: Histogram = histogram(self.pixels)
+        """Its distinct colours and their counts, counted once."""
+        # Everything that does not depend on K (keyed as the k="auto" search keys it).
+        self._cache: _Cache = {}
+
+    def fit(self, k: int) -> tuple[Indexed, float]:
+        """``quantize(image, k, ...)`` and its PSNR against the image.
+
+        Parameters
+        ----------
+        k : int
+            Palette size, 1 to 256.
+
+        Returns
+        -------
+        indexed : Indexed
+            Bit for bit what :func:`quantize` returns with these options.
+        psnr : float
+            ``kmq.metrics.psnr(image, indexed)`` (``inf`` when lossless), measured on the
+            histogram where no dithering moved a pixel off its colour's label: the sums are
+            exact integers, so the figure is the same.
+
+        Raises
+        ------
+        ParameterError
+            If ``k`` is not an integer in 1..256.
+        """
+        check_options(k, self.seed, self.space, None, self.dither)
+        return _indexed(
+            self.pixels, self.histogram, int(k), self.seed, self.space, self.dither, measure=True, cache=self._cache
+        )
 
 
 def fit_palette(

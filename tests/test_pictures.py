@@ -439,3 +439,85 @@ def test_a_bad_per_row_is_refused_before_any_k_is_quantized():
         compare(four_colours(), [2], per_row=0, progress=lambda *call: calls.append(call))
 
     assert calls == []
+
+
+def photo_like(height: int, width: int, channels: int = 3) -> np.ndarray:
+    y, x = np.mgrid[0:height, 0:width]
+    noise = np.random.default_rng(2).integers(0, 32, size=(height, width, 3))
+    smooth = np.stack([x * 255 // (width - 1), y * 255 // (height - 1), (x + 2 * y) % 256], axis=2)
+    image = np.clip(smooth + noise, 0, 255).astype(np.uint8)
+    if channels == 4:
+        alpha = np.where(x < width // 3, 0, np.where(x < width // 2, 100, 255)).astype(np.uint8)
+        image = np.dstack([image, alpha])
+    return image
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(600, 410, 3), (130, 97, 3), (40, 30, 4), (520, 390, 4)],
+    ids=["averaged-down", "full-size", "rgba-small", "rgba-averaged-down"],
+)
+def test_similarity_is_metrics_ssim_bit_for_bit(shape):
+    image = photo_like(*shape)
+    similarity = pictures._Similarity(image)
+
+    for k in (2, 16, 256):
+        indexed = kmq.quantize(image, k)
+        assert similarity.ssim(indexed) == metrics.ssim(image, indexed.to_array())
+
+
+def test_fits_give_quantize_and_its_figures_with_the_shared_work_timed_once():
+    image = photo_like(120, 90)
+    fits = pictures._Fits(image, 0, "perceptual", False)
+
+    results = [fits.fit(k) for k in (64, 4)]
+
+    for (indexed, quality, similarity, seconds), k in zip(results, (64, 4), strict=True):
+        expected = kmq.quantize(image, k)
+        assert np.array_equal(indexed.palette, expected.palette)
+        assert np.array_equal(indexed.labels, expected.labels)
+        assert quality == metrics.psnr(image, expected.to_array())
+        assert similarity == metrics.ssim(image, expected.to_array())
+        assert seconds > 0
+
+
+class CountedFits:
+    """Stands in for pictures._Fits: records the order of fits and progress calls."""
+
+    def __init__(self, calls: list[tuple[str, int]], fail: int | None = None) -> None:
+        self.calls, self.fail = calls, fail
+
+    def fit(self, k: int) -> tuple[object, float, float, float]:
+        self.calls.append(("fit", k))
+        if k == self.fail:
+            raise kmq.ParameterError(f"no K={k}")
+        return f"indexed {k}", float(k), 1.0, 0.0
+
+
+def test_each_fit_yields_every_k_in_order_fitting_each_once():
+    calls: list[tuple[str, int]] = []
+
+    got = [r[0:2] for r in pictures._each_fit(CountedFits(calls), [9, 3, 5, 1, 7], None)]
+
+    assert got == [(9, "indexed 9"), (3, "indexed 3"), (5, "indexed 5"), (1, "indexed 1"), (7, "indexed 7")]
+    assert [k for what, k in calls if what == "fit"] == [9, 3, 5, 1, 7]
+
+
+def test_each_fit_fits_at_most_a_few_k_ahead_of_its_caller():
+    calls: list[tuple[str, int]] = []
+    fits = CountedFits(calls)
+
+    for k, *_ in pictures._each_fit(fits, list(range(1, 11)), None):
+        fitted = [n for what, n in calls if what == "fit"]
+        assert max(fitted) <= k + pictures._FITS_AHEAD
+
+
+def test_each_fit_raises_a_fit_error_in_its_turn_and_fits_nothing_after_it_is_abandoned():
+    calls: list[tuple[str, int]] = []
+    loop = pictures._each_fit(CountedFits(calls, fail=3), [1, 2, 3, 4, 5, 6, 7, 8], None)
+
+    assert next(loop)[0] == 1
+    assert next(loop)[0] == 2
+    with pytest.raises(kmq.ParameterError, match="K=3"):
+        next(loop)
+    assert max(k for what, k in calls if what == "fit") <= 3 + pictures._FITS_AHEAD

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from kmq.colour import DEFAULT_SPACE, to_space
 from kmq.images import as_array
 from kmq.kmeans import nearest
+from kmq.quantize import Prepared
 from strategies import few_colour_images, heavy
 
 
@@ -284,3 +285,48 @@ def test_auto_k_is_a_fixed_k_result_whose_k_minus_1_misses(target, dither):
     assert indexed == kmq.quantize(image, indexed.k, dither=dither)
     assert kmq.metrics.psnr(image, indexed) >= target
     assert indexed.k == 1 or kmq.metrics.psnr(image, kmq.quantize(image, indexed.k - 1, dither=dither)) < target
+
+
+def many_colours(height: int = 120, width: int = 160) -> np.ndarray:
+    """A gradient with noise: over 8192 distinct colours, so the fits go through the bins and Wu's cut."""
+    noise = np.random.default_rng(1).integers(0, 24, size=(height, width, 3))
+    return np.clip(gradient(height, width).astype(int) + noise, 0, 255).astype(np.uint8)
+
+
+def transparent_corner() -> np.ndarray:
+    image = np.dstack([many_colours(), np.full((120, 160), 255, np.uint8)])
+    image[:30, :40, 3] = 0
+    image[30:60, :40, 3] = 128
+    return image
+
+
+@pytest.mark.parametrize("image", [many_colours(), transparent_corner(), gradient()], ids=["rgb", "rgba", "few"])
+@pytest.mark.parametrize("dither", [False, True, "ordered"])
+def test_prepared_fits_are_bit_for_bit_quantize_in_any_order(image, dither):
+    prepared = Prepared(image, seed=3, dither=dither)
+
+    for k in (256, 2, 64, 1, 7, 64):
+        fitted, quality = prepared.fit(k)
+        expected = kmq.quantize(image, k, seed=3, dither=dither)
+        assert np.array_equal(fitted.palette, expected.palette)
+        assert np.array_equal(fitted.labels, expected.labels)
+        assert quality == kmq.metrics.psnr(image, expected.to_array())
+
+
+def test_prepared_counts_the_histogram_once_for_every_k():
+    prepared = Prepared(many_colours())
+
+    counted = prepared.histogram
+    prepared.fit(8)
+    prepared.fit(16)
+
+    assert prepared.histogram is counted
+    assert counted.colours.shape[0] > 8192
+
+
+def test_prepared_checks_its_options_and_each_k():
+    with pytest.raises(kmq.ParameterError, match="seed"):
+        Prepared(gradient(), seed=-1)
+    prepared = Prepared(gradient())
+    with pytest.raises(kmq.ParameterError, match="k must be"):
+        prepared.fit(0)
