@@ -372,7 +372,7 @@ def _entries(
     held = np.empty((0, colours.shape[1]), dtype=np.uint8) if keep is None else keep
     if colours.shape[0] + held.shape[0] <= k or (held.shape[0] and colours.shape[0] <= k):
         # Few enough colours to keep them all (a union of rows is a sort: only when it can be small).
-        union = np.unique(np.vstack([colours, held]), axis=0)
+        union = _unique_rows(np.vstack([colours, held]))
         if union.shape[0] <= k:
             return union
     fixed = np.empty((0, colours.shape[1]), dtype=np.uint8)
@@ -399,7 +399,18 @@ def _entries(
         centres = _centres(colours, counts, coords, k, seed, fast, cache, kept)
         found = from_space(centres, space, colours.shape[1])
         found[: held.shape[0]] = held  # exactly the colours asked for, whatever the rounding
-    return np.unique(np.vstack([found, fixed]), axis=0)
+    return _unique_rows(np.vstack([found, fixed]))
+
+
+def _unique_rows(rows: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """``np.unique(rows, axis=0)`` for byte rows: ascending by their bytes, each once.
+
+    np.unique imports numpy.ma on first use (30 ms of a process's first quantize).
+    """
+    ordered = rows[np.lexsort(rows.T[::-1])]
+    keep = np.ones(ordered.shape[0], dtype=bool)
+    keep[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    return ordered[keep]
 
 
 def _palette(

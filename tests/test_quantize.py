@@ -330,3 +330,9 @@ def test_prepared_checks_its_options_and_each_k():
     prepared = Prepared(gradient())
     with pytest.raises(kmq.ParameterError, match="k must be"):
         prepared.fit(0)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 40), st.sampled_from([3, 4]))
+def test_unique_rows_is_numpys_unique(seed, n, channels):
+    rows = np.random.default_rng(seed).integers(0, 3, (n, channels)).astype(np.uint8) * 100
+    assert np.array_equal(sys.modules["kmq.quantize"]._unique_rows(rows), np.unique(rows, axis=0).reshape(-1, channels))
