@@ -49,6 +49,9 @@ __all__ = [
     "read_stripe_count",
     "stripe_table",
     "decode",
+    "decode_pixels",
+    "can_expand",
+    "expand",
     "warn_backend_choice",
 ]
 
@@ -409,10 +412,101 @@ def decode(
     FormatError, TruncatedError
         Naming the stripe, the rule and, where it applies, the pixel.
     """
+    return _decode(payload, spans, width, height, k, coder, None)
+
+
+def decode_pixels(
+    payload: memoryview,
+    spans: list[tuple[int, int]],
+    width: int,
+    height: int,
+    palette: NDArray[np.uint8],
+    coder: StripeCoder | None = None,
+) -> NDArray[np.uint8]:
+    """Decode a coding-1 payload (or, given ``coder``, that coding's) straight to pixels.
+
+    :func:`decode` then ``palette[labels]``, without the label plane: the C coder of coding 1
+    writes each row's colours as soon as the row is decoded, and other coders' stripes are
+    expanded on the thread that decoded them, while they are still in the cache.
+
+    Parameters
+    ----------
+    payload, spans, width, height, coder
+        As for :func:`decode`.
+    palette : (K, C) uint8 ndarray
+        K = 2 to 256 entries of C = 3 or 4 channels.
+
+    Returns
+    -------
+    (H, W, C) uint8 ndarray
+
+    Raises
+    ------
+    FormatError, TruncatedError
+        As :func:`decode`.
+    """
+    return _decode(payload, spans, width, height, palette.shape[0], coder, np.ascontiguousarray(palette, np.uint8))
+
+
+def can_expand() -> bool:
+    """Whether :func:`expand` runs in C (the C coder is in use), rather than with numpy's ``take``."""
+    return getattr(_backend, "expand", None) is not None
+
+
+def _expand_into(labels: NDArray[np.uint8], palette: NDArray[np.uint8], out: NDArray[np.uint8]) -> None:
+    """``out[...] = palette[labels]``: in C without the GIL where the C coder is in use, else with numpy."""
+    expand = getattr(_backend, "expand", None)
+    if expand is not None:
+        expand(labels, palette.shape[0], palette, out)
+    else:
+        np.take(palette, labels, axis=0, out=out)
+
+
+def expand(labels: NDArray[np.uint8], palette: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """``palette[labels]``, in row blocks on threads for large images.
+
+    Parameters
+    ----------
+    labels : (H, W) uint8 ndarray
+        Every value < K (a label >= K becomes zero bytes in C, an IndexError with numpy).
+    palette : (K, C) uint8 ndarray
+
+    Returns
+    -------
+    (H, W, C) uint8 ndarray
+    """
+    labels = np.ascontiguousarray(labels, dtype=np.uint8)
+    palette = np.ascontiguousarray(palette, dtype=np.uint8)
+    height, width = labels.shape
+    out = np.empty((height, width, palette.shape[1]), dtype=np.uint8)
+    workers = min(_workers(height, labels.size), height)
+    bounds = [(i * height // workers, (i + 1) * height // workers) for i in range(workers)]
+
+    def work(index: int, model: object) -> None:
+        start, stop = bounds[index]
+        _expand_into(labels[start:stop], palette, out[start:stop])
+
+    _run(workers, work, 0, workers, lambda k: None)
+    return out
+
+
+def _decode(
+    payload: memoryview,
+    spans: list[tuple[int, int]],
+    width: int,
+    height: int,
+    k: int,
+    coder: StripeCoder | None,
+    palette: NDArray[np.uint8] | None,
+) -> NDArray[np.uint8]:
+    """:func:`decode`, or with ``palette`` :func:`decode_pixels`."""
     warn_backend_choice()
+    # Coding 1's C coder takes the palette itself (its decode has an expand beside it).
+    fused = coder is None and palette is not None and getattr(_backend, "expand", None) is not None
     coder = _ctx1_coder() if coder is None else coder
     rows = stripe_rows(height, len(spans))
-    labels = np.empty((height, width), dtype=np.uint8)
+    shape = (height, width) if palette is None else (height, width, palette.shape[1])
+    out = np.empty(shape, dtype=np.uint8)
     # The lowest stripe that has failed so far. Stripes run in order (on one thread, or
     # started in order on several) and a stripe stops at its next row once an earlier one
     # has failed, so a bad file costs the work up to its first bad stripe, not the whole image.
@@ -423,10 +517,17 @@ def decode(
         if failed[0] < index:
             return _CANCELLED, 0, 0, 0
         (lo, hi), (start, stop) = spans[index], rows[index]
-        out = labels[start:stop]
-        result: tuple[int, int, int, int] = coder.decode(
-            payload[lo:hi], width, stop - start, k, out, model, failed, index
-        )
+        part = out[start:stop]
+        result: tuple[int, int, int, int]
+        if fused:
+            result = coder.decode(payload[lo:hi], width, stop - start, k, part, model, failed, index, palette)
+        elif palette is not None:
+            labels = np.empty((stop - start, width), dtype=np.uint8)
+            result = coder.decode(payload[lo:hi], width, stop - start, k, labels, model, failed, index)
+            if result[0] == 0:
+                _expand_into(labels, palette, part)
+        else:
+            result = coder.decode(payload[lo:hi], width, stop - start, k, part, model, failed, index)
         if result[0] not in (0, _CANCELLED):
             with lock:
                 failed[0] = min(int(failed[0]), index)
@@ -439,4 +540,4 @@ def decode(
             error, message = _STATUS[status]
             text = message.format(min=MIN_STREAM, detail=detail, x=x, y=start + y)
             raise error(f"payload stripe {index} (rows {start}..{stop - 1}): stream {text}")
-    return labels
+    return out
