@@ -446,17 +446,11 @@ static ALWAYS_INLINE int interior(StripeDecoder *d, Model *m, uint8_t *dst, cons
             goto next;
         }
         {
-            uint32_t t, up4, z;
-            memcpy(&up4, up + x - 1, 4); /* NW, N, NE and one more, in memory order */
-            t = up4 ^ w * 0x01010101u;   /* zero bytes where a neighbour equals W */
-            z = ~(((t & 0x7F7F7F7Fu) + 0x7F7F7F7Fu) | t) & 0x80808080u;
-#if PY_LITTLE_ENDIAN
-            z = (((z >> 7) & 0x00010101u) * 0x4081u) >> 14 & 7u; /* NW, N, NE -> bits 0, 1, 2 */
-#else
-            z = (((z >> 31) & 1u) | ((z >> 22) & 2u) | ((z >> 13) & 4u));
-#endif
-            pat = (uc[x] >> 8) | z | (unsigned)(ww == w) << 3;
-            s = small ? fw + 4 * (((uc[x] & 0xFFu) << 8) + pat) : flags + 4 * pat;
+            const unsigned u = uc[x], nw = up[x - 1], ne = up[x + 1];
+            /* N is u & 0xFF; compares rather than arithmetic keep W's path to the slot short */
+            pat = (u >> 8) | (unsigned)(w == nw) | (unsigned)(w == (u & 0xFFu)) << 1 | (unsigned)(w == ne) << 2 |
+                  (unsigned)(ww == w) << 3;
+            s = small ? fw + 4 * (((u & 0xFFu) << 8) + pat) : flags + 4 * pat;
         }
         if (pat == 0xFFu && s->c == COUNT_MAX) { /* run mode */
             uint32_t p = s->p, bound;
