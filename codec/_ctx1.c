@@ -530,10 +530,14 @@ static NOINLINE NO_SLP int decode_interior(StripeDecoder *d, Model *m, uint8_t *
 /* ---- palette expansion -------------------------------------------------------------------- */
 
 /* A palette of C = 3 or 4 channels as one 32-bit word per label, in memory order, so that a
- * pixel is one 4-byte store; labels without an entry (>= K) get zero bytes. */
+ * pixel is one 4-byte store (labels >= K, which a valid plane does not hold, get zero bytes, or
+ * for K <= 16 another entry's). For K <= 16, pair
+ * holds the two pixels of every pair of labels (index: first | second << 4) in 2 * C bytes, so
+ * that two pixels are one 8-byte store. */
 typedef struct {
     uint32_t entry[256];
-    int channels;
+    uint64_t pair[256];
+    int channels, pairs;
 } Colours;
 
 static void colours_init(Colours *c, const uint8_t *palette, int k, int channels) {
@@ -541,18 +545,25 @@ static void colours_init(Colours *c, const uint8_t *palette, int k, int channels
     memset(c->entry, 0, sizeof c->entry);
     for (i = 0; i < k; i++) memcpy(&c->entry[i], palette + (size_t)i * (size_t)channels, (size_t)channels);
     c->channels = channels;
+    c->pairs = k <= 16;
+    if (c->pairs)
+        for (i = 0; i < 256; i++) {
+            uint8_t two[8] = {0};
+            memcpy(two, &c->entry[i & 15], (size_t)channels);
+            memcpy(two + channels, &c->entry[i >> 4], (size_t)channels);
+            memcpy(&c->pair[i], two, 8);
+        }
 }
 
-/* out[x * C .. x * C + C) = the colour of labels[x], for n >= 1 labels. With C = 3 each store writes a
- * byte past its pixel, which the next store overwrites; the last pixel is stored in 3 bytes. */
+/* out[x * C .. x * C + C) = the colour of labels[x], for n >= 1 labels. A store may write past its
+ * pixels into the next ones, which later stores overwrite; the last pixel is stored in C bytes. */
 static void expand_row(uint8_t *out, const uint8_t *labels, size_t n, const Colours *c) {
-    size_t x;
-    if (c->channels == 4) {
-        for (x = 0; x < n; x++) memcpy(out + 4 * x, &c->entry[labels[x]], 4);
-        return;
-    }
-    for (x = 0; x + 1 < n; x++) memcpy(out + 3 * x, &c->entry[labels[x]], 4);
-    memcpy(out + 3 * (n - 1), &c->entry[labels[n - 1]], 3);
+    const size_t ch = (size_t)c->channels;
+    size_t x = 0;
+    if (c->pairs) /* labels < 16: two per lookup; stops while a whole 8-byte store still fits */
+        for (; x + 3 <= n; x += 2) memcpy(out + ch * x, &c->pair[labels[x] | (labels[x + 1] & 15) << 4], 8);
+    for (; x + 1 < n; x++) memcpy(out + ch * x, &c->entry[labels[x]], 4);
+    memcpy(out + ch * (n - 1), &c->entry[labels[n - 1]], ch);
 }
 
 /* On failure, *fail_x and *fail_y give the pixel at which decoding stopped. Before each row the
@@ -796,8 +807,9 @@ PyDoc_STRVAR(expand_doc,
              "expand(labels, k, palette, out) -> None\n\n"
              "Palette expansion without the GIL: ``palette`` is k * C bytes (C = 3 or\n"
              "4 channels per entry) and ``out``, a writable C-contiguous buffer of\n"
-             "len(labels) * C bytes, gets the colour of each label. A label >= k\n"
-             "becomes C zero bytes.");
+             "len(labels) * C bytes, gets the colour of each label. Every label must\n"
+             "be < k: the bytes of one that is not are unspecified (but nothing\n"
+             "outside ``out`` is written).");
 
 static PyObject *py_expand(PyObject *self, PyObject *args) {
     Py_buffer labels, out;

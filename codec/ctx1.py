@@ -468,7 +468,7 @@ def expand(labels: NDArray[np.uint8], palette: NDArray[np.uint8]) -> NDArray[np.
     Parameters
     ----------
     labels : (H, W) uint8 ndarray
-        Every value < K (a label >= K becomes zero bytes in C, an IndexError with numpy).
+        Every value < K (of a label >= K the C code writes unspecified bytes, numpy raises IndexError).
     palette : (K, C) uint8 ndarray
 
     Returns
