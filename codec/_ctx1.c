@@ -569,11 +569,9 @@ static void expand_row(uint8_t *out, const uint8_t *labels, size_t n, const Colo
 /* On failure, *fail_x and *fail_y give the pixel at which decoding stopped. Before each row the
  * decoder reads *stop, the lowest stripe that has failed so far (another thread may lower it), and
  * gives up with DEC_CANCELLED when that is below index: kmq reports the first bad stripe, so work on
- * a later one is wasted. rows is 3 * width + 1 bytes of scratch, uc width uint16s. With colours, each
- * row is written to labels (then width * height * C bytes) as pixels rather than labels. */
+ * a later one is wasted. rows is 3 * width + 1 bytes of scratch, uc width uint16s. */
 static int decode_stripe(StripeDecoder *d, uint8_t *labels, size_t width, size_t height, Model *m, uint8_t *rows,
-                         uint16_t *uc, const Colours *colours, const volatile int32_t *stop, int32_t index,
-                         size_t *fail_x, size_t *fail_y) {
+                         uint16_t *uc, const volatile int32_t *stop, int32_t index, size_t *fail_x, size_t *fail_y) {
     size_t x, y;
     int status;
     *fail_x = 0;
@@ -599,10 +597,7 @@ static int decode_stripe(StripeDecoder *d, uint8_t *labels, size_t width, size_t
             for (x = 0; x < width; x++)
                 if ((status = decode_pixel(d, m, dst, up, up2, width, x, y)) != DEC_OK) goto fail;
         }
-        if (colours != NULL)
-            expand_row(labels + y * width * (size_t)colours->channels, dst, width, colours);
-        else
-            memcpy(labels + y * width, dst, width);
+        memcpy(labels + y * width, dst, width);
     }
     *fail_y = 0;
     return decoder_end(&d->rc);
@@ -716,20 +711,16 @@ done:
 }
 
 PyDoc_STRVAR(decode_doc,
-             "decode(data, width, height, k, out, model=None, stop=None, index=0, palette=None)\n"
-             "    -> (status, x, y, detail)\n\n"
+             "decode(data, width, height, k, out, model=None, stop=None, index=0) -> (status, x, y, detail)\n\n"
              "Decode one stripe into ``out``, a writable C-contiguous buffer of\n"
              "width * height bytes. status 0 means the stream is valid; any other\n"
              "value names the first rule it breaks (codec/ctx1.py has the list),\n"
              "at pixel (x, y) of the stripe; detail is the first byte for status 2\n"
              "and the bytes left over for status 7. ``stop`` is a writable buffer\n"
              "whose first 4 bytes are a native int32: when it is below ``index`` at\n"
-             "the start of a row, decoding stops with status 9 at that row.\n\n"
-             "With ``palette``, K * C bytes (C = 3 or 4 channels per entry), each\n"
-             "row is written to ``out`` (then width * height * C bytes) as pixels, as\n"
-             "soon as it is decoded, instead of as labels.");
+             "the start of a row, decoding stops with status 9 at that row.");
 
-/* The palette argument of decode and expand: K * C bytes, C = 3 or 4. 0, or -1 with an error set. */
+/* The palette argument of expand: K * C bytes, C = 3 or 4. 0, or -1 with an error set. */
 static int read_colours(PyObject *obj, Py_ssize_t k, Colours *colours) {
     Py_buffer pal;
     int status = 0;
@@ -747,11 +738,9 @@ static int read_colours(PyObject *obj, Py_ssize_t k, Colours *colours) {
 static PyObject *py_decode(PyObject *self, PyObject *args) {
     Py_buffer in, out, stopbuf = {0};
     Py_ssize_t width, height, k, index = 0, detail = 0;
-    PyObject *model_obj = NULL, *stopobj = NULL, *palette_obj = NULL, *result = NULL;
+    PyObject *model_obj = NULL, *stopobj = NULL, *result = NULL;
     Model m = {0};
     StripeDecoder d = {0};
-    Colours colours;
-    const Colours *pixels = NULL;
     uint8_t *rows = NULL;
     uint16_t *uc = NULL;
     void *mem = NULL;
@@ -759,24 +748,10 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
     int status = DEC_OK, have_model = 0;
     size_t fx = 0, fy = 0;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*nnnw*|OOnO", &in, &width, &height, &k, &out, &model_obj, &stopobj, &index,
-                          &palette_obj))
+    if (!PyArg_ParseTuple(args, "y*nnnw*|OOn", &in, &width, &height, &k, &out, &model_obj, &stopobj, &index))
         return NULL;
     if (check_geometry(k, width, height) < 0) goto done;
-    if (palette_obj != NULL && palette_obj != Py_None) {
-        Py_buffer labels_shape = out; /* check_decode_args checks a label plane's size: the pixels' / C */
-        if (read_colours(palette_obj, k, &colours) < 0) goto done;
-        pixels = &colours;
-        if (width * height > PY_SSIZE_T_MAX / colours.channels || out.len != width * height * colours.channels) {
-            PyErr_Format(PyExc_ValueError, "output is %zd bytes, not %zd x %zd x %d", out.len, width, height,
-                         colours.channels);
-            goto done;
-        }
-        labels_shape.len = width * height;
-        if (check_decode_args(&labels_shape, width, height, index, stopobj, &stopbuf, &stop) < 0) goto done;
-    } else if (check_decode_args(&out, width, height, index, stopobj, &stopbuf, &stop) < 0) {
-        goto done;
-    }
+    if (check_decode_args(&out, width, height, index, stopobj, &stopbuf, &stop) < 0) goto done;
     if (model_memory(model_obj, k, &mem) < 0) goto done;
     rows = (uint8_t *)calloc(3 * (size_t)width + 1, 1); /* + 1: decode_interior reads a byte past a row */
     uc = (uint16_t *)malloc(sizeof(uint16_t) * (size_t)width);
@@ -788,7 +763,7 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
     d.rc.in = (const uint8_t *)in.buf;
     d.rc.len = (size_t)in.len;
     Py_BEGIN_ALLOW_THREADS;
-    status = decode_stripe(&d, (uint8_t *)out.buf, (size_t)width, (size_t)height, &m, rows, uc, pixels, stop,
+    status = decode_stripe(&d, (uint8_t *)out.buf, (size_t)width, (size_t)height, &m, rows, uc, stop,
                            (int32_t)index, &fx, &fy);
     Py_END_ALLOW_THREADS;
     detail = decoder_detail(&d.rc, status);

@@ -1,8 +1,7 @@
 """Payload coding 1 (ctx1) of spec/FORMAT.md, one stripe at a time (C extension).
 
 ``kmq._ctx1_py`` has the same coder functions in plain Python, for installs without a compiler
-(``expand`` and ``decode``'s ``palette`` are the C coder's own: :mod:`kmq.ctx1` does them with
-numpy there).
+(``expand``, palette expansion, is the C coder's own: :mod:`kmq.ctx1` uses numpy there).
 """
 
 import numpy as np
@@ -23,7 +22,6 @@ def decode(
     model: _Model | None = None,
     stop: Buffer | None = None,
     index: int = 0,
-    palette: Buffer | np.ndarray | None = None,
     /,
 ) -> tuple[int, int, int, int]: ...
 def expand(labels: Buffer | np.ndarray, k: int, palette: Buffer | np.ndarray, out: Buffer | np.ndarray, /) -> None: ...

@@ -425,9 +425,8 @@ def decode_pixels(
 ) -> NDArray[np.uint8]:
     """Decode a coding-1 payload (or, given ``coder``, that coding's) straight to pixels.
 
-    :func:`decode` then ``palette[labels]``, without the label plane: the C coder of coding 1
-    writes each row's colours as soon as the row is decoded, and other coders' stripes are
-    expanded on the thread that decoded them, while they are still in the cache.
+    :func:`decode` then ``palette[labels]``, without the label plane: each stripe is expanded
+    on the thread that decoded it, as soon as it has decoded (in C where the C coder is built).
 
     Parameters
     ----------
@@ -499,14 +498,18 @@ def _decode(
     coder: StripeCoder | None,
     palette: NDArray[np.uint8] | None,
 ) -> NDArray[np.uint8]:
-    """:func:`decode`, or with ``palette`` :func:`decode_pixels`."""
+    """:func:`decode`, or with ``palette`` :func:`decode_pixels`.
+
+    With a palette, each stripe's labels go to a buffer of the stripe's size and are expanded
+    on the thread that decoded them, while they are still in the cache; the pixels are allocated
+    when the first stripe has decoded, so that a file whose streams fail (a decompression bomb
+    with a short stream) costs at most the labels, as before, never the pixels.
+    """
     warn_backend_choice()
-    # Coding 1's C coder takes the palette itself (its decode has an expand beside it).
-    fused = coder is None and palette is not None and getattr(_backend, "expand", None) is not None
     coder = _ctx1_coder() if coder is None else coder
     rows = stripe_rows(height, len(spans))
-    shape = (height, width) if palette is None else (height, width, palette.shape[1])
-    out = np.empty(shape, dtype=np.uint8)
+    labels = np.empty((height, width), dtype=np.uint8) if palette is None else None
+    pixels: list[NDArray[np.uint8]] = []  # the pixel array, once a stripe has decoded
     # The lowest stripe that has failed so far. Stripes run in order (on one thread, or
     # started in order on several) and a stripe stops at its next row once an earlier one
     # has failed, so a bad file costs the work up to its first bad stripe, not the whole image.
@@ -517,20 +520,18 @@ def _decode(
         if failed[0] < index:
             return _CANCELLED, 0, 0, 0
         (lo, hi), (start, stop) = spans[index], rows[index]
-        part = out[start:stop]
-        result: tuple[int, int, int, int]
-        if fused:
-            result = coder.decode(payload[lo:hi], width, stop - start, k, part, model, failed, index, palette)
-        elif palette is not None:
-            labels = np.empty((stop - start, width), dtype=np.uint8)
-            result = coder.decode(payload[lo:hi], width, stop - start, k, labels, model, failed, index)
-            if result[0] == 0:
-                _expand_into(labels, palette, part)
-        else:
-            result = coder.decode(payload[lo:hi], width, stop - start, k, part, model, failed, index)
+        out = labels[start:stop] if labels is not None else np.empty((stop - start, width), dtype=np.uint8)
+        result: tuple[int, int, int, int] = coder.decode(
+            payload[lo:hi], width, stop - start, k, out, model, failed, index
+        )
         if result[0] not in (0, _CANCELLED):
             with lock:
                 failed[0] = min(int(failed[0]), index)
+        elif result[0] == 0 and palette is not None:
+            with lock:
+                if not pixels:
+                    pixels.append(np.empty((height, width, palette.shape[1]), dtype=np.uint8))
+            _expand_into(out, palette, pixels[0][start:stop])
         return result
 
     results = _run(len(spans), work, k, _workers(len(spans), width * height), coder.new_model)
@@ -540,4 +541,4 @@ def _decode(
             error, message = _STATUS[status]
             text = message.format(min=MIN_STREAM, detail=detail, x=x, y=start + y)
             raise error(f"payload stripe {index} (rows {start}..{stop - 1}): stream {text}")
-    return out
+    return labels if labels is not None else pixels[0]

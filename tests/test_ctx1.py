@@ -6,6 +6,7 @@ import importlib.util
 import os
 import re
 import struct
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -226,21 +227,37 @@ def test_the_c_decoders_fast_paths_read_damaged_streams_as_the_plain_coder_does(
 
 
 @needs_c
-def test_the_c_decoders_palette_and_expand_arguments_are_checked():
+def test_the_c_expands_arguments_are_checked():
     from kmq import _ctx1
 
-    stream = _ctx1.encode(np.zeros((4, 4), np.uint8), 4, 4, 3, 1 << 20)
+    out = bytearray(12)
+    _ctx1.expand(bytes([0, 2, 1, 2]), 3, bytes(range(9)), out)
+    assert out == bytes([0, 1, 2, 6, 7, 8, 3, 4, 5, 6, 7, 8])
     with pytest.raises(ValueError, match=r"palette is 8 bytes, not 3 x 3 or 3 x 4"):
-        _ctx1.decode(stream, 4, 4, 3, bytearray(48), None, None, 0, bytes(8))
-    with pytest.raises(ValueError, match=r"output is 16 bytes, not 4 x 4 x 3"):
-        _ctx1.decode(stream, 4, 4, 3, bytearray(16), None, None, 0, bytes(9))
-    out = bytearray(48)
-    assert _ctx1.decode(stream, 4, 4, 3, out, None, None, 0, bytes(range(9))) == (0, 0, 0, 0)
-    assert out == bytes(range(3)) * 16
+        _ctx1.expand(bytes(2), 3, bytes(8), bytearray(6))
     with pytest.raises(ValueError, match=r"output is 5 bytes, not 2 x 3"):
         _ctx1.expand(bytes(2), 3, bytes(9), bytearray(5))
     with pytest.raises(ValueError, match=r"k 0 not in 1\.\.256"):
         _ctx1.expand(bytes(2), 0, bytes(9), bytearray(6))
+
+
+def test_decode_pixels_allocates_the_pixels_only_once_a_stripe_has_decoded():
+    """A file whose one stream fails (a bomb: a short stream for many pixels) costs the stripe's
+    labels, never the pixels."""
+    labels = structured(8, 600, 400, noise=0.0)
+    payload = bytearray(ctx1.encode(labels, 8, stripes=1))
+    del payload[len(payload) // 2 :]
+    payload[2:6] = struct.pack(">I", len(payload) - 6)
+    view = memoryview(bytes(payload))
+    spans = ctx1.stripe_table(view, 400, 600)
+    tracemalloc.start()
+    try:
+        with pytest.raises(kmq.TruncatedError, match="ends early"):
+            ctx1.decode_pixels(view, spans, 400, 600, np.zeros((8, 3), np.uint8))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 400 * 600 + 65536
 
 
 # --------------------------------------------------------------------------
