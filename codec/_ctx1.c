@@ -388,6 +388,23 @@ static NOINLINE unsigned slot_count(Model *m, Slot *s, uint32_t c) {
         RENORM();                                                                           \
     } while (0)
 
+/* FAST_BIT without a branch on the bit, for the escape tree's bits, which are close to coin tosses
+ * (a mispredicted branch on each would cost more than the arithmetic of both outcomes). */
+#define FAST_BIT_FLAT(slot, bit)                                                            \
+    do {                                                                                    \
+        Slot *const s_ = (slot);                                                            \
+        const uint32_t p_ = s_->p, c_ = s_->c, bound_ = (range >> 15) * p_;                 \
+        unsigned r_ = 6;                                                                    \
+        uint32_t one_;                                                                      \
+        if (UNLIKELY(c_ < COUNT_MAX)) r_ = slot_count(m, s_, c_);                           \
+        (bit) = code >= bound_;                                                             \
+        one_ = 0u - (uint32_t)(bit); /* all ones for a 1 */                                 \
+        code -= bound_ & one_;                                                              \
+        range = (bound_ & ~one_) | ((range - bound_) & one_);                               \
+        s_->p = (uint16_t)(((p_ - (p_ >> r_)) & one_) | ((p_ + ((PROB_ONE - p_) >> r_)) & ~one_)); \
+        RENORM();                                                                           \
+    } while (0)
+
 /* The row above's part of each pixel's context, for columns 1..W-2: pat's bits 4..7 << 8 | N, from
  * byte compares the compiler vectorises. A pixel's context is flat (pat = 0xFF) exactly where
  * uc[x] = 0xF000 | W and WW = W; uc[W-1] = 0 matches no W, which ends every run before the last column. */
@@ -493,7 +510,7 @@ static ALWAYS_INLINE int interior(StripeDecoder *d, Model *m, uint8_t *dst, cons
                 size_t node = 1;
                 int b;
                 for (b = 0; b < bits; b++) {
-                    FAST_BIT(t0 + node, bit);
+                    FAST_BIT_FLAT(t0 + node, bit);
                     node = 2 * node + bit;
                 }
                 value = (unsigned)(node - ((size_t)1 << bits));
