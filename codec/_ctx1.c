@@ -303,8 +303,8 @@ static NOINLINE int decode_pixel(StripeDecoder *d, Model *m, uint8_t *dst, const
  * the contexts its own way, as long as equal contexts share a slot and different ones do not:
  * here pat's bits are, from bit 0, W == NW, W == N, W == NE, WW == W, N == NW, N == NE,
  * NW == NE, NN == N. The row above decides bits 4..7 and N's part of the slot index; they are
- * worked out for the whole row before it is decoded, in a loop the compiler vectorises. Bits 0..2
- * come from one 32-bit load of NW, N, NE and a zero-byte test against W. The candidate list L
+ * worked out for the whole row before it is decoded, in a loop the compiler vectorises (uc), so
+ * that a pixel makes four comparisons with W for bits 0..3. The candidate list L
  * then depends on bits 0..2 and 4..6 only: CAND_M[pat] is its length and CAND_OFF[pat][i], for
  * i >= 1, where L[i] sits in the row above (N: 0, NE: +1, NW: -1); L[0] is W. The coder's state
  * lives in locals (a byte store may alias any struct field, which would make the compiler reload
@@ -401,7 +401,7 @@ static NOINLINE unsigned slot_count(Model *m, Slot *s, uint32_t c) {
         one_ = 0u - (uint32_t)(bit); /* all ones for a 1 */                                 \
         code -= bound_ & one_;                                                              \
         range = (bound_ & ~one_) | ((range - bound_) & one_);                               \
-        s_->p = (uint16_t)(((p_ - (p_ >> r_)) & one_) | ((p_ + ((PROB_ONE - p_) >> r_)) & ~one_)); \
+        s_->p = (uint16_t)(((p_ - (p_ >> r_)) & one_) | ((p_ + ((PROB_ONE - p_) >> r_)) & ~one_));  \
         RENORM();                                                                           \
     } while (0)
 
@@ -419,21 +419,14 @@ static void row_context(uint16_t *uc, const uint8_t *up, const uint8_t *up2, siz
     uc[width - 1] = 0;
 }
 
-/* The decoder keeps code and range in two registers; GCC's block vectoriser would pair them in
- * a vector register and shuffle them out again on every pixel. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define NO_SLP __attribute__((optimize("no-tree-slp-vectorize")))
-#else
-#define NO_SLP
-#endif
-
 /* Columns 2..W-2 of row y >= 2 (the body of decode_interior; small is a constant there).
  *
  * Run mode: where the context is flat (W, WW, N, NW, NE and NN all one label: pat = 0xFF) and
  * its slot has stopped counting (rate 6 from then on), the next pixel's context is flat too as
  * long as the row above stays flat with W's label (uc[x] = 0xF000 | W) and the pixels decode
  * as W, so they share one slot: its probability stays in a register while the run lasts and each
- * pixel costs one bit's arithmetic and two loads. On this photo at K = 8, 3 pixels in 4. */
+ * pixel costs one bit's arithmetic and a load: 9.1 of the 11.9 million pixels of the 12 MP photo
+ * (BENCHMARKS.md) at K = 8. */
 static ALWAYS_INLINE int interior(StripeDecoder *d, Model *m, uint8_t *dst, const uint8_t *up, const uint8_t *up2,
                                   const uint16_t *uc, size_t width, size_t y, size_t *fail_x, const int small) {
     Slot *const flags = m->flags;
@@ -535,11 +528,9 @@ static ALWAYS_INLINE int interior(StripeDecoder *d, Model *m, uint8_t *dst, cons
     return DEC_OK;
 }
 
-/* Columns 2..W-2 of row y >= 2. Returns DEC_OK, or a status with *fail_x set. up has a byte of
- * readable slack after it (its last byte is read but not used). */
-static NOINLINE NO_SLP int decode_interior(StripeDecoder *d, Model *m, uint8_t *dst, const uint8_t *up,
-                                           const uint8_t *up2, const uint16_t *uc, size_t width, size_t y,
-                                           size_t *fail_x) {
+/* Columns 2..W-2 of row y >= 2. Returns DEC_OK, or a status with *fail_x set. */
+static NOINLINE int decode_interior(StripeDecoder *d, Model *m, uint8_t *dst, const uint8_t *up, const uint8_t *up2,
+                                    const uint16_t *uc, size_t width, size_t y, size_t *fail_x) {
     if (m->small) return interior(d, m, dst, up, up2, uc, width, y, fail_x, 1);
     return interior(d, m, dst, up, up2, uc, width, y, fail_x, 0);
 }
@@ -586,7 +577,7 @@ static void expand_row(uint8_t *out, const uint8_t *labels, size_t n, const Colo
 /* On failure, *fail_x and *fail_y give the pixel at which decoding stopped. Before each row the
  * decoder reads *stop, the lowest stripe that has failed so far (another thread may lower it), and
  * gives up with DEC_CANCELLED when that is below index: kmq reports the first bad stripe, so work on
- * a later one is wasted. rows is 3 * width + 1 bytes of scratch, uc width uint16s. */
+ * a later one is wasted. rows is 3 * width bytes of scratch, uc width uint16s. */
 static int decode_stripe(StripeDecoder *d, uint8_t *labels, size_t width, size_t height, Model *m, uint8_t *rows,
                          uint16_t *uc, const volatile int32_t *stop, int32_t index, size_t *fail_x, size_t *fail_y) {
     size_t x, y;
@@ -770,7 +761,7 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
     if (check_geometry(k, width, height) < 0) goto done;
     if (check_decode_args(&out, width, height, index, stopobj, &stopbuf, &stop) < 0) goto done;
     if (model_memory(model_obj, k, &mem) < 0) goto done;
-    rows = (uint8_t *)calloc(3 * (size_t)width + 1, 1); /* + 1: decode_interior reads a byte past a row */
+    rows = (uint8_t *)malloc(3 * (size_t)width);
     uc = (uint16_t *)malloc(sizeof(uint16_t) * (size_t)width);
     if (rows == NULL || uc == NULL || model_init(&m, (int)k, mem) < 0) {
         PyErr_NoMemory();
