@@ -2,7 +2,7 @@
 
 Usage (from the repository root):
     python benchmarks/bench_decode_speed.py [--image PATH] [-k K [K ...]] [--coding C [C ...]]
-                                            [--repeat R] [--corpus DIR]
+                                            [--repeat R] [--quiet S] [--corpus DIR]
 
 The image (default: the 12 MP photo in ``corpus/photos``) is encoded, untimed, by the command
 ``kmq encode IMAGE -k K --coding C -o FILE`` for each K (default 8 and 256) and coding (default ctx1,
@@ -18,8 +18,9 @@ Then, in each of ``--repeat`` rounds (default 7), one run of each of these, in m
 Each figure is the median of the rounds; ``ratio`` is Pillow PNG->RGB's median over kmq.decode's, from
 the same rounds (issue 15's target: at least 2 with coding 1). The outputs are checked to be equal
 before timing. ``other`` is the CPU-seconds per second other processes used while a row was measured
-(0 = a quiet machine; kmq.decode runs on every core, Pillow on one, so a busy machine costs kmq more).
-When there is no image the script says so and exits 0.
+(0 = a quiet machine; kmq.decode runs on every core, Pillow on one, so a busy machine costs kmq more);
+``--quiet S`` waits up to S seconds before each row for the machine to go idle. When there is no image
+the script says so and exits 0.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_core import DEFAULT_CORPUS, LoadWatch, find_photo, machine_lines
+from bench_core import DEFAULT_CORPUS, LoadWatch, find_photo, machine_lines, wait_quiet
 
 STEPS = ("kmq.decode", "kmq labels", "Pillow PNG->RGB", "Pillow PNG->P")
 
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", type=int, nargs="+", default=[8, 256], help="palette sizes (default: 8 256)")
     parser.add_argument("--coding", nargs="+", default=["ctx1", "mix"], help="payload codings (default: ctx1 mix)")
     parser.add_argument("--repeat", type=int, default=7, help="rounds; each figure is their median (default: 7)")
+    parser.add_argument("--quiet", type=float, default=0, help="wait up to S s for an idle machine before each row")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus folder (default: %(default)s)")
     args = parser.parse_args(argv)
     image = args.image if args.image is not None else find_photo(args.corpus)
@@ -108,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         for k in args.k:
             for coding in args.coding:
                 data = make_file(image, k, coding, Path(folder))
+                if args.quiet > 0 and not wait_quiet(args.quiet):
+                    print(f"(the machine did not go quiet within {args.quiet:g} s: measuring anyway)")
                 medians, written, other = measure(data, args.repeat)
                 cells = " | ".join(f"{medians[name] * 1000:.1f}" for name in STEPS)
                 ratio = medians["Pillow PNG->RGB"] / medians["kmq.decode"]
