@@ -165,11 +165,9 @@ def decode(
     KmqError
         If the data is not a valid kmq file or exceeds ``max_pixels``.
     """
-    indexed = Indexed.from_bytes(data, max_pixels=max_pixels, verify_checksum=verify_checksum)
-    try:
-        return indexed.to_array()
-    except MemoryError:
-        raise PixelLimitError(f"{indexed.width}x{indexed.height} pixels: out of memory") from None
+    # Straight to pixels: the striped codings write each row's colours as they decode it.
+    _, _, pixels = container.loads(data, max_pixels=max_pixels, verify_checksum=verify_checksum, pixels=True)
+    return pixels
 
 
 def write(

@@ -247,15 +247,341 @@ static inline unsigned decode_bit(StripeDecoder *d, Model *m, Slot *s) {
     return bit;
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define LIKELY(c) __builtin_expect(!!(c), 1)
+#define UNLIKELY(c) __builtin_expect(!!(c), 0)
+#define NOINLINE __attribute__((noinline))
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define LIKELY(c) (c)
+#define UNLIKELY(c) (c)
+#define NOINLINE __declspec(noinline)
+#define ALWAYS_INLINE __forceinline
+#else
+#define LIKELY(c) (c)
+#define UNLIKELY(c) (c)
+#define NOINLINE
+#define ALWAYS_INLINE inline
+#endif
+
+/* pat as the decoder numbers it: PAT_ORDER[pat as context() builds it]; pat_order_init fills it. */
+static uint8_t PAT_ORDER[256];
+
+/* One pixel by the spec's steps, every border and stream-end case checked: the decoder's
+ * reference path, for the first two rows, the first two and the last column of each row and the
+ * last few pixels of a stream. Returns DEC_OK or the status that stops the stripe. */
+static NOINLINE int decode_pixel(StripeDecoder *d, Model *m, uint8_t *dst, const uint8_t *up, const uint8_t *up2,
+                                 size_t width, size_t x, size_t y) {
+    Context ctx;
+    int i, b, value = -1;
+    context(m, dst, up, up2, width, x, y, &ctx);
+    /* The decoder's own numbering of pat (see the fast path below): base = (v * 256 + pat) * 4. */
+    ctx.base = (ctx.base & ~(size_t)1023) | (size_t)PAT_ORDER[ctx.base >> 2 & 255] << 2;
+    for (i = 0; i < ctx.m; i++) {
+        if (decode_bit(d, m, &m->flags[ctx.base + (size_t)i])) {
+            value = ctx.list[i];
+            break;
+        }
+    }
+    if (value < 0) {
+        size_t node = 1;
+        for (b = 0; b < m->bits; b++) node = 2 * node + decode_bit(d, m, &m->tree[ctx.tbase + node]);
+        value = (int)(node - ((size_t)1 << m->bits));
+        if (value >= m->k) d->status = d->status ? d->status : DEC_LABEL_K;
+        for (i = 0; i < ctx.m; i++)
+            if (ctx.list[i] == value) d->status = d->status ? d->status : DEC_LABEL_IN_L;
+    }
+    if (d->status != DEC_OK) return d->status;
+    dst[x] = (uint8_t)value;
+    return DEC_OK;
+}
+
+/* ---- the interior fast path --------------------------------------------------------------
+ *
+ * Where all six neighbours exist (rows from 2, columns 2..W-2) none is ABSENT, and the decoder
+ * takes a faster road to the same bits. The slots are the decoder's own memory, so it may number
+ * the contexts its own way, as long as equal contexts share a slot and different ones do not:
+ * here pat's bits are, from bit 0, W == NW, W == N, W == NE, WW == W, N == NW, N == NE,
+ * NW == NE, NN == N. The row above decides bits 4..7 and N's part of the slot index; they are
+ * worked out for the whole row before it is decoded, in a loop the compiler vectorises (uc), so
+ * that a pixel makes four comparisons with W for bits 0..3. The candidate list L
+ * then depends on bits 0..2 and 4..6 only: CAND_M[pat] is its length and CAND_OFF[pat][i], for
+ * i >= 1, where L[i] sits in the row above (N: 0, NE: +1, NW: -1); L[0] is W. The coder's state
+ * lives in locals (a byte store may alias any struct field, which would make the compiler reload
+ * them all after every label), and a pixel at least FAST_MARGIN bytes before the stream's end
+ * cannot run past it, so its bits skip the end-of-stream tests. The arithmetic is the spec's,
+ * step for step: the labels and statuses are those of decode_pixel. */
+
+/* Most bytes one pixel can consume: 4 flags + 8 tree bits, each at most 2 bytes (after a bit
+ * range >= 2^24 >> 15 = 2^9, two shifts of 8 restore it). */
+#define FAST_MARGIN 24
+
+static uint8_t CAND_M[256];
+static int8_t CAND_OFF[256][4];
+
+static void cand_init(void) {
+    /* context()'s pat bit j becomes bit TO[j]: W == N, W == NW, W == NE, N == NW, N == NE,
+     * NW == NE, WW == W, NN == N. */
+    static const int TO[8] = {1, 0, 2, 4, 5, 6, 3, 7};
+    int pat, j;
+    for (pat = 0; pat < 256; pat++) {
+        int out = 0;
+        for (j = 0; j < 8; j++) out |= (pat >> j & 1) << TO[j];
+        PAT_ORDER[pat] = (uint8_t)out;
+    }
+    for (pat = 0; pat < 256; pat++) {
+        const int w_nw = pat & 1, w_n = pat >> 1 & 1, w_ne = pat >> 2 & 1;
+        const int n_nw = pat >> 4 & 1, n_ne = pat >> 5 & 1, nw_ne = pat >> 6 & 1;
+        int c = 0;
+        CAND_OFF[pat][c++] = 0; /* W: not read */
+        if (!w_n) CAND_OFF[pat][c++] = 0;
+        if (!w_ne && !n_ne) CAND_OFF[pat][c++] = 1;
+        if (!w_nw && !n_nw && !nw_ne) CAND_OFF[pat][c++] = -1;
+        CAND_M[pat] = (uint8_t)c;
+    }
+}
+
+/* A slot's first COUNT_MAX updates: count it, and list it for the next reset on its first. */
+static NOINLINE unsigned slot_count(Model *m, Slot *s, uint32_t c) {
+    if (c == 0) {
+        const uint64_t n = m->head->ntouched;
+        if (n < m->nslots) {
+            m->touched[n] = (uint32_t)(s - m->flags);
+            m->head->ntouched = n + 1;
+        }
+    }
+    s->c = (uint16_t)(c + 1);
+    return RATE[c];
+}
+
+/* decode_p's renormalisation on the locals range, code and ip, without the end-of-stream test: after
+ * a bit range >= 2^9, so two shifts at most. */
+#define RENORM()                                                                            \
+    do {                                                                                    \
+        if (range < RC_TOP) {                                                               \
+            range <<= 8;                                                                    \
+            code = (code << 8) | *ip++;                                                     \
+            if (range < RC_TOP) {                                                           \
+                range <<= 8;                                                                \
+                code = (code << 8) | *ip++;                                                 \
+            }                                                                               \
+        }                                                                                   \
+    } while (0)
+
+/* decode_p and slot_update on the locals range, code and ip, without the end-of-stream test. */
+#define FAST_BIT(slot, bit)                                                                 \
+    do {                                                                                    \
+        Slot *const s_ = (slot);                                                            \
+        const uint32_t p_ = s_->p, c_ = s_->c, bound_ = (range >> 15) * p_;                 \
+        unsigned r_ = 6;                                                                    \
+        if (UNLIKELY(c_ < COUNT_MAX)) r_ = slot_count(m, s_, c_);                           \
+        if (code < bound_) {                                                                \
+            range = bound_;                                                                 \
+            s_->p = (uint16_t)(p_ + ((PROB_ONE - p_) >> r_));                               \
+            (bit) = 0;                                                                      \
+        } else {                                                                            \
+            code -= bound_;                                                                 \
+            range -= bound_;                                                                \
+            s_->p = (uint16_t)(p_ - (p_ >> r_));                                            \
+            (bit) = 1;                                                                      \
+        }                                                                                   \
+        RENORM();                                                                           \
+    } while (0)
+
+/* FAST_BIT without a branch on the bit, for the escape tree's bits, which are close to coin tosses
+ * (a mispredicted branch on each would cost more than the arithmetic of both outcomes). */
+#define FAST_BIT_FLAT(slot, bit)                                                            \
+    do {                                                                                    \
+        Slot *const s_ = (slot);                                                            \
+        const uint32_t p_ = s_->p, c_ = s_->c, bound_ = (range >> 15) * p_;                 \
+        unsigned r_ = 6;                                                                    \
+        uint32_t one_;                                                                      \
+        if (UNLIKELY(c_ < COUNT_MAX)) r_ = slot_count(m, s_, c_);                           \
+        (bit) = code >= bound_;                                                             \
+        one_ = 0u - (uint32_t)(bit); /* all ones for a 1 */                                 \
+        code -= bound_ & one_;                                                              \
+        range = (bound_ & ~one_) | ((range - bound_) & one_);                               \
+        s_->p = (uint16_t)(((p_ - (p_ >> r_)) & one_) | ((p_ + ((PROB_ONE - p_) >> r_)) & ~one_));  \
+        RENORM();                                                                           \
+    } while (0)
+
+/* The row above's part of each pixel's context, for columns 1..W-2: pat's bits 4..7 << 8 | N, from
+ * byte compares the compiler vectorises. A pixel's context is flat (pat = 0xFF) exactly where
+ * uc[x] = 0xF000 | W and WW = W; uc[W-1] = 0 matches no W, which ends every run before the last column. */
+static void row_context(uint16_t *uc, const uint8_t *up, const uint8_t *up2, size_t width) {
+    size_t x;
+    for (x = 1; x + 1 < width; x++) {
+        const uint8_t n = up[x], nw = up[x - 1], ne = up[x + 1], nn = up2[x];
+        const uint8_t bits =
+            (uint8_t)((n == nw ? 0x10 : 0) | (n == ne ? 0x20 : 0) | (nw == ne ? 0x40 : 0) | (nn == n ? 0x80 : 0));
+        uc[x] = (uint16_t)(bits << 8 | n);
+    }
+    uc[width - 1] = 0;
+}
+
+/* Columns 2..W-2 of row y >= 2 (the body of decode_interior; small is a constant there).
+ *
+ * Run mode: where the context is flat (W, WW, N, NW, NE and NN all one label: pat = 0xFF) and
+ * its slot has stopped counting (rate 6 from then on), the next pixel's context is flat too as
+ * long as the row above stays flat with W's label (uc[x] = 0xF000 | W) and the pixels decode
+ * as W, so they share one slot: its probability stays in a register while the run lasts and each
+ * pixel costs one bit's arithmetic and a load: 9.1 of the 11.9 million pixels of the 12 MP photo
+ * (BENCHMARKS.md) at K = 8. */
+static ALWAYS_INLINE int interior(StripeDecoder *d, Model *m, uint8_t *dst, const uint8_t *up, const uint8_t *up2,
+                                  const uint16_t *uc, size_t width, size_t y, size_t *fail_x, const int small) {
+    Slot *const flags = m->flags;
+    const uint8_t *ip = d->rc.in + d->rc.pos;
+    /* ip > safe_end: fewer than FAST_MARGIN bytes left (always, in a stream that short: ip >= in + 5) */
+    const uint8_t *const safe_end = d->rc.in + (d->rc.len >= FAST_MARGIN ? d->rc.len - FAST_MARGIN : 0);
+    const int k = m->k, bits = m->bits;
+    const size_t wmul = small ? (size_t)(k + 1) * 256 : 0;
+    uint32_t code = d->rc.code, range = d->rc.range;
+    size_t x = 2;
+    unsigned ww = dst[0], w = dst[1];
+    Slot *fw = flags + 4 * (w * wmul); /* W's part of the slot index, where K <= SMALL_K */
+    while (x + 1 < width) {
+        unsigned value, bit, pat;
+        Slot *s;
+        if (UNLIKELY(ip > safe_end)) { /* near the end: the checked path */
+            int status;
+            d->rc.code = code, d->rc.range = range, d->rc.pos = (size_t)(ip - d->rc.in);
+            status = decode_pixel(d, m, dst, up, up2, width, x, y);
+            code = d->rc.code, range = d->rc.range, ip = d->rc.in + d->rc.pos;
+            if (status != DEC_OK) {
+                *fail_x = x;
+                return status;
+            }
+            value = dst[x];
+            fw = flags + 4 * (value * wmul);
+            goto next;
+        }
+        {
+            const unsigned u = uc[x], nw = up[x - 1], ne = up[x + 1];
+            /* N is u & 0xFF; compares rather than arithmetic keep W's path to the slot short */
+            pat = (u >> 8) | (unsigned)(w == nw) | (unsigned)(w == (u & 0xFFu)) << 1 | (unsigned)(w == ne) << 2 |
+                  (unsigned)(ww == w) << 3;
+            s = small ? fw + 4 * (((u & 0xFFu) << 8) + pat) : flags + 4 * pat;
+        }
+        if (pat == 0xFFu && s->c == COUNT_MAX) { /* run mode */
+            uint32_t p = s->p, bound;
+            for (;;) {
+                bound = (range >> 15) * p;
+                if (code < bound) break;
+                code -= bound;
+                range -= bound;
+                p -= p >> 6;
+                RENORM();
+                dst[x++] = (uint8_t)w;
+                if (uc[x] != (0xF000u | w) || ip > safe_end) {
+                    s->p = (uint16_t)p;
+                    ww = w;
+                    goto run_ended;
+                }
+            }
+            range = bound; /* a 0: not W, at pixel x; its list is W alone */
+            p += (PROB_ONE - p) >> 6;
+            RENORM();
+            s->p = (uint16_t)p;
+            ww = w;
+            bit = 0;
+        } else {
+            FAST_BIT(s, bit);
+        }
+        if (LIKELY(bit)) {
+            value = w;
+        } else {
+            const int mm = CAND_M[pat];
+            int i;
+            for (i = 1; i < mm; i++) {
+                FAST_BIT(s + i, bit);
+                if (bit) break;
+            }
+            if (i < mm) {
+                value = (up + x)[CAND_OFF[pat][i]];
+            } else {
+                Slot *const t0 = m->tree + ((size_t)w << bits);
+                size_t node = 1;
+                int b;
+                for (b = 0; b < bits; b++) {
+                    FAST_BIT_FLAT(t0 + node, bit);
+                    node = 2 * node + bit;
+                }
+                value = (unsigned)(node - ((size_t)1 << bits));
+                if ((int)value >= k || value == w || (mm > 1 && value == (up + x)[CAND_OFF[pat][1]]) ||
+                    (mm > 2 && value == (up + x)[CAND_OFF[pat][2]]) ||
+                    (mm > 3 && value == (up + x)[CAND_OFF[pat][3]])) {
+                    d->rc.code = code, d->rc.range = range, d->rc.pos = (size_t)(ip - d->rc.in);
+                    *fail_x = x;
+                    return (int)value >= k ? DEC_LABEL_K : DEC_LABEL_IN_L;
+                }
+            }
+            fw = flags + 4 * (value * wmul);
+        }
+        dst[x] = (uint8_t)value;
+    next:
+        ww = w;
+        w = value;
+        x++;
+    run_ended:;
+    }
+    d->rc.code = code, d->rc.range = range, d->rc.pos = (size_t)(ip - d->rc.in);
+    return DEC_OK;
+}
+
+/* Columns 2..W-2 of row y >= 2. Returns DEC_OK, or a status with *fail_x set. */
+static NOINLINE int decode_interior(StripeDecoder *d, Model *m, uint8_t *dst, const uint8_t *up, const uint8_t *up2,
+                                    const uint16_t *uc, size_t width, size_t y, size_t *fail_x) {
+    if (m->small) return interior(d, m, dst, up, up2, uc, width, y, fail_x, 1);
+    return interior(d, m, dst, up, up2, uc, width, y, fail_x, 0);
+}
+
+/* ---- palette expansion -------------------------------------------------------------------- */
+
+/* A palette of C = 3 or 4 channels as one 32-bit word per label, in memory order, so that a
+ * pixel is one 4-byte store (labels >= K, which a valid plane does not hold, get zero bytes, or
+ * for K <= 16 another entry's). For K <= 16, pair
+ * holds the two pixels of every pair of labels (index: first | second << 4) in 2 * C bytes, so
+ * that two pixels are one 8-byte store. */
+typedef struct {
+    uint32_t entry[256];
+    uint64_t pair[256];
+    int channels, pairs;
+} Colours;
+
+static void colours_init(Colours *c, const uint8_t *palette, int k, int channels) {
+    int i;
+    memset(c->entry, 0, sizeof c->entry);
+    for (i = 0; i < k; i++) memcpy(&c->entry[i], palette + (size_t)i * (size_t)channels, (size_t)channels);
+    c->channels = channels;
+    c->pairs = k <= 16;
+    if (c->pairs)
+        for (i = 0; i < 256; i++) {
+            uint8_t two[8] = {0};
+            memcpy(two, &c->entry[i & 15], (size_t)channels);
+            memcpy(two + channels, &c->entry[i >> 4], (size_t)channels);
+            memcpy(&c->pair[i], two, 8);
+        }
+}
+
+/* out[x * C .. x * C + C) = the colour of labels[x], for n >= 1 labels. A store may write past its
+ * pixels into the next ones, which later stores overwrite; the last pixel is stored in C bytes. */
+static void expand_row(uint8_t *out, const uint8_t *labels, size_t n, const Colours *c) {
+    const size_t ch = (size_t)c->channels;
+    size_t x = 0;
+    if (c->pairs) /* labels < 16: two per lookup; stops while a whole 8-byte store still fits */
+        for (; x + 3 <= n; x += 2) memcpy(out + ch * x, &c->pair[labels[x] | (labels[x + 1] & 15) << 4], 8);
+    for (; x + 1 < n; x++) memcpy(out + ch * x, &c->entry[labels[x]], 4);
+    memcpy(out + ch * (n - 1), &c->entry[labels[n - 1]], ch);
+}
+
 /* On failure, *fail_x and *fail_y give the pixel at which decoding stopped. Before each row the
  * decoder reads *stop, the lowest stripe that has failed so far (another thread may lower it), and
  * gives up with DEC_CANCELLED when that is below index: kmq reports the first bad stripe, so work on
- * a later one is wasted. rows is 3 * width bytes of scratch. */
+ * a later one is wasted. rows is 3 * width bytes of scratch, uc width uint16s. */
 static int decode_stripe(StripeDecoder *d, uint8_t *labels, size_t width, size_t height, Model *m, uint8_t *rows,
-                         const volatile int32_t *stop, int32_t index, size_t *fail_x, size_t *fail_y) {
-    Context ctx;
+                         uint16_t *uc, const volatile int32_t *stop, int32_t index, size_t *fail_x, size_t *fail_y) {
     size_t x, y;
-    int i, b;
+    int status;
     *fail_x = 0;
     *fail_y = 0;
     d->status = decoder_start(&d->rc);
@@ -267,33 +593,25 @@ static int decode_stripe(StripeDecoder *d, uint8_t *labels, size_t width, size_t
             *fail_y = y;
             return DEC_CANCELLED;
         }
-        for (x = 0; x < width; x++) {
-            int value = -1;
-            context(m, dst, up, up2, width, x, y, &ctx);
-            for (i = 0; i < ctx.m; i++) {
-                if (decode_bit(d, m, &m->flags[ctx.base + (size_t)i])) {
-                    value = ctx.list[i];
-                    break;
-                }
-            }
-            if (value < 0) {
-                size_t node = 1;
-                for (b = 0; b < m->bits; b++) node = 2 * node + decode_bit(d, m, &m->tree[ctx.tbase + node]);
-                value = (int)(node - ((size_t)1 << m->bits));
-                if (value >= m->k) d->status = d->status ? d->status : DEC_LABEL_K;
-                for (i = 0; i < ctx.m; i++)
-                    if (ctx.list[i] == value) d->status = d->status ? d->status : DEC_LABEL_IN_L;
-            }
-            if (d->status != DEC_OK) {
-                *fail_x = x;
-                *fail_y = y;
-                return d->status;
-            }
-            dst[x] = (uint8_t)value;
+        *fail_y = y;
+        if (y >= 2 && width >= 4) {
+            row_context(uc, up, up2, width);
+            for (x = 0; x < 2; x++)
+                if ((status = decode_pixel(d, m, dst, up, up2, width, x, y)) != DEC_OK) goto fail;
+            if ((status = decode_interior(d, m, dst, up, up2, uc, width, y, fail_x)) != DEC_OK) return status;
+            x = width - 1;
+            if ((status = decode_pixel(d, m, dst, up, up2, width, x, y)) != DEC_OK) goto fail;
+        } else {
+            for (x = 0; x < width; x++)
+                if ((status = decode_pixel(d, m, dst, up, up2, width, x, y)) != DEC_OK) goto fail;
         }
         memcpy(labels + y * width, dst, width);
     }
+    *fail_y = 0;
     return decoder_end(&d->rc);
+fail:
+    *fail_x = x;
+    return status;
 }
 
 /* ---- Python bindings ---------------------------------------------------------------------- */
@@ -410,6 +728,21 @@ PyDoc_STRVAR(decode_doc,
              "whose first 4 bytes are a native int32: when it is below ``index`` at\n"
              "the start of a row, decoding stops with status 9 at that row.");
 
+/* The palette argument of expand: K * C bytes, C = 3 or 4. 0, or -1 with an error set. */
+static int read_colours(PyObject *obj, Py_ssize_t k, Colours *colours) {
+    Py_buffer pal;
+    int status = 0;
+    if (PyObject_GetBuffer(obj, &pal, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    if (pal.len != 3 * k && pal.len != 4 * k) {
+        PyErr_Format(PyExc_ValueError, "palette is %zd bytes, not %zd x 3 or %zd x 4", pal.len, k, k);
+        status = -1;
+    } else {
+        colours_init(colours, (const uint8_t *)pal.buf, (int)k, (int)(pal.len / k));
+    }
+    PyBuffer_Release(&pal);
+    return status;
+}
+
 static PyObject *py_decode(PyObject *self, PyObject *args) {
     Py_buffer in, out, stopbuf = {0};
     Py_ssize_t width, height, k, index = 0, detail = 0;
@@ -417,6 +750,7 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
     Model m = {0};
     StripeDecoder d = {0};
     uint8_t *rows = NULL;
+    uint16_t *uc = NULL;
     void *mem = NULL;
     const volatile int32_t *stop = NULL;
     int status = DEC_OK, have_model = 0;
@@ -428,7 +762,8 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
     if (check_decode_args(&out, width, height, index, stopobj, &stopbuf, &stop) < 0) goto done;
     if (model_memory(model_obj, k, &mem) < 0) goto done;
     rows = (uint8_t *)malloc(3 * (size_t)width);
-    if (rows == NULL || model_init(&m, (int)k, mem) < 0) {
+    uc = (uint16_t *)malloc(sizeof(uint16_t) * (size_t)width);
+    if (rows == NULL || uc == NULL || model_init(&m, (int)k, mem) < 0) {
         PyErr_NoMemory();
         goto done;
     }
@@ -436,16 +771,53 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
     d.rc.in = (const uint8_t *)in.buf;
     d.rc.len = (size_t)in.len;
     Py_BEGIN_ALLOW_THREADS;
-    status = decode_stripe(&d, (uint8_t *)out.buf, (size_t)width, (size_t)height, &m, rows, stop, (int32_t)index,
-                           &fx, &fy);
+    status = decode_stripe(&d, (uint8_t *)out.buf, (size_t)width, (size_t)height, &m, rows, uc, stop,
+                           (int32_t)index, &fx, &fy);
     Py_END_ALLOW_THREADS;
     detail = decoder_detail(&d.rc, status);
     result = Py_BuildValue("innn", status, (Py_ssize_t)fx, (Py_ssize_t)fy, detail);
 done:
     if (have_model) model_done(&m);
     free(rows);
+    free(uc);
     if (stop != NULL) PyBuffer_Release(&stopbuf);
     PyBuffer_Release(&in);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+PyDoc_STRVAR(expand_doc,
+             "expand(labels, k, palette, out) -> None\n\n"
+             "Palette expansion without the GIL: ``palette`` is k * C bytes (C = 3 or\n"
+             "4 channels per entry) and ``out``, a writable C-contiguous buffer of\n"
+             "len(labels) * C bytes, gets the colour of each label. Every label must\n"
+             "be < k: the bytes of one that is not are unspecified (but nothing\n"
+             "outside ``out`` is written).");
+
+static PyObject *py_expand(PyObject *self, PyObject *args) {
+    Py_buffer labels, out;
+    Py_ssize_t k;
+    PyObject *palette_obj, *result = NULL;
+    Colours colours;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nOw*", &labels, &k, &palette_obj, &out)) return NULL;
+    if (k < 1 || k > 256) {
+        PyErr_Format(PyExc_ValueError, "k %zd not in 1..256", k);
+        goto done;
+    }
+    if (read_colours(palette_obj, k, &colours) < 0) goto done;
+    if (labels.len > PY_SSIZE_T_MAX / colours.channels || out.len != labels.len * colours.channels) {
+        PyErr_Format(PyExc_ValueError, "output is %zd bytes, not %zd x %d", out.len, labels.len, colours.channels);
+        goto done;
+    }
+    if (labels.len > 0) {
+        Py_BEGIN_ALLOW_THREADS;
+        expand_row((uint8_t *)out.buf, (const uint8_t *)labels.buf, (size_t)labels.len, &colours);
+        Py_END_ALLOW_THREADS;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&labels);
     PyBuffer_Release(&out);
     return result;
 }
@@ -454,6 +826,7 @@ static PyMethodDef methods[] = {
     {"new_model", py_new_model, METH_O, new_model_doc},
     {"encode", py_encode, METH_VARARGS, encode_doc},
     {"decode", py_decode, METH_VARARGS, decode_doc},
+    {"expand", py_expand, METH_VARARGS, expand_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -462,4 +835,7 @@ static struct PyModuleDef module = {
     -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__ctx1(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__ctx1(void) {
+    cand_init();
+    return PyModule_Create(&module);
+}

@@ -1,6 +1,7 @@
 """Payload coding 1 (ctx1) of spec/FORMAT.md, one stripe at a time (C extension).
 
-``kmq._ctx1_py`` has the same functions in plain Python, for installs without a compiler.
+``kmq._ctx1_py`` has the same coder functions in plain Python, for installs without a compiler
+(``expand``, palette expansion, is the C coder's own: :mod:`kmq.ctx1` uses numpy there).
 """
 
 import numpy as np
@@ -23,3 +24,4 @@ def decode(
     index: int = 0,
     /,
 ) -> tuple[int, int, int, int]: ...
+def expand(labels: Buffer | np.ndarray, k: int, palette: Buffer | np.ndarray, out: Buffer | np.ndarray, /) -> None: ...

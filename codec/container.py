@@ -27,6 +27,7 @@ __all__ = [
     "CODING_MIX",
     "STRIPED_CODINGS",
     "decode_striped",
+    "decode_striped_pixels",
     "fallback_note",
     "CODINGS",
     "DEFAULT_CODING",
@@ -325,6 +326,20 @@ def decode_striped(
     return ctx1.decode(payload, spans, width, height, palette.shape[0])
 
 
+def decode_striped_pixels(
+    coding: int, payload: memoryview, spans: list[tuple[int, int]], width: int, height: int, palette: NDArray[np.uint8]
+) -> NDArray[np.uint8]:
+    """:func:`decode_striped` to pixels, ``palette[labels]``, without a label plane: (H, W, C).
+
+    Raises
+    ------
+    FormatError, TruncatedError
+        As :func:`decode_striped`.
+    """
+    coder = mix.coder(palette) if coding == CODING_MIX else None
+    return ctx1.decode_pixels(payload, spans, width, height, palette, coder)
+
+
 def fallback_note(asked: int | str, written: int) -> str:
     """Why a file was written in another coding than the one asked for ("" when it was not)."""
     number = coding_number(asked)
@@ -465,6 +480,7 @@ def loads(
     *,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     verify_checksum: bool = True,
+    pixels: bool = False,
 ) -> tuple[Header, NDArray[np.uint8], NDArray[np.uint8]]:
     """Parse and validate a complete kmq file.
 
@@ -479,12 +495,16 @@ def loads(
         Largest ``width * height`` accepted; ``None`` for no limit.
     verify_checksum : bool
         Skip the CRC-32 check when False (for fuzzing the deeper checks).
+    pixels : bool
+        Return the pixels, ``palette[labels]``, instead of the labels: the
+        striped codings then write them as they decode, without a label
+        plane (what :func:`kmq.decode` wants). The checks are the same.
 
     Returns
     -------
     header : Header
     palette : (K, C) uint8 ndarray
-    labels : (H, W) uint8 ndarray
+    labels : (H, W) uint8 ndarray, or with ``pixels`` (H, W, C)
 
     Raises
     ------
@@ -529,19 +549,25 @@ def loads(
         raise PixelLimitError(f"{header.width}x{header.height} pixels cannot be held in memory on this machine")
     memory.check(header.width, header.height, memory.DECODE_BYTES_PER_PIXEL, "")
     payload = view[palette_end:body_end]
+    # Read-only and the caller's own: Indexed keeps them without another copy of the labels.
+    palette = palette.copy()
+    palette.flags.writeable = False
     try:
+        if header.coding in STRIPED_CODINGS and pixels:
+            image = decode_striped_pixels(header.coding, payload, spans, header.width, header.height, palette)
+            return header, palette, image
         if header.coding in STRIPED_CODINGS:
             labels = decode_striped(header.coding, payload, spans, header.width, header.height, palette)
         else:
             labels = bitpack.unpack(payload, header.pixels, header.bits).reshape(header.height, header.width)
+        # The striped codings' decoders refuse an escape >= k themselves (D10); raw packing can hold any value (D9).
+        if header.coding == CODING_RAW and labels.size and int(labels.max()) >= header.k:
+            raise FormatError(f"label {int(labels.max())} >= k={header.k} in payload")
+        if pixels:
+            return header, palette, ctx1.expand(labels, palette)
     except MemoryError:
-        raise PixelLimitError(f"{header.width}x{header.height} pixels: out of memory for the labels") from None
-    # The striped codings' decoders refuse an escape >= k themselves (D10); raw packing can hold any value (D9).
-    if header.coding == CODING_RAW and labels.size and int(labels.max()) >= header.k:
-        raise FormatError(f"label {int(labels.max())} >= k={header.k} in payload")
-    # Read-only and the caller's own: Indexed keeps them without another copy of the labels.
-    palette = palette.copy()
-    palette.flags.writeable = False
+        what = "pixels" if pixels else "labels"
+        raise PixelLimitError(f"{header.width}x{header.height} pixels: out of memory for the {what}") from None
     labels.flags.writeable = False
     return header, palette, labels
 

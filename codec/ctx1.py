@@ -49,6 +49,9 @@ __all__ = [
     "read_stripe_count",
     "stripe_table",
     "decode",
+    "decode_pixels",
+    "can_expand",
+    "expand",
     "warn_backend_choice",
 ]
 
@@ -409,10 +412,104 @@ def decode(
     FormatError, TruncatedError
         Naming the stripe, the rule and, where it applies, the pixel.
     """
+    return _decode(payload, spans, width, height, k, coder, None)
+
+
+def decode_pixels(
+    payload: memoryview,
+    spans: list[tuple[int, int]],
+    width: int,
+    height: int,
+    palette: NDArray[np.uint8],
+    coder: StripeCoder | None = None,
+) -> NDArray[np.uint8]:
+    """Decode a coding-1 payload (or, given ``coder``, that coding's) straight to pixels.
+
+    :func:`decode` then ``palette[labels]``, without the label plane: each stripe is expanded
+    on the thread that decoded it, as soon as it has decoded (in C where the C coder is built).
+
+    Parameters
+    ----------
+    payload, spans, width, height, coder
+        As for :func:`decode`.
+    palette : (K, C) uint8 ndarray
+        K = 2 to 256 entries of C = 3 or 4 channels.
+
+    Returns
+    -------
+    (H, W, C) uint8 ndarray
+
+    Raises
+    ------
+    FormatError, TruncatedError
+        As :func:`decode`.
+    """
+    return _decode(payload, spans, width, height, palette.shape[0], coder, np.ascontiguousarray(palette, np.uint8))
+
+
+def can_expand() -> bool:
+    """Whether :func:`expand` runs in C (the C coder is in use), rather than with numpy's ``take``."""
+    return getattr(_backend, "expand", None) is not None
+
+
+def _expand_into(labels: NDArray[np.uint8], palette: NDArray[np.uint8], out: NDArray[np.uint8]) -> None:
+    """``out[...] = palette[labels]``: in C without the GIL where the C coder is in use, else with numpy."""
+    expand = getattr(_backend, "expand", None)
+    if expand is not None:
+        expand(labels, palette.shape[0], palette, out)
+    else:
+        np.take(palette, labels, axis=0, out=out)
+
+
+def expand(labels: NDArray[np.uint8], palette: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """``palette[labels]``, in row blocks on threads for large images.
+
+    Parameters
+    ----------
+    labels : (H, W) uint8 ndarray
+        Every value < K (of a label >= K the C code writes unspecified bytes, numpy raises IndexError).
+    palette : (K, C) uint8 ndarray
+
+    Returns
+    -------
+    (H, W, C) uint8 ndarray
+    """
+    labels = np.ascontiguousarray(labels, dtype=np.uint8)
+    palette = np.ascontiguousarray(palette, dtype=np.uint8)
+    height, width = labels.shape
+    out = np.empty((height, width, palette.shape[1]), dtype=np.uint8)
+    workers = min(_workers(height, labels.size), height)
+    bounds = [(i * height // workers, (i + 1) * height // workers) for i in range(workers)]
+
+    def work(index: int, model: object) -> None:
+        start, stop = bounds[index]
+        _expand_into(labels[start:stop], palette, out[start:stop])
+
+    _run(workers, work, 0, workers, lambda k: None)
+    return out
+
+
+def _decode(
+    payload: memoryview,
+    spans: list[tuple[int, int]],
+    width: int,
+    height: int,
+    k: int,
+    coder: StripeCoder | None,
+    palette: NDArray[np.uint8] | None,
+) -> NDArray[np.uint8]:
+    """:func:`decode`, or with ``palette`` :func:`decode_pixels`.
+
+    With a palette, each stripe's labels go to a buffer of the stripe's size and are expanded
+    on the thread that decoded them, while they are still in the cache; the pixels are allocated
+    when the first stripe has decoded, so that a file whose streams fail (a decompression bomb
+    with a short stream) costs at most the labels, as before, never the pixels.
+    """
     warn_backend_choice()
     coder = _ctx1_coder() if coder is None else coder
     rows = stripe_rows(height, len(spans))
-    labels = np.empty((height, width), dtype=np.uint8)
+    labels = np.empty((height, width), dtype=np.uint8) if palette is None else None
+    pixels: list[NDArray[np.uint8]] = []  # the pixel array, once a stripe has decoded
     # The lowest stripe that has failed so far. Stripes run in order (on one thread, or
     # started in order on several) and a stripe stops at its next row once an earlier one
     # has failed, so a bad file costs the work up to its first bad stripe, not the whole image.
@@ -423,13 +520,18 @@ def decode(
         if failed[0] < index:
             return _CANCELLED, 0, 0, 0
         (lo, hi), (start, stop) = spans[index], rows[index]
-        out = labels[start:stop]
+        out = labels[start:stop] if labels is not None else np.empty((stop - start, width), dtype=np.uint8)
         result: tuple[int, int, int, int] = coder.decode(
             payload[lo:hi], width, stop - start, k, out, model, failed, index
         )
         if result[0] not in (0, _CANCELLED):
             with lock:
                 failed[0] = min(int(failed[0]), index)
+        elif result[0] == 0 and palette is not None:
+            with lock:
+                if not pixels:
+                    pixels.append(np.empty((height, width, palette.shape[1]), dtype=np.uint8))
+            _expand_into(out, palette, pixels[0][start:stop])
         return result
 
     results = _run(len(spans), work, k, _workers(len(spans), width * height), coder.new_model)
@@ -439,4 +541,4 @@ def decode(
             error, message = _STATUS[status]
             text = message.format(min=MIN_STREAM, detail=detail, x=x, y=start + y)
             raise error(f"payload stripe {index} (rows {start}..{stop - 1}): stream {text}")
-    return labels
+    return labels if labels is not None else pixels[0]

@@ -221,6 +221,32 @@ def test_to_array_is_palette_lookup_at_every_k_and_odd_size(k, channels, size):
     assert np.array_equal(kmq.Indexed(palette, labels).to_array(), palette[labels])
 
 
+@pytest.mark.parametrize("coding", ["raw", "ctx1", "mix"])
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("k", [1, 2, 16, 17, 256])
+def test_loads_pixels_and_decode_give_the_labels_looked_up(coding, channels, k):
+    rng = np.random.default_rng(k + channels)
+    palette = rng.integers(0, 256, (k, channels), dtype=np.uint8)
+    labels = (np.add.outer(np.arange(70) // 9, np.arange(90) // 7) % k).astype(np.uint8)
+    data = container.dumps(palette, labels, coding)
+    header, read_palette, pixels = container.loads(data, pixels=True)
+    assert header == container.loads(data)[0]
+    assert np.array_equal(read_palette, palette)
+    assert np.array_equal(pixels, palette[labels])
+    assert np.array_equal(kmq.decode(data), kmq.Indexed.from_bytes(data).to_array())
+
+
+def test_loads_pixels_checks_what_loads_checks():
+    data = bytearray(container.dumps(PALETTE, LABELS))
+    data[-1] ^= 1
+    with pytest.raises(kmq.ChecksumError):
+        container.loads(bytes(data), pixels=True)
+    raw = container.dumps(np.zeros((3, 3), np.uint8), np.zeros((2, 4), np.uint8), "raw")
+    body = raw[:-5] + b"\xff"  # the last four labels read 3, which is not < k
+    with pytest.raises(kmq.FormatError, match=r"label 3 >= k=3 in payload"):
+        container.loads(body + struct.pack(">I", zlib.crc32(body)), pixels=True)
+
+
 # --------------------------------------------------------------------------
 # The header just written and the stripe count, read in one place each
 # --------------------------------------------------------------------------

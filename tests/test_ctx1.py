@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import struct
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -141,6 +143,121 @@ def test_several_stripes_need_4096_pixels_each():
     assert ctx1.max_stripes(4096 * 5, 3) == 3, "and never more than the rows"
     with pytest.raises(kmq.ParameterError, match=r"stripes 2 not in 1\.\.1 for 64x64 pixels"):
         ctx1.encode(np.zeros((64, 64), np.uint8), 2, stripes=2)
+
+
+# --------------------------------------------------------------------------
+# Decoding straight to pixels, and the decoder's fast paths
+# --------------------------------------------------------------------------
+
+
+@given(planes(), st.sampled_from([3, 4]), st.sampled_from(["ctx1", "mix"]), st.integers(0, 2**32 - 1))
+@example((structured(8, 97, 128, noise=0.001), 8, 3), 3, "ctx1", 0)  # long runs, saturated slots
+@example((structured(16, 97, 128), 16, 3), 4, "mix", 1)
+@example((structured(256, 64, 64), 256, 1), 3, "ctx1", 2)
+def test_decode_pixels_is_the_palette_looked_up_in_decode(case, channels, coding, seed):
+    labels, k, stripes = case
+    height, width = labels.shape
+    palette = np.random.default_rng(seed).integers(0, 256, (k, channels), dtype=np.uint8)
+    coder = kmq.mix.coder(palette) if coding == "mix" else None
+    payload = memoryview(ctx1.encode(labels, k, stripes=stripes, coder=coder))
+    spans = ctx1.stripe_table(payload, width, height)
+    pixels = ctx1.decode_pixels(payload, spans, width, height, palette, coder)
+    assert pixels.shape == (height, width, channels)
+    assert np.array_equal(pixels, palette[labels])
+
+
+@given(planes(big=False), st.data())
+def test_decode_pixels_fails_where_decode_fails_with_the_same_error(case, data):
+    labels, k, _ = case
+    height, width = labels.shape
+    stream = bytearray(ctx1.encode(labels, k, stripes=1))
+    at = data.draw(st.integers(6, len(stream) - 1))
+    stream[at] = data.draw(st.integers(0, 255))
+    payload = memoryview(bytes(stream))
+    spans = ctx1.stripe_table(payload, width, height)
+    palette = np.zeros((k, 3), np.uint8)
+    try:
+        expected = ctx1.decode(payload, spans, width, height, k)
+    except kmq.FormatError as error:
+        with pytest.raises(type(error), match=re.escape(str(error))):
+            ctx1.decode_pixels(payload, spans, width, height, palette)
+    else:
+        assert np.array_equal(ctx1.decode_pixels(payload, spans, width, height, palette), palette[expected])
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 16, 17, 256])
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2), (2, 3), (5, 7), (1025, 1024)])
+def test_expand_is_the_palette_looked_up(k, channels, shape):
+    rng = np.random.default_rng(k + channels)
+    palette = rng.integers(0, 256, (k, channels), dtype=np.uint8)
+    labels = rng.integers(0, k, shape, dtype=np.uint8)
+    assert np.array_equal(ctx1.expand(labels, palette), palette[labels])
+
+
+needs_c = pytest.mark.skipif(ctx1.BACKEND != "C", reason="the C coder is not built")
+
+
+@needs_c
+@pytest.mark.parametrize("k", [2, 8, 16, 17, 256])
+@pytest.mark.parametrize("noise", [0.0, 0.002, 0.05])
+def test_the_c_decoders_fast_paths_read_damaged_streams_as_the_plain_coder_does(k, noise):
+    """Flat planes reach the C decoder's run mode (saturated slots), the interior path and the checked
+    path near a stream's end; the plain-Python coder follows the spec step by step. Both give the
+    same status, pixel and rows for the stream and for damaged copies of it."""
+    from kmq import _ctx1, _ctx1_py
+
+    labels = structured(k, 48, 150, seed=k, noise=noise)
+    labels[10:40, 20:140] = labels[10, 20]  # a flat block: long runs
+    height, width = labels.shape
+    stream = _ctx1.encode(labels, width, height, k, 1 << 30)
+    rng = np.random.default_rng(k)
+    copies = [stream, stream[:-1], stream + b"\0"]
+    for _ in range(6):
+        damaged = bytearray(stream)
+        damaged[int(rng.integers(5, len(stream)))] ^= 1 << int(rng.integers(0, 8))
+        copies.append(bytes(damaged))
+    for data in copies:
+        ours, theirs = np.full_like(labels, 7), np.full_like(labels, 7)
+        assert _ctx1.decode(data, width, height, k, ours) == _ctx1_py.decode(data, width, height, k, theirs)
+        assert np.array_equal(ours, theirs)
+    out = np.empty_like(labels)
+    assert _ctx1.decode(stream, width, height, k, out) == (0, 0, 0, 0)
+    assert np.array_equal(out, labels)
+
+
+@needs_c
+def test_the_c_expands_arguments_are_checked():
+    from kmq import _ctx1
+
+    out = bytearray(12)
+    _ctx1.expand(bytes([0, 2, 1, 2]), 3, bytes(range(9)), out)
+    assert out == bytes([0, 1, 2, 6, 7, 8, 3, 4, 5, 6, 7, 8])
+    with pytest.raises(ValueError, match=r"palette is 8 bytes, not 3 x 3 or 3 x 4"):
+        _ctx1.expand(bytes(2), 3, bytes(8), bytearray(6))
+    with pytest.raises(ValueError, match=r"output is 5 bytes, not 2 x 3"):
+        _ctx1.expand(bytes(2), 3, bytes(9), bytearray(5))
+    with pytest.raises(ValueError, match=r"k 0 not in 1\.\.256"):
+        _ctx1.expand(bytes(2), 0, bytes(9), bytearray(6))
+
+
+def test_decode_pixels_allocates_the_pixels_only_once_a_stripe_has_decoded():
+    """A file whose one stream fails (a bomb: a short stream for many pixels) costs the stripe's
+    labels, never the pixels."""
+    labels = structured(8, 600, 400, noise=0.0)
+    payload = bytearray(ctx1.encode(labels, 8, stripes=1))
+    del payload[len(payload) // 2 :]
+    payload[2:6] = struct.pack(">I", len(payload) - 6)
+    view = memoryview(bytes(payload))
+    spans = ctx1.stripe_table(view, 400, 600)
+    tracemalloc.start()
+    try:
+        with pytest.raises(kmq.TruncatedError, match="ends early"):
+            ctx1.decode_pixels(view, spans, 400, 600, np.zeros((8, 3), np.uint8))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 400 * 600 + 65536
 
 
 # --------------------------------------------------------------------------
