@@ -28,7 +28,9 @@ files, planning, reading, writing (the temporary file, its fsync, the rename), t
 reporting. ``CPU s`` is the user and system time of the command and its workers (median).
 ``other`` is the most CPU-seconds per second that other processes used during a set's runs
 (``bench_core.LoadWatch``; timings are fair only near 0); ``--quiet S`` waits up to S s for an idle
-machine before each run. When the corpus is missing the script says so and exits 0.
+machine before each run. ``--python`` runs another install's kmq (another venv's interpreter), to
+compare two versions on the same cut images and load. When the corpus is missing the script says so
+and exits 0.
 """
 
 from __future__ import annotations
