@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kmq import batch, files, images
-from kmq.batch import DecodeOptions, EncodeOptions, Job, Outcome
-from kmq.errors import KmqError
+from kmq.batch import DecodeOptions, EncodeOptions, Job
 from kmq.quantize import Options as QuantizeOptions
 
 from .report import CommandError, Report, db, mode_word
@@ -178,8 +177,10 @@ def _run_jobs(
     describe: Callable[[Job, dict[str, Any]], str],
     workers: int,
 ) -> float:
-    """Run the jobs to run, write and report each result as it comes into ``by_job``; the megapixels done."""
-    named = args.output is not None
+    """Run the jobs to run, and report each result (its output written) as it comes into ``by_job``; the megapixels."""
+    placement = batch.Placement(
+        force=args.force, named=args.output is not None, make_folders=args.output_dir is not None
+    )
     # Standard output carries the image: the per-file line goes to stderr, with -v.
     result_line = report.detail if any(files.is_stdio(job.output) for job in jobs) else report.line
     megapixels = 0.0
@@ -188,9 +189,10 @@ def _run_jobs(
         sum(job.action == "run" for job in jobs), "file", what=f"{verb[:-1]}ing {single.source}" if single else ""
     )
     try:
-        for job, outcome in batch.run(jobs, work, options, workers=workers, scheduler=args.scheduler):
+        results = batch.run(jobs, work, options, workers=workers, scheduler=args.scheduler, placement=placement)
+        for job, outcome in results:
             record = {"input": str(job.source), "output": str(job.output)}
-            error = outcome.error or _place(job, outcome, args.force, named, make_folders=args.output_dir is not None)
+            error = outcome.error
             if error:
                 report.error(error)
                 record.update(status="failed", error=error)
@@ -237,30 +239,6 @@ def _summarise(
     summary = {"command": verb, "files": records, "counts": counts, "megapixels": megapixels, "seconds": elapsed}
     report.emit_json(summary)
     return 1 if counts["failed"] else 0
-
-
-def _place(job: Job, outcome: Outcome, force: bool, named: bool, make_folders: bool) -> str | None:
-    """Write a finished output atomically (or to standard output); the reason it could not be, or None.
-
-    Subfolders are made under an output folder (``-O``) only: a ``-o`` into a
-    missing folder is more likely a typo than a wish. The rule on what may be
-    replaced is checked again here, as files may have changed since the plan.
-    """
-    assert outcome.content is not None
-    if make_folders and not job.output.parent.exists():
-        try:
-            job.output.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            return files.describe_os_error(exc, job.output.parent)
-    try:
-        files.atomic_write(job.output, outcome.content, overwrite=force, kmq_only=not named)
-    except BrokenPipeError:
-        raise  # standard output's reader has gone: main() ends quietly, as a Unix filter does
-    except OSError as exc:
-        return files.describe_os_error(exc, files.display_name(job.output, output=True))
-    except KmqError as exc:
-        return str(exc)
-    return None
 
 
 def run_encode(args: argparse.Namespace, output_format: str | None = None) -> int:

@@ -1,10 +1,20 @@
 """Many files at once: find them, decide what needs doing, run it here or on a cluster.
 
 The work is split so that it can run anywhere. The coordinator (the ``kmq``
-command) finds the inputs, reads each one, and writes each output atomically;
-a worker gets bytes and returns bytes (:func:`encode_job`, :func:`decode_job`).
-So a worker process, or a Dask worker on another machine, needs kmq installed
-and nothing else: no shared file system, no paths.
+command) finds the inputs and decides what each needs (:func:`plan`); the work
+itself gets bytes and returns bytes (:func:`encode_job`, :func:`decode_job`).
+Given a :class:`Placement`, :func:`run` also sees each output written: a local
+worker process reads its own input and writes its own output (with
+:func:`write_output`, the same rule and atomic write the coordinator would
+use), so the coordinator only hands out paths and reports, and the files move
+on every core at once. A Dask worker on another machine shares no file system:
+it gets bytes and returns bytes, and the coordinator reads and writes for it,
+as it does for standard input and output.
+
+Durability: each output's bytes reach the disk before it takes its name, so a
+crash leaves it whole or absent, never partial; the folders the names are in
+are synced once each when the batch ends (or is interrupted), not once per
+file (:func:`kmq.files.atomic_write`'s ``sync_folder``).
 
 Outputs that exist are left alone unless ``force`` is set, and a file kmq did
 not write is replaced only when the user named it (:func:`kmq.files.check_output`).
@@ -54,10 +64,12 @@ __all__ = [
     "DecodeOptions",
     "Outcome",
     "Job",
+    "Placement",
     "find_inputs",
     "plan",
     "encode_job",
     "decode_job",
+    "write_output",
     "run",
     "DASK_MISSING",
     "CONNECT_TIMEOUT",
@@ -94,6 +106,9 @@ _HTTP_PROBE = 2.0
 #: coordinator to read the next file, while memory stays bounded for any number of files.
 _IN_FLIGHT_PER_WORKER = 2
 
+#: Image files larger than this (bytes) are judged from their header before they are read whole.
+_JUDGED_UNREAD = files.BLOCK
+
 
 @dataclass(frozen=True)
 class EncodeOptions:
@@ -111,7 +126,10 @@ class EncodeOptions:
     def read(self, path: Path) -> bytes:
         """An input's bytes, once its header shows it is an image (a big non-image is not read whole)."""
         with files.open_input(path) as source:
-            if source.seekable:  # a pipe cannot be read twice: Pillow judges it once it is read
+            # A pipe cannot be read twice: Pillow judges it once it is read. Nor is a small file
+            # judged twice: reading it whole costs less than opening its header (0.1-0.4 ms a
+            # file, a tenth of a small image's overhead), and encode_job refuses it just the same.
+            if source.size is not None and source.size > _JUDGED_UNREAD:
                 images.identify(source.file, name=source.name, max_pixels=self.max_pixels)
                 source.file.seek(0)
             return source.read()
@@ -136,6 +154,20 @@ class Outcome:
     content: bytes | None = None
     info: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    #: The output is in place (written by :func:`write_output`); ``content`` is then None.
+    written: bool = False
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How :func:`write_output` may write a batch's outputs: the command's side of the rule."""
+
+    force: bool = False
+    """Replace an existing output kmq wrote (and, with ``named``, any regular file)."""
+    named: bool = False
+    """The user named the output (``-o``), so ``force`` may replace a file kmq did not write."""
+    make_folders: bool = False
+    """Make missing folders above an output (under ``-O``); a ``-o`` into a missing folder is refused."""
 
 
 @dataclass(frozen=True)
@@ -645,6 +677,113 @@ def _describe(exc: BaseException, name: str | Path) -> str:
     return f"{label}: worker failed: {type(exc).__name__}: {exc}"
 
 
+def write_output(job: Job, content: bytes, placement: Placement, *, sync_folder: bool = True) -> str | None:
+    """Write a finished output atomically (or to standard output); the reason it could not be, or None.
+
+    The one place a batch writes an output, in a worker process or in the
+    coordinator: the rule on what may be replaced (:func:`kmq.files.check_output`)
+    is checked again here, as files may have changed since :func:`plan`, and
+    :func:`kmq.files.atomic_write` writes a temporary file and renames it.
+    Subfolders are made under an output folder only (``make_folders``): a ``-o``
+    into a missing folder is more likely a typo than a wish.
+
+    Parameters
+    ----------
+    job : Job
+        Its ``output`` is written.
+    content : bytes
+        The whole output.
+    placement : Placement
+        What may be replaced, and whether folders may be made.
+    sync_folder : bool
+        Make the new name durable now (see :func:`kmq.files.atomic_write`);
+        :func:`run` passes False and syncs each folder once at the end.
+
+    Returns
+    -------
+    str or None
+        One line naming the output, e.g. ``"out/a.kmq: No space left on device"``.
+
+    Raises
+    ------
+    BrokenPipeError
+        If standard output's reader has gone: the command ends quietly, as a Unix filter does.
+    """
+    if placement.make_folders and not job.output.parent.exists():
+        try:
+            job.output.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return files.describe_os_error(exc, job.output.parent)
+    try:
+        files.atomic_write(
+            job.output, content, overwrite=placement.force, kmq_only=not placement.named, sync_folder=sync_folder
+        )
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        return files.describe_os_error(exc, files.display_name(job.output, output=True))
+    except KmqError as exc:
+        return str(exc)
+    return None
+
+
+def _placed(job: Job, outcome: Outcome, placement: Placement) -> Outcome:
+    """``outcome`` once its output is written (:func:`write_output`): without its bytes, or failed."""
+    if outcome.error is not None or outcome.written:
+        return outcome
+    assert outcome.content is not None, "a work function's Outcome has content or an error"
+    # Not a folder sync per file: run() syncs each folder once, at the end.
+    error = write_output(job, outcome.content, placement, sync_folder=False)
+    return Outcome(error=error) if error else Outcome(info=outcome.info, written=True)
+
+
+def _work_file(
+    work: Work, options: EncodeOptions | DecodeOptions, placement: Placement, job: Job, data: bytes | None
+) -> Outcome:
+    """One job from its input file to its output file, where it runs: a local worker, or this process.
+
+    ``data`` is the input when the coordinator had to read it (standard input); an output
+    to standard output is left to the coordinator (its ``content`` comes back).
+    """
+    name = str(job.source)
+    if data is None:
+        try:
+            data = _read(job.source, options)
+        except Exception as exc:
+            return _failed(exc, name, "read")
+    outcome = _run_here(work, options, data, name)
+    if files.is_stdio(job.output):
+        return outcome
+    with _whole_write():
+        return _placed(job, outcome, placement)
+
+
+#: Set in worker processes by :func:`_start_worker`: they are stopped with SIGTERM.
+_worker: list[bool] = []
+
+
+@contextlib.contextmanager
+def _whole_write() -> Iterator[None]:
+    """In a worker process, hold back SIGTERM while an output is written: it ends whole or not at all.
+
+    The coordinator stops its workers with SIGTERM (Ctrl-C, an error); one that
+    is writing finishes the file (a few milliseconds) and then dies, so it
+    leaves no temporary file behind. Elsewhere this does nothing: in the
+    coordinator, Ctrl-C raises inside :func:`kmq.files.atomic_write`, which cleans up.
+    """
+    if not _worker:
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if received:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _start_worker(parent: int) -> None:
     # Ctrl-C and a closed terminal reach the whole process group; the coordinator alone
     # handles them (and stops the workers), so that workers do not each print a traceback.
@@ -653,6 +792,7 @@ def _start_worker(parent: int) -> None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # SIGTERM is how the coordinator stops a worker: die at once, whatever handler it inherited.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _worker.append(True)
     _exit_with_parent(parent)
     # The worker processes already share the cores: threads within each only compete.
     # Measured on Kodak at K=64, -j 2 took 1.5-3.5 s with BLAS's own 2 threads per
@@ -674,8 +814,9 @@ _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 def _exit_with_parent(parent: int) -> None:
     """End this worker process when the coordinator ``parent`` ends, by any signal, SIGKILL included.
 
-    A worker has nothing to save (only the coordinator writes outputs), so it
-    exits at once. Linux delivers SIGKILL to it when its parent goes
+    A worker has nothing to save (an output it was writing is either whole
+    or a temporary file that a later run sweeps away), so it exits at once.
+    Linux delivers SIGKILL to it when its parent goes
     (``prctl(PR_SET_PDEATHSIG)``; strictly, when the thread that started it
     ends, which in :func:`run` is the thread iterating it). Everywhere, a
     thread also watches the parent: its process sentinel (a pipe end, or on
@@ -722,11 +863,16 @@ def run(
     *,
     workers: int = 1,
     scheduler: str | None = None,
+    placement: Placement | None = None,
 ) -> Iterator[tuple[Job, Outcome]]:
     """Run the jobs whose action is ``"run"``, yielding results as they finish.
 
-    Reading inputs and writing outputs is the caller's side; each input is read
-    just before its task is sent, and at most two tasks per worker are in
+    Without ``placement``, reading inputs and writing outputs is the caller's
+    side: each input is read here just before its task is sent, and each
+    Outcome carries the output's bytes. With it, every output is written
+    (:func:`write_output`) before its result is yielded: local workers read
+    and write their own files, and this process does it for a Dask cluster
+    and for standard input and output. At most two tasks per worker are in
     flight, so memory does not grow with the number of files.
 
     Parameters
@@ -742,12 +888,16 @@ def run(
     scheduler : str or None
         Address of a Dask distributed scheduler (``tcp://host:8786``); the
         tasks go to its workers instead, and ``workers`` is ignored.
+    placement : Placement or None
+        Write each output, by this rule; the folders written into are synced
+        once each when the batch ends, however it ends.
 
     Yields
     ------
     (Job, Outcome)
-        In the order the jobs finish; a job whose input cannot be read, or
-        whose worker died, has an Outcome with ``error`` set.
+        In the order the jobs finish; a job whose input cannot be read, whose
+        output cannot be written, or whose worker died, has an Outcome with
+        ``error`` set. With ``placement``, a good Outcome has ``written`` set and no ``content``.
 
     Raises
     ------
@@ -766,13 +916,59 @@ def run(
     (SIGKILL included); see :func:`_exit_with_parent`.
     """
     todo = [job for job in jobs if job.action == "run"]
+    if placement is None:
+        yield from _run_bytes(todo, work, options, workers, scheduler)
+        return
+    written: set[Path] = set()
+    try:
+        for job, outcome in _run_files(todo, work, options, workers, scheduler, placement):
+            if outcome.written and not files.is_stdio(job.output):
+                written.add(Path(os.path.realpath(job.output)).parent)
+            yield job, outcome
+    finally:
+        for folder in sorted(written):
+            files.fsync_folder(folder)
+
+
+def _run_bytes(
+    todo: Sequence[Job],
+    work: Work,
+    options: EncodeOptions | DecodeOptions,
+    workers: int,
+    scheduler: str | None,
+) -> Iterator[tuple[Job, Outcome]]:
+    """:func:`run` without a placement: inputs read here, outputs' bytes returned."""
     submit_all = functools.partial(_submit_all, todo, options)
-    if scheduler is None and (workers <= 1 or len(todo) <= 1):
-        yield from submit_all(functools.partial(_run_here, work, options))
-    elif scheduler is not None:
+    if scheduler is not None:
         yield from _run_dask(submit_all, work, options, scheduler)
+    elif workers <= 1 or len(todo) <= 1:
+        yield from submit_all(functools.partial(_run_here, work, options))
     else:
-        yield from _run_pool(submit_all, work, options, workers, size=min(workers, len(todo)))
+        task = functools.partial(_call, work, options)
+        yield from _run_pool(submit_all, task, workers, size=min(workers, len(todo)))
+
+
+def _run_files(
+    todo: Sequence[Job],
+    work: Work,
+    options: EncodeOptions | DecodeOptions,
+    workers: int,
+    scheduler: str | None,
+    placement: Placement,
+) -> Iterator[tuple[Job, Outcome]]:
+    """:func:`run` with a placement: each file read, worked and written where it runs, if it can be."""
+    if scheduler is not None:  # no shared file system: this process reads and writes for the cluster
+        for job, outcome in _run_dask(functools.partial(_submit_all, todo, options), work, options, scheduler):
+            yield job, _placed(job, outcome, placement)
+        return
+    task = functools.partial(_work_file, work, options, placement)
+    submit_all = functools.partial(_submit_files, todo, options)
+    if workers <= 1 or len(todo) <= 1:
+        results = submit_all(task)
+    else:
+        results = _run_pool(submit_all, task, workers, size=min(workers, len(todo)))
+    for job, outcome in results:  # what a worker could not write: standard output
+        yield job, _placed(job, outcome, placement)
 
 
 def _submit_all(
@@ -788,6 +984,22 @@ def _submit_all(
         yield job, submit(data, str(job.source))
 
 
+def _submit_files(
+    todo: Sequence[Job], options: EncodeOptions | DecodeOptions, submit: Callable[[Job, bytes | None], Any]
+) -> Iterator[tuple[Job, Any] | tuple[Job, Outcome]]:
+    """Hand each job to ``submit`` to be read where it runs; standard input alone is read here first."""
+    for job in todo:
+        if not files.is_stdio(job.source):
+            yield job, submit(job, None)
+            continue
+        try:
+            data = _read(job.source, options)
+        except Exception as exc:
+            yield job, _failed(exc, str(job.source), "read")
+            continue
+        yield job, submit(job, data)
+
+
 def _run_here(work: Work, options: EncodeOptions | DecodeOptions, data: bytes, name: str) -> Outcome:
     try:
         return work(data, name, options)
@@ -795,25 +1007,29 @@ def _run_here(work: Work, options: EncodeOptions | DecodeOptions, data: bytes, n
         return Outcome(error=_describe(exc, name))
 
 
+def _call(work: Work, options: EncodeOptions | DecodeOptions, data: bytes, name: str) -> Outcome:
+    """``work`` as a worker process runs it without a placement: what it raises, the future raises."""
+    return work(data, name, options)
+
+
 def _run_pool(
-    submit_all: Callable[[Callable[[bytes, str], Any]], Iterator[Any]],
-    work: Work,
-    options: EncodeOptions | DecodeOptions,
+    submit_all: Callable[[Callable[..., Any]], Iterator[Any]],
+    task: Callable[..., Outcome],
     workers: int,
     size: int,
 ) -> Iterator[tuple[Job, Outcome]]:
-    """:func:`run` on ``size`` local worker processes, with at most two tasks per worker in flight."""
+    """:func:`run` on ``size`` local worker processes running ``task``, with at most two tasks per worker in flight."""
     pools = [ProcessPoolExecutor(max_workers=size, initializer=_start_worker, initargs=(os.getpid(),))]
 
-    def submit(data: bytes, name: str) -> Future[Outcome]:
+    def submit(*args: Any) -> Future[Outcome]:
         try:
-            return pools[-1].submit(work, data, name, options)
+            return pools[-1].submit(task, *args)
         except BrokenProcessPool:
             # A worker died (killed, or out of memory): the files it had are reported
             # as failed by their futures; the rest go to a fresh pool.
             pools[-1].shutdown(wait=False, cancel_futures=True)
             pools.append(ProcessPoolExecutor(max_workers=size, initializer=_start_worker, initargs=(os.getpid(),)))
-            return pools[-1].submit(work, data, name, options)
+            return pools[-1].submit(task, *args)
 
     try:
         yield from _drain(
@@ -824,8 +1040,8 @@ def _run_pool(
             cancel=lambda pending: [f.cancel() for f in pending],
         )
     except BaseException:
-        # Interrupted, or the caller stopped early: what the workers are doing will be thrown
-        # away (only this process writes outputs), so stop them now rather than wait for them.
+        # Interrupted, or the caller stopped early: stop the workers now rather than wait for
+        # them; one that is writing an output finishes it first (_whole_write).
         for pool in pools:
             _stop_workers(pool)
         raise

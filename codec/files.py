@@ -78,6 +78,7 @@ __all__ = [
     "check_output",
     "atomic_write",
     "remove_stale_parts",
+    "fsync_folder",
     "read_bytes",
     "read_container",
     "read_file",
@@ -552,8 +553,8 @@ def remove_stale_parts(folder: str | os.PathLike[str], *, age: float = STALE_PAR
     return removed
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename durable; best effort, as some file systems refuse it."""
+def fsync_folder(folder: str | os.PathLike[str]) -> None:
+    """Make the renames into ``folder`` durable; best effort, as some file systems refuse it."""
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
         try:
@@ -601,6 +602,7 @@ def atomic_write(
     *,
     overwrite: bool = False,
     kmq_only: bool = False,
+    sync_folder: bool = True,
 ) -> None:
     """Write a file all at once or not at all (``-``: to standard output).
 
@@ -617,6 +619,11 @@ def atomic_write(
         ``path`` is left alone.
     kmq_only : bool
         Replace only a file kmq wrote (:func:`written_by_kmq`), even with ``overwrite``.
+    sync_folder : bool
+        Make the rename durable before returning (the file's bytes always are, before
+        the rename). False leaves that to the caller's :func:`fsync_folder` of the
+        target's folder: a batch syncs each folder once, at its end. Until then a
+        crash may lose the new name, never leave a partial file under it.
 
     Raises
     ------
@@ -658,7 +665,8 @@ def atomic_write(
         # Only what was there and checked is replaced: a file that appeared since is left alone.
         _place(tmp, target, replace=status != "new")
         created = False
-        _fsync_folder(target.parent)
+        if sync_folder:
+            fsync_folder(target.parent)
     except BaseException as exc:
         if created:
             with contextlib.suppress(FileNotFoundError):
