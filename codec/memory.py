@@ -19,11 +19,13 @@ from .errors import PixelLimitError
 
 __all__ = ["ENCODE_BYTES_PER_PIXEL", "DECODE_BYTES_PER_PIXEL", "available", "check"]
 
-#: Reading and encoding an image file: Pillow's copy (4 bytes per pixel for RGB and RGBA), kmq's
-#: array (3 or 4), the labels (1) and the steps' work (under 1.5 at 400 MP).
-ENCODE_BYTES_PER_PIXEL = 10
-#: Decoding a kmq file to pixels: the labels (1) and the image (3 or 4), and the work (under 1).
-DECODE_BYTES_PER_PIXEL = 6
+#: Reading and encoding an image file: the file's bytes (up to 3 per pixel for raw formats), Pillow's
+#: copy (4 for RGB and RGBA), kmq's array (3 or 4), the labels and the steps' work (1.3 at 429 MP);
+#: ``kmq encode`` of a 429 MP PPM peaked at 10.1.
+ENCODE_BYTES_PER_PIXEL = 11
+#: Decoding a kmq file and writing the image: the labels and pixels (4.1 for ``kmq.decode`` at
+#: 429 MP) and Pillow's copy for writing it; ``kmq decode`` to a 429 MP PPM peaked at 8.3.
+DECODE_BYTES_PER_PIXEL = 9
 
 
 def available() -> int | None:
