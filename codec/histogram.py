@@ -11,27 +11,17 @@ import functools
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from types import ModuleType
 from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from . import threads
+from . import kmeans, threads
 
 __all__ = ["Histogram", "histogram"]
 
 
-def _compiled() -> ModuleType | None:
-    """kmq._remap's counting and lookup, or None where kmq was built without a compiler."""
-    try:
-        from . import _remap
-    except ImportError:  # the numpy routes below then give the same histogram and labels
-        return None
-    return _remap
-
-
-_remap = _compiled()
+_remap = kmeans.compiled()  # None without a compiler: the numpy routes give the same results
 
 #: Below this many pixels a sort (np.unique) is faster than counting into all
 #: 2**24 RGB bins, whose fixed cost is about 50 ms; above it, counting wins

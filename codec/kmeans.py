@@ -27,8 +27,11 @@ from numpy.typing import NDArray
 from . import threads
 
 
-def _compiled() -> ModuleType | None:
-    """kmq._remap (nearest-centre search, error diffusion), or None where kmq was built without a compiler."""
+def compiled() -> ModuleType | None:
+    """kmq._remap (nearest centres, error diffusion, colour counting, error sums), or None without a compiler.
+
+    The one place that loads it: kmq.histogram and kmq.metrics take it from here.
+    """
     try:
         from . import _remap
     except ImportError:  # the numpy route then gives the same labels; error diffusion is unavailable
@@ -36,7 +39,7 @@ def _compiled() -> ModuleType | None:
     return _remap
 
 
-_remap = _compiled()
+_remap = compiled()
 
 __all__ = ["nearest", "squared_distances", "weighted_sum", "sse", "lloyd", "wu_init", "WuCut", "kmeans_plusplus"]
 

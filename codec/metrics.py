@@ -15,25 +15,15 @@ does not depend on the order in which pixels are summed.
 from __future__ import annotations
 
 import math
-from types import ModuleType
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from . import kmeans
 from .errors import ParameterError
 
-
-def _compiled() -> ModuleType | None:
-    """kmq._remap's error sum, or None where kmq was built without a compiler (numpy then sums)."""
-    try:
-        from . import _remap
-    except ImportError:
-        return None
-    return _remap
-
-
-_remap = _compiled()
+_remap = kmeans.compiled()  # None without a compiler: the numpy routes give the same results
 
 __all__ = ["mse", "psnr", "ssim", "squared_error"]
 
