@@ -1050,6 +1050,7 @@ def _run_pool(
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    _silence_manager(pool)
     terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
     if terminate is not None:
         terminate()
@@ -1063,6 +1064,25 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
         # process reads, and the interpreter's exit would wait for it forever (seen once in CI).
         queue.cancel_join_thread()
     pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _silence_manager(pool: ProcessPoolExecutor) -> None:
+    """Keep the pool's manager thread from printing a traceback while we tear the pool down.
+
+    Before Python 3.12 it can die of an error about a future we cancelled or a worker we stopped
+    (a traceback after ``kmq: interrupted``, seen once in CI); the pool is being discarded, so
+    its errors say nothing. Other threads' exceptions are reported as before.
+    """
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is None:
+        return
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.thread is not manager:
+            previous(args)
+
+    threading.excepthook = hook
 
 
 def _future_result(future: Future[Outcome], job: Job) -> Outcome:
